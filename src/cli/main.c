@@ -1,0 +1,46 @@
+/* main: the `axllama` binary: dispatches to its sub-commands (like `ollama`). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+#define AXLLAMA_VERSION "0.1.0"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR [--decode]   JSON Lines text <-> ids on stdin/stdout"},
+    {"tokenizer", cmd_tokenizer, "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: axllama COMMAND [ARGS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %s\n", commands[i].help);
+    fprintf(f, "  --version                         print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v") || !strcmp(argv[1], "version")) {
+        printf("axllama version %s\n", AXLLAMA_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "axllama: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,92 @@
+/* service: the tokenizer service the vendor runtime calls over HTTP (the protocol of the vendor's
+ * qwen3_tokenizer_uid.py, see spec/tokenizer-protocol.md): GET /get_uid, /bos_id, /eos_id and
+ * POST /reset, /encode, /decode, with per-uid conversation state. Served with libmicrohttpd on a
+ * small thread pool; every uid's state has its own lock.
+ *
+ * THE SEAM: axllama runs this service in-process, so it decides what the runtime prefills. Before
+ * calling the runtime's generate, the engine stages the answer of that uid's next /encode with
+ * tok_service_stage_encode() (and, before a runtime reset, the next /reset with
+ * tok_service_stage_reset()); the runtime then prefills exactly those ids instead of what the
+ * service would compute from the prompt text. The engine learns the runtime's uid from the
+ * on_new_uid callback (or tok_service_last_uid()), and receives every piece of generated text
+ * straight from the runtime's /decode calls through the on_decode callback (no polling).
+ *
+ * Where axllama deliberately differs from the vendor script (docs/tokenizer-service.md):
+ *   - /decode streams with a decode_stream per uid: complete UTF-8 text is returned at once, only
+ *     an incomplete multibyte tail (<= 3 bytes) is held back; invalid bytes become U+FFFD (the
+ *     vendor returns "" while its cache holds U+FFFD, which can silence a uid for good). /reset
+ *     and /encode start a fresh stream.
+ *   - errors have real status codes and a JSON body {"error": "..."} (400 bad request, 404 unknown
+ *     uid or endpoint, 405 method, 413 body too large); the service stays up.
+ *   - at most max_uids uids are kept (default 4096); creating one more evicts the least recently
+ *     used (the vendor never deletes any).
+ *   - binds 127.0.0.1 by default (the vendor binds 0.0.0.0). */
+#ifndef AXLLAMA_TOKENIZER_SERVICE_H
+#define AXLLAMA_TOKENIZER_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenizer/tokenizer.h"
+
+/* A uid is a UUID4 in its 36-character text form. */
+#define TOK_SERVICE_UID_LEN 36
+
+#define TOK_SERVICE_DEFAULT_HOST "127.0.0.1"
+#define TOK_SERVICE_DEFAULT_PORT 12345
+#define TOK_SERVICE_DEFAULT_THREADS 4
+#define TOK_SERVICE_DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define TOK_SERVICE_DEFAULT_MAX_UIDS 4096
+#define TOK_SERVICE_DEFAULT_TIMEOUT_S 30
+
+typedef struct tok_service tok_service;
+
+/* Called after GET /get_uid created a uid, before the answer is sent. */
+typedef void (*tok_service_uid_fn)(void *user, const char *uid);
+/* Called for every successful /decode with the ids the runtime sent and the text answered (len
+ * bytes, NUL-terminated, possibly empty). Runs on an HTTP thread while that uid's state is locked,
+ * so calls for one uid arrive in order; it must be quick and must not call tok_service_*. */
+typedef void (*tok_service_decode_fn)(void *user, const char *uid, const int32_t *ids, size_t n_ids,
+                                      const char *text, size_t len);
+
+typedef struct {
+    const tokenizer *tok;          /* required; borrowed: must outlive the service, never freed by it */
+    const char *host;              /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
+    uint16_t port;                 /* 0: an ephemeral port, see tok_service_port() */
+    unsigned threads;              /* 0: TOK_SERVICE_DEFAULT_THREADS */
+    size_t max_body_bytes;         /* 0: 8 MiB; larger request bodies get 413 */
+    size_t max_uids;               /* 0: 4096; more evict the least recently used uid */
+    unsigned connection_timeout_s; /* 0: 30; an idle connection is closed after this */
+    tok_service_uid_fn on_new_uid; /* optional */
+    tok_service_decode_fn on_decode; /* optional */
+    void *user;                    /* passed to the callbacks */
+} tok_service_config;
+
+/* Binds, starts serving and returns the service; NULL with a message in err on failure (bad
+ * host, port in use, ...). */
+tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t errlen);
+/* Stops serving (open connections are closed) and frees everything; NULL is a no-op. */
+void tok_service_stop(tok_service *svc);
+/* The port actually bound (the ephemeral one when cfg.port was 0). */
+uint16_t tok_service_port(const tok_service *svc);
+
+/* Copies the uid most recently handed out by GET /get_uid into out (TOK_SERVICE_UID_LEN + 1
+ * bytes); false if none yet. */
+bool tok_service_last_uid(tok_service *svc, char out[TOK_SERVICE_UID_LEN + 1]);
+
+/* The next POST /encode for uid answers {"token_ids": full, "diff": the last n_diff ids of full}
+ * instead of computing them from its text; last_reply is then ignored and the message history is
+ * left alone; token_ids becomes full, so a later unstaged /encode diffs against it. The request is
+ * still validated. Replaces an earlier stage. False if uid is unknown, n_diff > n_full or an id is
+ * out of range. */
+bool tok_service_stage_encode(tok_service *svc, const char *uid, const int32_t *full, size_t n_full,
+                              size_t n_diff);
+/* The next POST /reset for uid answers {"token_ids": ids} (and sets token_ids and the message
+ * history to [system prompt of that request]) instead of the rendered system block. Same false
+ * cases as above. */
+bool tok_service_stage_reset(tok_service *svc, const char *uid, const int32_t *ids, size_t n);
+/* Drops what was staged for uid (both kinds); false if uid is unknown. */
+bool tok_service_clear_staged(tok_service *svc, const char *uid);
+
+#endif
