@@ -12,7 +12,7 @@ BUILD ?= build
 OPT = -O2 -g
 endif
 
-PKGS = libmicrohttpd libcurl jansson libpcre2-8 libutf8proc icu-uc
+PKGS = libmicrohttpd libcurl jansson libpcre2-8 libutf8proc icu-uc libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 CPPFLAGS += -Isrc -D_GNU_SOURCE
@@ -20,45 +20,59 @@ CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread $
 LDFLAGS += -pthread $(filter -fsanitize=%,$(OPT))
 LDLIBS += $(PKG_LIBS) -lm
 
-LIB_SRCS := $(wildcard src/common/*.c src/tokenizer/*.c)
+LIB_SRCS := $(wildcard src/common/*.c src/tokenizer/*.c src/models/*.c src/server/*.c src/supervisor/*.c \
+                       src/engine/*.c src/api/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
+EMU_MAIN := src/emu/emu_main.c
+EMU_SRCS := $(filter-out $(EMU_MAIN),$(wildcard src/emu/*.c))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+EMU_OBJS := $(EMU_SRCS:%.c=$(BUILD)/obj/%.o)
+# Everything a test may link: the emulator's modules, then the shared library.
+TEST_LIBS := $(BUILD)/libaxllama-emu.a $(BUILD)/libaxllama.a
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
 
 .PHONY: all deps tokenizer-data test test-sanitize check-build bench run clean
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/axllama
+all: $(BUILD)/axllama $(BUILD)/axllama-emu
 
 $(BUILD)/libaxllama.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libaxllama-emu.a: $(EMU_OBJS)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
 $(BUILD)/axllama: $(CLI_OBJS) $(BUILD)/libaxllama.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/axllama-emu: $(BUILD)/obj/$(EMU_MAIN:.c=.o) $(TEST_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libaxllama.a
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS) -lcmocka
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libaxllama.a
+$(BUILD)/tools/%: tests/tools/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tools/%: bench/%.c $(BUILD)/libaxllama.a
+$(BUILD)/tools/%: bench/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libaxllama.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(BUILD)/obj/$(EMU_MAIN:.c=.d)
+-include $(wildcard $(BUILD)/tests/*.d $(BUILD)/tools/*.d)
 
 # Debian packages the build and the tests need; installs only what is missing.
 deps:

@@ -63,6 +63,7 @@ struct tok_service {
     size_t max_uids;
     tok_service_uid_fn on_new_uid;
     tok_service_decode_fn on_decode;
+    tok_service_request_fn on_request;
     void *user;
 
     struct MHD_Daemon *daemon;
@@ -670,6 +671,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (svc->on_request) {
+        const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "uid");
+        strbuf path = {0};
+        sb_puts(&path, url);
+        if (query)
+            sb_printf(&path, "?uid=%s", query);
+        svc->on_request(svc->user, method, path.data, req->body.data ? req->body.data : "", req->body.len);
+        sb_free(&path);
+    }
     while (url[0] == '/' && url[1] == '/')
         url++;
     if (is_get)
@@ -766,6 +776,7 @@ tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t 
     svc->max_uids = cfg->max_uids ? cfg->max_uids : TOK_SERVICE_DEFAULT_MAX_UIDS;
     svc->on_new_uid = cfg->on_new_uid;
     svc->on_decode = cfg->on_decode;
+    svc->on_request = cfg->on_request;
     svc->user = cfg->user;
     svc->n_buckets = 16;
     while (svc->n_buckets < svc->max_uids && svc->n_buckets < ((size_t)1 << 20))

@@ -50,6 +50,12 @@ typedef void (*tok_service_uid_fn)(void *user, const char *uid);
 typedef void (*tok_service_decode_fn)(void *user, const char *uid, const int32_t *ids, size_t n_ids,
                                       const char *text, size_t len);
 
+/* Called for every complete request before it is answered: method, path (with the query string)
+ * and the raw body (NUL-terminated, len bytes; empty for GET). Runs on an HTTP thread; must be quick
+ * and must not call tok_service_*. For logging and for tests that watch the runtime's traffic. */
+typedef void (*tok_service_request_fn)(void *user, const char *method, const char *path, const char *body,
+                                       size_t len);
+
 typedef struct {
     const tokenizer *tok;          /* required; borrowed: must outlive the service, never freed by it */
     const char *host;              /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
@@ -60,6 +66,7 @@ typedef struct {
     unsigned connection_timeout_s; /* 0: 30; an idle connection is closed after this */
     tok_service_uid_fn on_new_uid; /* optional */
     tok_service_decode_fn on_decode; /* optional */
+    tok_service_request_fn on_request; /* optional */
     void *user;                    /* passed to the callbacks */
 } tok_service_config;
 
