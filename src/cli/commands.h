@@ -3,7 +3,10 @@
 #ifndef AXLLAMA_CLI_COMMANDS_H
 #define AXLLAMA_CLI_COMMANDS_H
 
+#define AXLLAMA_VERSION "0.1.0"
+
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `axllama tokenizer serve ...` */
+int cmd_serve(int argc, char **argv);     /* `axllama serve [--models DIR]` */
 
 #endif

@@ -4,8 +4,6 @@
 
 #include "cli/commands.h"
 
-#define AXLLAMA_VERSION "0.1.0"
-
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -13,6 +11,7 @@ static const struct {
 } commands[] = {
     {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR [--decode]   JSON Lines text <-> ids on stdin/stdout"},
     {"tokenizer", cmd_tokenizer, "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
+    {"serve", cmd_serve, "serve [--models DIR]              the Ollama-compatible server (OLLAMA_HOST, default 127.0.0.1:11434)"},
 };
 
 static void usage(FILE *f)

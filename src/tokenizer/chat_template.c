@@ -231,7 +231,9 @@ static void qwen3_render_assistant(const chat_message *msgs, size_t n, size_t i,
 static void render_qwen3(const chat_message *msgs, size_t n, const chat_template_options *opt, strbuf *out)
 {
     bool first_is_system = role_is(&msgs[0], "system");
-    if (opt->n_tools > 0) {
+    if (opt->first_message > 0) {
+        /* the preamble is already in the cache */
+    } else if (opt->n_tools > 0) {
         sb_puts(out, "<|im_start|>system\n");
         if (first_is_system) {
             sb_put_span(out, span_of(msgs[0].content));
@@ -245,7 +247,7 @@ static void render_qwen3(const chat_message *msgs, size_t n, const chat_template
     }
 
     size_t last_query_index = qwen3_last_query_index(msgs, n);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = opt->first_message; i < n; i++) {
         const chat_message *msg = &msgs[i];
         if (role_is(msg, "user") || (role_is(msg, "system") && i > 0))
             render_plain_block(msg, out);
@@ -267,7 +269,9 @@ static void render_qwen3(const chat_message *msgs, size_t n, const chat_template
 static void render_qwen25(const chat_message *msgs, size_t n, const chat_template_options *opt, strbuf *out)
 {
     bool first_is_system = role_is(&msgs[0], "system");
-    if (opt->n_tools > 0) {
+    if (opt->first_message > 0) {
+        /* the preamble is already in the cache */
+    } else if (opt->n_tools > 0) {
         sb_puts(out, "<|im_start|>system\n");
         sb_put_span(out, first_is_system ? span_of(msgs[0].content) : span_of(CHAT_DEFAULT_SYSTEM_PROMPT));
         sb_puts(out, "\n\n");
@@ -280,7 +284,7 @@ static void render_qwen25(const chat_message *msgs, size_t n, const chat_templat
         sb_puts(out, "<|im_start|>system\n" CHAT_DEFAULT_SYSTEM_PROMPT "<|im_end|>\n");
     }
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = opt->first_message; i < n; i++) {
         const chat_message *msg = &msgs[i];
         bool is_assistant = role_is(msg, "assistant");
         if (role_is(msg, "user") || (role_is(msg, "system") && i > 0) ||

@@ -48,6 +48,10 @@ typedef struct {
      * `tool | tojson` would print it. NULL / 0 = no tools. A later issue builds these strings. */
     const char *const *tools_json;
     size_t n_tools;
+    /* Render only the messages from this index on (and the generation prompt), each exactly as it
+     * renders inside the whole conversation: the part to append to a KV cache that already holds
+     * the earlier messages. 0 = everything, including the system / tools preamble. */
+    size_t first_message;
 } chat_template_options;
 
 /* Appends the rendered conversation to out (opt NULL = no generation prompt, enable_thinking not

@@ -1,0 +1,1076 @@
+/* engine: the job queue, model loading and unloading, and one turn on the runtime. See engine.h.
+ *
+ * One turn (run_turn):
+ *   1. plan it with the session (continue, or reset + fit);
+ *   2. stage the reset ids (if any) and the encode answer in our tokenizer service, then call the
+ *      runtime's /api/reset (if any) and /api/generate, retrying "llm is running" while a reset
+ *      prefill runs (spec §7.4);
+ *   3. the runtime's /decode calls to our service carry the generated ids: they are taken straight
+ *      from there (no polling delay) and go through the output filter to the client; a decode of
+ *      more than 3 ids, or of exactly the ids streamed so far, is the runtime's final decode of the
+ *      whole reply (§2.6), not a piece;
+ *   4. /api/generate_provider is polled every few ms only to learn that the run ended (done:true
+ *      after our staged /encode was seen: §7.6's start race cannot fool us), to drain the text queue
+ *      that is never cleared (§7.5) and to catch the context-full text (§2.8: reset and retry once
+ *      with a fitted history);
+ *   5. num_predict, stop sequences and a client that left end the run with /api/stop (§7.8). */
+#include "engine/engine.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/driver.h"
+#include "engine/output.h"
+#include "engine/session.h"
+#include "tokenizer/service.h"
+
+#define POLL_INTERVAL_S 0.005
+#define DRIVER_TIMEOUT_S 5.0
+#define BUSY_RETRY_S 0.005
+#define CONTEXT_FULL_PREFIX "error: SetKVCache failed"
+#define BUSY_TIMEOUT_S 60.0
+#define STOP_GRACE_S 30.0 /* after /api/stop, how long the run may take to end */
+
+/* ---------------------------------------------------------------- jobs */
+
+typedef struct event_node {
+    job_event ev;
+    struct event_node *next;
+} event_node;
+
+struct job {
+    engine *e;
+    int refs; /* under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    event_node *head, *tail;
+    bool ended;     /* DONE or ERROR queued */
+    bool streamed;  /* a piece was queued */
+    atomic_bool cancelled;
+
+    /* the request, owned copies */
+    job_kind kind;
+    char *model;
+    const model_manifest *manifest;
+    chat_message *messages;
+    size_t n_messages;
+    char *raw_prompt;
+    int think;
+    gen_options options;
+    bool has_keep_alive;
+    double keep_alive_s;
+    double t_submit;
+
+    struct job *next; /* queue link */
+};
+
+/* ---------------------------------------------------------------- engine */
+
+/* One decode call of the runtime, as observed by our tokenizer service. */
+typedef struct observed {
+    int32_t *ids;
+    size_t n;
+    struct observed *next;
+} observed;
+
+/* What the worker and the tokenizer-service callbacks share during one turn. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool active;
+    bool encode_seen;
+    observed *head, *tail;
+} turn_channel;
+
+struct engine {
+    engine_config cfg;
+    double stall_timeout_s;
+    plan_mode plan_mode; /* PLAN_RESET with AXLLAMA_RESET_EVERY_TURN=1: the seeds' design, for make bench */
+
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_cond;
+    job *head, *tail;
+    size_t queued;
+    bool shutting_down;
+    char *unload_requested; /* model name, handled by the worker when idle */
+    pthread_t worker;
+
+    /* the loaded model (worker-owned; status fields also read by engine_ps under status_lock) */
+    pthread_mutex_t status_lock;
+    const model_manifest *loaded;
+    tokenizer *tok;
+    tok_service *svc;
+    supervisor *sup;
+    int runtime_port;
+    char uid[TOK_SERVICE_UID_LEN + 1];
+    session sess;
+    double keep_alive_s;  /* sticky, per loaded model */
+    bool running_job;
+    double expires_mono;  /* CLOCK_MONOTONIC; valid when !running_job and keep_alive >= 0 */
+    atomic_bool runtime_died;
+
+    turn_channel turn;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static void elog(engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void elog(engine *e, const char *fmt, ...)
+{
+    if (!e->cfg.log)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf line = {0};
+    sb_vprintf(&line, fmt, ap);
+    va_end(ap);
+    e->cfg.log(e->cfg.log_user, line.data);
+    sb_free(&line);
+}
+
+/* ---------------------------------------------------------------- job events */
+
+static void job_push(job *j, job_event ev)
+{
+    event_node *node = xcalloc(1, sizeof *node);
+    node->ev = ev;
+    pthread_mutex_lock(&j->lock);
+    if (j->ended) { /* nothing after the end */
+        pthread_mutex_unlock(&j->lock);
+        job_event_free(&node->ev);
+        free(node);
+        return;
+    }
+    if (ev.kind == JOB_EV_DONE || ev.kind == JOB_EV_ERROR)
+        j->ended = true;
+    else
+        j->streamed = true;
+    if (j->tail)
+        j->tail->next = node;
+    else
+        j->head = node;
+    j->tail = node;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void job_fail(job *j, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void job_fail(job *j, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf msg = {0};
+    sb_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    job_push(j, (job_event){.kind = JOB_EV_ERROR, .text = sb_steal(&msg), .http_status = status});
+}
+
+static void job_piece(void *user, bool thinking, const char *text, size_t len)
+{
+    job *j = user;
+    job_push(j, (job_event){.kind = thinking ? JOB_EV_THINKING : JOB_EV_CONTENT, .text = xstrndup(text, len)});
+}
+
+static void job_free(job *j)
+{
+    for (event_node *n = j->head; n;) {
+        event_node *next = n->next;
+        job_event_free(&n->ev);
+        free(n);
+        n = next;
+    }
+    for (size_t i = 0; i < j->n_messages; i++) {
+        free((char *)j->messages[i].role);
+        free((char *)j->messages[i].content);
+        free((char *)j->messages[i].reasoning_content);
+    }
+    free(j->messages);
+    for (size_t i = 0; i < j->options.n_stop; i++)
+        free(j->options.stop[i]);
+    free(j->options.stop);
+    free(j->model);
+    free(j->raw_prompt);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+}
+
+static void job_unref(job *j)
+{
+    pthread_mutex_lock(&j->lock);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (last)
+        job_free(j);
+}
+
+bool job_next(job *j, job_event *ev, double timeout_s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double t = (double)until.tv_nsec / 1e9 + timeout_s;
+    until.tv_sec += (time_t)t;
+    until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+    pthread_mutex_lock(&j->lock);
+    while (!j->head) {
+        if (pthread_cond_timedwait(&j->cond, &j->lock, &until) != 0)
+            break;
+    }
+    event_node *n = j->head;
+    if (n) {
+        j->head = n->next;
+        if (!j->head)
+            j->tail = NULL;
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (!n)
+        return false;
+    *ev = n->ev;
+    free(n);
+    return true;
+}
+
+void job_event_free(job_event *ev)
+{
+    free(ev->text);
+    ev->text = NULL;
+}
+
+void job_cancel(job *j)
+{
+    atomic_store(&j->cancelled, true);
+}
+
+void job_release(job *j)
+{
+    job_cancel(j);
+    job_unref(j);
+}
+
+/* ---------------------------------------------------------------- tokenizer-service callbacks */
+
+static void on_new_uid(void *user, const char *uid)
+{
+    engine *e = user;
+    pthread_mutex_lock(&e->status_lock);
+    snprintf(e->uid, sizeof e->uid, "%s", uid);
+    pthread_mutex_unlock(&e->status_lock);
+}
+
+static void on_decode(void *user, const char *uid, const int32_t *ids, size_t n, const char *text, size_t len)
+{
+    (void)uid;
+    (void)text;
+    (void)len;
+    engine *e = user;
+    turn_channel *t = &e->turn;
+    pthread_mutex_lock(&t->lock);
+    if (t->active) {
+        observed *o = xcalloc(1, sizeof *o);
+        o->ids = xmalloc((n ? n : 1) * sizeof *ids);
+        memcpy(o->ids, ids, n * sizeof *ids);
+        o->n = n;
+        if (t->tail)
+            t->tail->next = o;
+        else
+            t->head = o;
+        t->tail = o;
+        pthread_cond_signal(&t->cond);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void on_request(void *user, const char *method, const char *path, const char *body, size_t len)
+{
+    (void)method;
+    (void)body;
+    (void)len;
+    engine *e = user;
+    if (strncmp(path, "/encode", 7) && strncmp(path, "//encode", 8))
+        return;
+    pthread_mutex_lock(&e->turn.lock);
+    if (e->turn.active)
+        e->turn.encode_seen = true;
+    pthread_mutex_unlock(&e->turn.lock);
+}
+
+static void on_runtime_log(void *user, const char *line)
+{
+    engine *e = user;
+    elog(e, "runtime: %s", line);
+}
+
+static void on_runtime_exit(void *user, const rt_status *st)
+{
+    engine *e = user;
+    atomic_store(&e->runtime_died, true);
+    pthread_mutex_lock(&e->turn.lock);
+    pthread_cond_signal(&e->turn.cond);
+    pthread_mutex_unlock(&e->turn.lock);
+    elog(e, "runtime exited (status %d); restarting", st->last_exit);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void unload(engine *e)
+{
+    if (!e->loaded)
+        return;
+    elog(e, "unloading %s", e->loaded->name);
+    pthread_mutex_lock(&e->status_lock); /* engine_ps must not see half-freed parts */
+    supervisor *sup = e->sup;
+    tok_service *svc = e->svc;
+    tokenizer *tok = e->tok;
+    e->sup = NULL;
+    e->svc = NULL;
+    e->tok = NULL;
+    e->loaded = NULL;
+    e->uid[0] = '\0';
+    pthread_mutex_unlock(&e->status_lock);
+    supervisor_free(sup); /* stops the runtime: /api/stop, SIGINT, SIGKILL after a timeout */
+    tok_service_stop(svc);
+    tokenizer_free(tok);
+    session_free(&e->sess);
+}
+
+static char *substitute_port(const char *arg, int port)
+{
+    strbuf out = {0};
+    for (const char *p = arg; *p;) {
+        if (!strncmp(p, "{port}", 6)) {
+            sb_printf(&out, "%d", port);
+            p += 6;
+        } else {
+            sb_putc(&out, *p++);
+        }
+    }
+    return sb_steal(&out);
+}
+
+/* Makes m the loaded model, ready to run. */
+/* The load timeout in seconds (no limit: a very large number). */
+static double load_timeout(const engine *e, const model_manifest *m)
+{
+    double t = m->has_load_timeout ? m->load_timeout_s : e->cfg.load_timeout_s;
+    return t > 0 ? t : 1e9;
+}
+
+static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
+{
+    if (e->loaded == m && e->sup) {
+        rt_status st = supervisor_status(e->sup);
+        if (st.state == RT_READY || st.state == RT_LOADING || st.state == RT_RESTARTING) {
+            if (supervisor_wait_ready(e->sup, load_timeout(e, m), err, errlen)) {
+                if (atomic_exchange(&e->runtime_died, false))
+                    session_invalidate(&e->sess); /* a restarted runtime holds nothing */
+                return true;
+            }
+        }
+        unload(e); /* failed or stopped: start over */
+    }
+    if (e->loaded)
+        unload(e);
+
+    elog(e, "loading %s", m->name);
+    tokenizer *tok = tokenizer_load(m->tokenizer_dir, err, errlen);
+    if (!tok)
+        return false;
+    tok_service_config tc = {.tok = tok,
+                             .host = "127.0.0.1",
+                             .port = (uint16_t)m->tokenizer_port,
+                             .on_new_uid = on_new_uid,
+                             .on_decode = on_decode,
+                             .on_request = on_request,
+                             .user = e};
+    char svc_err[256];
+    tok_service *svc = tok_service_start(&tc, svc_err, sizeof svc_err);
+    if (!svc) {
+        snprintf(err, errlen, "cannot start the tokenizer service: %s", svc_err);
+        tokenizer_free(tok);
+        return false;
+    }
+    int port = m->runtime_port > 0 ? m->runtime_port : free_port();
+
+    /* args: the manifest's ({port} filled in), then --url_tokenizer_model and --devices */
+    size_t n = 0;
+    char **args = xcalloc(m->n_runtime_args + 6, sizeof *args);
+    for (size_t i = 0; i < m->n_runtime_args; i++)
+        args[n++] = substitute_port(m->runtime_args[i], port);
+    args[n++] = xstrdup("--url_tokenizer_model");
+    strbuf url = {0};
+    sb_printf(&url, "http://127.0.0.1:%u", (unsigned)tok_service_port(svc));
+    args[n++] = sb_steal(&url);
+    if (m->devices) {
+        args[n++] = xstrdup("--devices");
+        args[n++] = !strcmp(m->devices, "auto") ? supervisor_detect_devices() : xstrdup(m->devices);
+    }
+    double timeout = load_timeout(e, m);
+    supervisor_config sc = {.binary = m->runtime_binary,
+                            .args = (const char *const *)args,
+                            .env = (const char *const *)m->env,
+                            .workdir = m->runtime_workdir,
+                            .port = port,
+                            .load_timeout_s = timeout,
+                            .restart = true,
+                            .on_log = on_runtime_log,
+                            .on_exit = on_runtime_exit,
+                            .user = e};
+    supervisor *sup = supervisor_new(&sc);
+    for (size_t i = 0; i < n; i++)
+        free(args[i]);
+    free(args);
+
+    pthread_mutex_lock(&e->status_lock);
+    e->loaded = m;
+    e->tok = tok;
+    e->svc = svc;
+    e->sup = sup;
+    e->runtime_port = port;
+    e->uid[0] = '\0';
+    e->keep_alive_s = e->cfg.default_keep_alive_s;
+    pthread_mutex_unlock(&e->status_lock);
+    session_init(&e->sess);
+    atomic_store(&e->runtime_died, false);
+
+    if (!supervisor_start(sup, err, errlen) || !supervisor_wait_ready(sup, timeout, err, errlen)) {
+        unload(e);
+        return false;
+    }
+    elog(e, "%s is ready", m->name);
+    return true;
+}
+
+/* ---------------------------------------------------------------- one turn */
+
+typedef enum { TURN_OK, TURN_CONTEXT_FULL, TURN_FAILED } turn_result;
+
+typedef struct {
+    idvec streamed;    /* ids of the pieces so far */
+    idvec final_ids;   /* the final decode (all generated ids) */
+    bool have_final;
+    observed *maybe_final; /* a <= 3-id decode equal to everything streamed: final unless more come */
+    double t_first;    /* first piece */
+    double t_last;     /* last piece */
+} turn_ids;
+
+static void take_piece(output_filter *out, turn_ids *ti, const int32_t *ids, size_t n, output_status *ost)
+{
+    if (!n)
+        return;
+    if (ti->t_first == 0)
+        ti->t_first = now_mono();
+    ti->t_last = now_mono();
+    iv_append(&ti->streamed, ids, n);
+    if (*ost == OUTPUT_MORE)
+        *ost = output_push(out, ids, n);
+}
+
+static void free_observed(observed *o)
+{
+    if (o) {
+        free(o->ids);
+        free(o);
+    }
+}
+
+/* Classifies the runtime's decode calls (see the top of this file). */
+static void take_observed(output_filter *out, turn_ids *ti, observed *o, output_status *ost)
+{
+    if (ti->maybe_final) { /* something came after it: it was a piece */
+        observed *p = ti->maybe_final;
+        ti->maybe_final = NULL;
+        ti->have_final = false;
+        take_piece(out, ti, p->ids, p->n, ost);
+        free_observed(p);
+    }
+    bool same_as_streamed = o->n == ti->streamed.len && o->n > 0 &&
+                            !memcmp(o->ids, ti->streamed.v, o->n * sizeof *o->ids);
+    if (o->n > 3 || same_as_streamed) {
+        iv_clear(&ti->final_ids);
+        iv_append(&ti->final_ids, o->ids, o->n);
+        ti->have_final = true;
+        if (o->n <= 3) {
+            ti->maybe_final = o;
+            return;
+        }
+    } else {
+        take_piece(out, ti, o->ids, o->n, ost);
+    }
+    free_observed(o);
+}
+
+static drv_sampling sampling_for(const job *j)
+{
+    const model_manifest *m = j->manifest;
+    const gen_options *o = &j->options;
+    drv_sampling s = {0};
+    double temperature = o->has_temperature ? o->temperature : m->has_temperature ? m->temperature : 0.0;
+    bool has_top_k = o->has_top_k || (!o->has_top_p && m->has_top_k);
+    int top_k = o->has_top_k ? o->top_k : m->top_k;
+    bool has_top_p = !has_top_k && (o->has_top_p || m->has_top_p);
+    double top_p = o->has_top_p ? o->top_p : m->top_p;
+    /* every request sends a full set: the runtime's settings are sticky (§3) */
+    s.has_temperature = true;
+    s.temperature = temperature; /* <= 0 switches it off */
+    if (temperature <= 0 || (!has_top_k && !has_top_p)) { /* greedy: Qwen3-4B's shipped default */
+        s.has_top_k = true;
+        s.top_k = 1;
+    } else if (has_top_k) {
+        s.has_top_k = true;
+        s.top_k = top_k;
+    } else {
+        s.has_top_p = true;
+        s.top_p = top_p;
+    }
+    if (o->has_repeat_penalty || m->has_repeat_penalty) {
+        s.has_repetition_penalty = true;
+        s.repetition_penalty = o->has_repeat_penalty ? o->repeat_penalty : m->repeat_penalty;
+    }
+    return s;
+}
+
+static const char *drv_status_text(drv_status st)
+{
+    return st == DRV_DOWN ? "no answer" : st == DRV_BUSY ? "it stays busy" : "error";
+}
+
+static const char *last_user_text(const job *j)
+{
+    for (size_t i = j->n_messages; i-- > 0;)
+        if (!strcmp(j->messages[i].role, "user"))
+            return j->messages[i].content ? j->messages[i].content : "";
+    return j->raw_prompt ? j->raw_prompt : "";
+}
+
+/* Sends one request to the runtime, retrying "llm is running" (a reset prefill) until timeout. */
+static drv_status call_retrying(engine *e, const rt_driver *d, bool reset, const char *text, const drv_sampling *s,
+                                double timeout_s)
+{
+    double end = now_mono() + timeout_s;
+    for (;;) {
+        drv_status st = reset ? driver_reset(d, text) : driver_generate(d, text, s);
+        if (st != DRV_BUSY || now_mono() > end || atomic_load(&e->runtime_died))
+            return st;
+        sleep_s(BUSY_RETRY_S);
+    }
+}
+
+static void turn_begin(engine *e)
+{
+    pthread_mutex_lock(&e->turn.lock);
+    e->turn.active = true;
+    e->turn.encode_seen = false;
+    pthread_mutex_unlock(&e->turn.lock);
+}
+
+static void turn_end(engine *e)
+{
+    pthread_mutex_lock(&e->turn.lock);
+    e->turn.active = false;
+    observed *o = e->turn.head;
+    e->turn.head = e->turn.tail = NULL;
+    pthread_mutex_unlock(&e->turn.lock);
+    while (o) {
+        observed *next = o->next;
+        free_observed(o);
+        o = next;
+    }
+}
+
+static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *mt, const char **done_reason,
+                            char *err, size_t errlen)
+{
+    const model_manifest *m = j->manifest;
+    rt_driver d = {.port = e->runtime_port, .timeout_s = DRIVER_TIMEOUT_S};
+    char uid[TOK_SERVICE_UID_LEN + 1];
+    pthread_mutex_lock(&e->status_lock);
+    snprintf(uid, sizeof uid, "%s", e->uid);
+    pthread_mutex_unlock(&e->status_lock);
+    if (!uid[0]) {
+        snprintf(err, errlen, "the runtime did not register with the tokenizer service");
+        return TURN_FAILED;
+    }
+
+    /* stage what the runtime will prefill */
+    idvec full = {0};
+    if (plan->reset) {
+        if (!tok_service_stage_reset(e->svc, uid, plan->reset_ids.v, plan->reset_ids.len)) {
+            snprintf(err, errlen, "cannot stage the reset");
+            return TURN_FAILED;
+        }
+        iv_append(&full, plan->reset_ids.v, plan->reset_ids.len);
+    } else {
+        iv_append(&full, e->sess.kv_ids.v, e->sess.kv_ids.len);
+    }
+    iv_append(&full, plan->diff.v, plan->diff.len);
+    bool staged = tok_service_stage_encode(e->svc, uid, full.v, full.len, plan->diff.len);
+    size_t start_pos = full.len;
+    iv_free(&full);
+    if (!staged) {
+        snprintf(err, errlen, "cannot stage the prompt");
+        return TURN_FAILED;
+    }
+
+    (void)m;
+    /* "llm is running" lasts a reset prefill at most (16 chunks x 1.34 s on a Pi): longer means the
+     * runtime is wedged (the old build's context-full bug) and only a restart helps */
+    double busy_timeout = BUSY_TIMEOUT_S;
+    if (plan->reset) {
+        /* a non-empty system_prompt: an empty one is left out by the runtime, which is fine too
+         * (the staged answer is used either way), but keeps the runtime's log readable */
+        drv_status st = call_retrying(e, &d, true, "(staged by axllama)", NULL, busy_timeout);
+        if (st != DRV_OK) {
+            tok_service_clear_staged(e->svc, uid);
+            snprintf(err, errlen, "the runtime refused the reset (%s)", drv_status_text(st));
+            if (st == DRV_BUSY)
+                supervisor_stop(e->sup); /* wedged: the next job starts it again */
+            return TURN_FAILED;
+        }
+    }
+    output_filter *out = output_new(e->tok, j->think == 1, (const char *const *)j->options.stop, j->options.n_stop,
+                                    j->options.has_num_predict ? j->options.num_predict : -1, job_piece, j);
+    drv_sampling s = sampling_for(j);
+    turn_begin(e);
+    double t_gen = now_mono();
+    drv_status st = call_retrying(e, &d, false, last_user_text(j), &s, busy_timeout);
+    if (st != DRV_OK) {
+        turn_end(e);
+        output_free(out);
+        tok_service_clear_staged(e->svc, uid);
+        snprintf(err, errlen, "the runtime refused the generation (%s)", drv_status_text(st));
+        if (st == DRV_BUSY)
+            supervisor_stop(e->sup); /* wedged: the next job starts it again */
+        return TURN_FAILED;
+    }
+
+    turn_ids ti = {0};
+    output_status ost = OUTPUT_MORE;
+    bool stop_sent = false, started = false, finished = false, context_full = false, died = false;
+    double stop_deadline = 0, last_progress = now_mono(), next_poll = 0;
+    strbuf queue_text = {0};
+    while (!finished) {
+        /* take what the runtime decoded */
+        pthread_mutex_lock(&e->turn.lock);
+        if (!e->turn.head && !atomic_load(&e->runtime_died)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)(POLL_INTERVAL_S * 1e9);
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&e->turn.cond, &e->turn.lock, &until);
+        }
+        observed *o = e->turn.head;
+        e->turn.head = e->turn.tail = NULL;
+        started = started || e->turn.encode_seen;
+        pthread_mutex_unlock(&e->turn.lock);
+        for (; o;) {
+            observed *next = o->next;
+            o->next = NULL;
+            take_observed(out, &ti, o, &ost);
+            last_progress = now_mono();
+            o = next;
+        }
+        if (atomic_load(&e->runtime_died)) {
+            died = true;
+            break;
+        }
+        /* limits and cancellation: stop the runtime once */
+        bool want_stop = ost != OUTPUT_MORE || atomic_load(&j->cancelled) || e->shutting_down;
+        if (want_stop && !stop_sent) {
+            driver_stop(&d);
+            stop_sent = true;
+            stop_deadline = now_mono() + STOP_GRACE_S;
+        }
+        if (now_mono() >= next_poll) {
+            bool done = false;
+            sb_clear(&queue_text);
+            drv_status ps = driver_poll(&d, &queue_text, &done);
+            next_poll = now_mono() + POLL_INTERVAL_S;
+            if (ps == DRV_OK) {
+                if (queue_text.len && strstr(queue_text.data, CONTEXT_FULL_PREFIX))
+                    context_full = true;
+                if (done && (started || context_full))
+                    finished = true;
+                if (!done)
+                    last_progress = now_mono();
+            }
+        }
+        if (stop_sent && !finished && now_mono() > stop_deadline) {
+            snprintf(err, errlen, "the runtime did not stop");
+            break;
+        }
+        if (!finished && now_mono() - last_progress > e->stall_timeout_s) {
+            snprintf(err, errlen, "the runtime stopped answering (no progress for %.0f s)", e->stall_timeout_s);
+            break;
+        }
+    }
+    /* decode calls that raced with the last poll */
+    turn_end(e);
+    free_observed(ti.maybe_final);
+    sb_free(&queue_text);
+
+    turn_result result = TURN_OK;
+    if (died) {
+        snprintf(err, errlen, "the model runtime exited unexpectedly; it is being restarted");
+        result = TURN_FAILED;
+    } else if (!finished) {
+        result = TURN_FAILED;
+        if (e->sup) /* a hung runtime: restart it */
+            supervisor_stop(e->sup);
+    } else if (context_full) {
+        result = TURN_CONTEXT_FULL;
+    }
+    if (result != TURN_OK) {
+        output_free(out);
+        iv_free(&ti.streamed);
+        iv_free(&ti.final_ids);
+        tok_service_clear_staged(e->svc, uid);
+        return result;
+    }
+
+    output_finish(out);
+    const idvec *gen = ti.have_final ? &ti.final_ids : &ti.streamed;
+    size_t n_gen = gen->len;
+    bool hit_end = start_pos + n_gen + 1 >= (size_t)m->max_positions;
+    *done_reason = ost == OUTPUT_LIMIT ? "length" : ost == OUTPUT_STOP ? "stop" : hit_end ? "length" : "stop";
+    bool eos = !stop_sent && !hit_end;
+    double t_end = now_mono();
+    mt->prompt_eval_count = (int)plan->diff.len;
+    mt->eval_count = (int)(ost == OUTPUT_MORE ? n_gen : output_ids_taken(out));
+    /* the first piece comes after the prefill and two decode steps */
+    double per_token = ti.streamed.len > 3 && ti.t_last > ti.t_first ? (ti.t_last - ti.t_first) / (double)(ti.streamed.len - 3) : 0;
+    double prefill = (ti.t_first > 0 ? ti.t_first : t_end) - t_gen - 2 * per_token;
+    if (prefill < 0)
+        prefill = 0;
+    mt->prompt_eval_ns = (uint64_t)(prefill * 1e9);
+    double eval = (ti.t_last > 0 ? ti.t_last : t_end) - t_gen - prefill;
+    mt->eval_ns = (uint64_t)((eval > 0 ? eval : 0) * 1e9);
+
+    session_commit(&e->sess, plan, gen->v, n_gen, output_content(out), eos);
+    output_free(out);
+    iv_free(&ti.streamed);
+    iv_free(&ti.final_ids);
+    return TURN_OK;
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+static void finish_job(engine *e, job *j)
+{
+    double ka = j->has_keep_alive ? j->keep_alive_s : e->keep_alive_s;
+    pthread_mutex_lock(&e->status_lock);
+    e->keep_alive_s = ka; /* sticks to the loaded model */
+    e->running_job = false;
+    e->expires_mono = now_mono() + (ka > 0 ? ka : 0);
+    pthread_mutex_unlock(&e->status_lock);
+    if (ka == 0)
+        unload(e);
+}
+
+static void run_job(engine *e, job *j)
+{
+    char err[512];
+    pthread_mutex_lock(&e->status_lock);
+    e->running_job = true;
+    pthread_mutex_unlock(&e->status_lock);
+    if (!ensure_loaded(e, j->manifest, err, sizeof err)) {
+        elog(e, "loading %s failed: %s", j->manifest->name, err);
+        job_fail(j, 500, "failed to load model %s: %s", j->manifest->name, err);
+        pthread_mutex_lock(&e->status_lock);
+        e->running_job = false;
+        pthread_mutex_unlock(&e->status_lock);
+        return;
+    }
+    double t_ready = now_mono();
+    job_metrics mt = {.load_ns = (uint64_t)((t_ready - j->t_submit) * 1e9)};
+    if (j->kind == JOB_LOAD) {
+        mt.total_ns = (uint64_t)((now_mono() - j->t_submit) * 1e9);
+        job_push(j, (job_event){.kind = JOB_EV_DONE, .done_reason = "load", .metrics = mt});
+        finish_job(e, j);
+        return;
+    }
+
+    session_model sm = {.tok = e->tok,
+                        .family = j->manifest->template_family,
+                        .max_prefill = j->manifest->max_prefill,
+                        .max_positions = j->manifest->max_positions,
+                        .default_system = j->manifest->system_prompt};
+    const char *done_reason = "stop";
+    turn_result r = TURN_FAILED;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        session_plan plan;
+        bool ok = j->kind == JOB_RAW ? session_plan_raw(&sm, j->raw_prompt, &plan, err, sizeof err)
+                                     : session_plan_chat(&e->sess, &sm, j->messages, j->n_messages, j->think,
+                                                         attempt > 0 ? PLAN_RESET_LAST_TURN : e->plan_mode, &plan, err,
+                                                         sizeof err);
+        if (!ok) {
+            job_fail(j, 400, "%s", err);
+            finish_job(e, j);
+            return;
+        }
+        if (plan.dropped)
+            elog(e, "dropped the %zu oldest messages to fit the context", plan.dropped);
+        r = run_turn(e, j, &plan, &mt, &done_reason, err, sizeof err);
+        session_plan_free(&plan);
+        if (r != TURN_CONTEXT_FULL)
+            break;
+        elog(e, "the runtime reported a full context; resetting and retrying once");
+        session_invalidate(&e->sess);
+        snprintf(err, sizeof err, "the context is full even after a reset");
+    }
+    if (r == TURN_OK) {
+        mt.total_ns = (uint64_t)((now_mono() - j->t_submit) * 1e9);
+        job_push(j, (job_event){.kind = JOB_EV_DONE, .done_reason = done_reason, .metrics = mt});
+    } else {
+        session_invalidate(&e->sess);
+        elog(e, "generation failed: %s", err);
+        job_fail(j, 500, "%s", err);
+    }
+    finish_job(e, j);
+}
+
+static void *worker_main(void *arg)
+{
+    engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->queue_lock);
+        while (!e->head && !e->shutting_down && !e->unload_requested) {
+            pthread_mutex_lock(&e->status_lock);
+            bool expiring = e->loaded && !e->running_job && e->keep_alive_s >= 0;
+            double expires = e->expires_mono;
+            pthread_mutex_unlock(&e->status_lock);
+            if (expiring && now_mono() >= expires)
+                break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            double wait = expiring ? expires - now_mono() + 0.001 : 1.0;
+            if (wait > 1.0)
+                wait = 1.0;
+            double t = (double)until.tv_nsec / 1e9 + (wait > 0 ? wait : 0);
+            until.tv_sec += (time_t)t;
+            until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+            pthread_cond_timedwait(&e->queue_cond, &e->queue_lock, &until);
+        }
+        if (e->shutting_down) {
+            pthread_mutex_unlock(&e->queue_lock);
+            break;
+        }
+        job *j = e->head;
+        if (j) {
+            e->head = j->next;
+            if (!e->head)
+                e->tail = NULL;
+            e->queued--;
+        }
+        char *unload_name = e->unload_requested;
+        e->unload_requested = NULL;
+        pthread_mutex_unlock(&e->queue_lock);
+
+        if (unload_name) {
+            if (e->loaded && !strcmp(e->loaded->name, unload_name))
+                unload(e);
+            free(unload_name);
+        }
+        if (!j) {
+            pthread_mutex_lock(&e->status_lock);
+            bool expired = e->loaded && !e->running_job && e->keep_alive_s >= 0 && now_mono() >= e->expires_mono;
+            pthread_mutex_unlock(&e->status_lock);
+            if (expired)
+                unload(e);
+            continue;
+        }
+        if (atomic_load(&j->cancelled)) /* the client left while it waited */
+            job_fail(j, 499, "request canceled");
+        else
+            run_job(e, j);
+        job_unref(j);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- public */
+
+engine *engine_new(const engine_config *cfg)
+{
+    engine *e = xcalloc(1, sizeof *e);
+    e->cfg = *cfg;
+    if (!e->cfg.max_queue)
+        e->cfg.max_queue = 512;
+    const char *stall = getenv("AXLLAMA_STALL_TIMEOUT");
+    e->stall_timeout_s = stall && atof(stall) > 0 ? atof(stall) : 120.0;
+    const char *reset_every_turn = getenv("AXLLAMA_RESET_EVERY_TURN");
+    e->plan_mode = reset_every_turn && !strcmp(reset_every_turn, "1") ? PLAN_RESET : PLAN_ANY;
+    pthread_mutex_init(&e->queue_lock, NULL);
+    pthread_cond_init(&e->queue_cond, NULL);
+    pthread_mutex_init(&e->status_lock, NULL);
+    pthread_mutex_init(&e->turn.lock, NULL);
+    pthread_cond_init(&e->turn.cond, NULL);
+    atomic_init(&e->runtime_died, false);
+    session_init(&e->sess);
+    pthread_create(&e->worker, NULL, worker_main, e);
+    return e;
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->queue_lock);
+    e->shutting_down = true;
+    pthread_cond_broadcast(&e->queue_cond);
+    pthread_mutex_unlock(&e->queue_lock);
+    pthread_join(e->worker, NULL);
+    for (job *j = e->head; j;) {
+        job *next = j->next;
+        job_fail(j, 503, "the server is shutting down");
+        job_unref(j);
+        j = next;
+    }
+    unload(e);
+    free(e->unload_requested);
+    session_free(&e->sess);
+    pthread_mutex_destroy(&e->queue_lock);
+    pthread_cond_destroy(&e->queue_cond);
+    pthread_mutex_destroy(&e->status_lock);
+    pthread_mutex_destroy(&e->turn.lock);
+    pthread_cond_destroy(&e->turn.cond);
+    free(e);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+int engine_submit(engine *e, const job_request *req, job **out, char *err, size_t errlen)
+{
+    const model_manifest *m = model_registry_find(e->cfg.models, req->model ? req->model : "");
+    if (!m) {
+        snprintf(err, errlen, "model '%s' not found", req->model ? req->model : "");
+        return 404;
+    }
+    int think = req->think < 0 ? (m->thinking && m->think_default ? 1 : 0) : req->think;
+    if (req->think == 1 && !m->thinking) {
+        snprintf(err, errlen, "\"%s\" does not support thinking", req->model);
+        return 400;
+    }
+    job *j = xcalloc(1, sizeof *j);
+    j->e = e;
+    j->refs = 2; /* the API and the engine */
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    atomic_init(&j->cancelled, false);
+    j->kind = req->kind;
+    j->model = xstrdup(req->model);
+    j->manifest = m;
+    j->think = think;
+    j->raw_prompt = dup_or_null(req->raw_prompt);
+    j->n_messages = req->n_messages;
+    j->messages = xcalloc(req->n_messages + 1, sizeof *j->messages);
+    for (size_t i = 0; i < req->n_messages; i++) {
+        j->messages[i].role = xstrdup(req->messages[i].role ? req->messages[i].role : "");
+        j->messages[i].content = xstrdup(req->messages[i].content ? req->messages[i].content : "");
+        j->messages[i].reasoning_content = dup_or_null(req->messages[i].reasoning_content);
+    }
+    j->options = req->options;
+    j->options.stop = xcalloc(req->options.n_stop + 1, sizeof *j->options.stop);
+    for (size_t i = 0; i < req->options.n_stop; i++)
+        j->options.stop[i] = xstrdup(req->options.stop[i]);
+    j->has_keep_alive = req->has_keep_alive;
+    j->keep_alive_s = req->keep_alive_s;
+    j->t_submit = now_mono();
+
+    pthread_mutex_lock(&e->queue_lock);
+    if (e->queued >= e->cfg.max_queue || e->shutting_down) {
+        pthread_mutex_unlock(&e->queue_lock);
+        j->refs = 1;
+        job_unref(j);
+        snprintf(err, errlen, "server busy, please try again.  maximum pending requests exceeded");
+        return 503;
+    }
+    if (e->tail)
+        e->tail->next = j;
+    else
+        e->head = j;
+    e->tail = j;
+    e->queued++;
+    pthread_cond_signal(&e->queue_cond);
+    pthread_mutex_unlock(&e->queue_lock);
+    *out = j;
+    return 200;
+}
+
+bool engine_unload(engine *e, const char *model)
+{
+    const model_manifest *m = model_registry_find(e->cfg.models, model ? model : "");
+    if (!m)
+        return false;
+    pthread_mutex_lock(&e->queue_lock);
+    free(e->unload_requested);
+    e->unload_requested = xstrdup(m->name);
+    pthread_cond_signal(&e->queue_cond);
+    pthread_mutex_unlock(&e->queue_lock);
+    return true;
+}
+
+size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
+{
+    if (max == 0)
+        return 0;
+    pthread_mutex_lock(&e->status_lock);
+    const model_manifest *m = e->loaded;
+    size_t n = 0;
+    if (m) {
+        engine_loaded_model *l = &out[0];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "%s", m->name);
+        rt_status st = e->sup ? supervisor_status(e->sup) : (rt_status){.state = RT_STOPPED};
+        l->state = st.state;
+        l->load_step = st.load_step;
+        l->load_total = st.load_total;
+        l->forever = e->keep_alive_s < 0;
+        double left = e->running_job ? e->keep_alive_s : e->expires_mono - now_mono();
+        l->expires_at = time(NULL) + (time_t)(left > 0 ? left : 0);
+        l->size = m->size;
+        l->context_length = m->max_positions;
+        l->manifest = m;
+        n = 1;
+    }
+    pthread_mutex_unlock(&e->status_lock);
+    return n;
+}

@@ -1,0 +1,120 @@
+/* engine: turns stateless Ollama/OpenAI requests into the runtime's stateful protocol. One worker
+ * takes jobs in FIFO order from a bounded queue (OLLAMA_MAX_QUEUE, 503 past it); one model is loaded
+ * at a time (a request for another model unloads the current one, as Ollama does when memory is
+ * short); per job: load the model if needed (supervisor + in-process tokenizer service), make the
+ * runtime's KV cache right (continue or reset, see session.h), stage exactly the tokens to prefill,
+ * generate, stream text as the runtime's /decode calls produce it, enforce num_predict and stop
+ * sequences with /api/stop, split <think> blocks from content, count tokens exactly. Idle models
+ * are unloaded when their keep_alive expires.
+ *
+ * The API layer builds a job_request, submits it, then reads events until DONE or ERROR. */
+#ifndef AXLLAMA_ENGINE_ENGINE_H
+#define AXLLAMA_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "models/manifest.h"
+#include "supervisor/supervisor.h"
+#include "tokenizer/chat_template.h"
+
+typedef struct {
+    bool has_temperature, has_top_k, has_top_p, has_repeat_penalty, has_num_predict;
+    double temperature;
+    int top_k;
+    double top_p;
+    double repeat_penalty;
+    int num_predict; /* < 0: no limit */
+    char **stop;     /* stop sequences */
+    size_t n_stop;
+} gen_options;
+
+typedef enum {
+    JOB_CHAT,      /* messages rendered with the model's chat template */
+    JOB_RAW,       /* /api/generate raw: the prompt as is, no template */
+    JOB_LOAD,      /* empty prompt / no messages: load the model only (done_reason "load") */
+} job_kind;
+
+typedef struct {
+    job_kind kind;
+    const char *model; /* the name as the request sent it */
+    const chat_message *messages; /* JOB_CHAT: the whole conversation (copied by submit) */
+    size_t n_messages;
+    const char *raw_prompt; /* JOB_RAW */
+    int think;              /* -1: the model's default, 0: off, 1: on */
+    gen_options options;    /* copied by submit */
+    bool has_keep_alive;
+    double keep_alive_s;    /* < 0: forever; 0: unload when done */
+} job_request;
+
+typedef enum {
+    JOB_EV_THINKING, /* a piece of reasoning text */
+    JOB_EV_CONTENT,  /* a piece of answer text */
+    JOB_EV_DONE,     /* the end: done_reason + metrics */
+    JOB_EV_ERROR,    /* the end: message (+ http_status, meaningful if nothing was streamed yet) */
+} job_event_kind;
+
+typedef struct {
+    uint64_t total_ns, load_ns, prompt_eval_ns, eval_ns;
+    int prompt_eval_count, eval_count;
+} job_metrics;
+
+typedef struct {
+    job_event_kind kind;
+    char *text; /* THINKING / CONTENT piece (valid UTF-8, never empty), ERROR message */
+    int http_status;
+    const char *done_reason; /* DONE: "stop", "length", "load" */
+    job_metrics metrics;
+} job_event;
+
+typedef struct engine engine;
+typedef struct job job;
+
+typedef struct {
+    const model_registry *models; /* borrowed */
+    size_t max_queue;             /* OLLAMA_MAX_QUEUE, default 512 */
+    double default_keep_alive_s;  /* OLLAMA_KEEP_ALIVE, default 300; < 0 forever */
+    double load_timeout_s;        /* OLLAMA_LOAD_TIMEOUT, default 300 (a manifest's value wins) */
+    void (*log)(void *user, const char *line); /* server log (runtime output included) */
+    void *log_user;
+} engine_config;
+
+engine *engine_new(const engine_config *cfg);
+/* Unloads everything (stops the runtime, never leaves a child behind) and frees. Jobs still held
+ * by the API get an ERROR event. */
+void engine_free(engine *e);
+
+/* Queues a job. Returns 200 and *out, or an HTTP status with a message: 404 unknown model
+ * ("model 'x' not found"), 400 (e.g. think on a model without thinking), 503 queue full
+ * ("server busy, please try again.  maximum pending requests exceeded"). */
+int engine_submit(engine *e, const job_request *req, job **out, char *err, size_t errlen);
+/* Next event, waiting up to timeout_s; false if none came in time. After DONE or ERROR there are
+ * no more events. */
+bool job_next(job *j, job_event *ev, double timeout_s);
+void job_event_free(job_event *ev);
+/* The client went away: a queued job is dropped, a running one is stopped (/api/stop). */
+void job_cancel(job *j);
+/* The API is done with the job (call once; cancels it if it has not ended). */
+void job_release(job *j);
+
+/* keep_alive 0 with nothing to run: unload now if idle (else when the running job ends). False
+ * if the model is unknown. Never loads. */
+bool engine_unload(engine *e, const char *model);
+
+typedef struct {
+    char name[128];
+    rt_state state;
+    int load_step, load_total;
+    bool forever;       /* keep_alive < 0 */
+    time_t expires_at;  /* wall clock; while a job runs: now + keep_alive */
+    uint64_t size;
+    int context_length;
+    const model_manifest *manifest;
+} engine_loaded_model;
+
+/* What is loaded (at most max entries); for /api/ps. */
+size_t engine_ps(engine *e, engine_loaded_model *out, size_t max);
+
+#endif

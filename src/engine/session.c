@@ -1,0 +1,326 @@
+/* session: KV-cache bookkeeping and turn planning (continue or reset, fit). See session.h. */
+#include "engine/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PREFILL_CHUNK = 128 };
+
+void session_init(session *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+static void free_msgs(held_message *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(msgs[i].role);
+        free(msgs[i].content);
+    }
+    free(msgs);
+}
+
+void session_invalidate(session *s)
+{
+    iv_free(&s->kv_ids);
+    free(s->system);
+    free_msgs(s->msgs, s->n_msgs);
+    memset(s, 0, sizeof *s);
+}
+
+void session_free(session *s)
+{
+    session_invalidate(s);
+}
+
+void session_plan_free(session_plan *plan)
+{
+    iv_free(&plan->reset_ids);
+    iv_free(&plan->diff);
+    free(plan->system);
+    free_msgs(plan->msgs, plan->n_msgs);
+    memset(plan, 0, sizeof *plan);
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+char *session_normalize_reply(const char *content)
+{
+    strbuf out = {0};
+    const char *p = content ? content : "";
+    for (;;) {
+        const char *open = strstr(p, "<think>");
+        const char *close = open ? strstr(open, "</think>") : NULL;
+        if (!open || !close) {
+            sb_puts(&out, p);
+            break;
+        }
+        sb_append(&out, p, (size_t)(open - p));
+        p = close + strlen("</think>");
+    }
+    char *s = sb_steal(&out);
+    size_t start = 0, end = strlen(s);
+    while (start < end && is_space(s[start]))
+        start++;
+    while (end > start && is_space(s[end - 1]))
+        end--;
+    memmove(s, s + start, end - start);
+    s[end - start] = '\0';
+    return s;
+}
+
+static bool same_message(const held_message *held, const chat_message *m)
+{
+    if (strcmp(held->role, m->role))
+        return false;
+    if (!strcmp(m->role, "assistant")) {
+        char *a = session_normalize_reply(held->content), *b = session_normalize_reply(m->content);
+        bool same = !strcmp(a, b);
+        free(a);
+        free(b);
+        return same;
+    }
+    return !strcmp(held->content, m->content ? m->content : "");
+}
+
+static int budget_for(const session_model *m, int held)
+{
+    int b = (m->max_prefill - held) / PREFILL_CHUNK * PREFILL_CHUNK;
+    return b < 0 ? 0 : b;
+}
+
+/* The runtime's SetKVCache rules (a cache of 0 tokens is not checked by the runtime: we check
+ * it against max_prefill ourselves), plus room for at least one generated token. */
+static bool turn_fits(const session_model *m, size_t held, size_t turn)
+{
+    if (held + turn > (size_t)m->max_prefill || held + turn + 1 >= (size_t)m->max_positions)
+        return false;
+    return held == 0 || turn <= (size_t)budget_for(m, (int)held);
+}
+
+/* The request's conversation with the system message first (the model's default if the request
+ * has none and the model has one). Returns the array to render (borrowing strings). */
+static chat_message *with_system(const session_model *m, const chat_message *msgs, size_t n, size_t *out_n)
+{
+    bool has_system = n > 0 && msgs[0].role && !strcmp(msgs[0].role, "system");
+    bool add = !has_system && m->default_system && *m->default_system;
+    chat_message *all = xcalloc(n + 1, sizeof *all);
+    size_t k = 0;
+    if (add)
+        all[k++] = (chat_message){.role = "system", .content = m->default_system};
+    for (size_t i = 0; i < n; i++)
+        all[k++] = msgs[i];
+    *out_n = k;
+    return all;
+}
+
+static void copy_into_plan(session_plan *plan, const chat_message *all, size_t n)
+{
+    size_t start = 0;
+    if (n > 0 && !strcmp(all[0].role, "system")) {
+        plan->system = xstrdup(all[0].content ? all[0].content : "");
+        start = 1;
+    }
+    plan->n_msgs = n - start;
+    plan->msgs = xcalloc(plan->n_msgs + 1, sizeof *plan->msgs);
+    for (size_t i = start; i < n; i++) {
+        plan->msgs[i - start].role = xstrdup(all[i].role);
+        plan->msgs[i - start].content = xstrdup(all[i].content ? all[i].content : "");
+    }
+}
+
+static bool render(const session_model *m, const chat_message *msgs, size_t n, int think, size_t first, bool gen,
+                   strbuf *out)
+{
+    chat_template_options opt = {.add_generation_prompt = gen, .enable_thinking = think, .first_message = first};
+    return chat_template_render(m->family, msgs, n, &opt, out);
+}
+
+/* Continue if the request extends the held conversation; fills plan->diff. */
+static bool try_continue(const session *s, const session_model *m, const chat_message *all, size_t n, int think,
+                         session_plan *plan)
+{
+    if (!s->valid || !s->continuable || s->n_msgs == 0)
+        return false;
+    bool has_system = n > 0 && !strcmp(all[0].role, "system");
+    const char *system = has_system ? (all[0].content ? all[0].content : "") : NULL;
+    if ((system == NULL) != (s->system == NULL) || (system && strcmp(system, s->system)))
+        return false;
+    size_t start = has_system ? 1 : 0;
+    size_t first_new = start + s->n_msgs;
+    if (n <= first_new)
+        return false;
+    for (size_t i = 0; i < s->n_msgs; i++)
+        if (!same_message(&s->msgs[i], &all[start + i]))
+            return false;
+    if (!strcmp(all[first_new].role, "assistant") || !strcmp(all[n - 1].role, "assistant"))
+        return false;
+    strbuf text = {0};
+    sb_puts(&text, "<|im_end|>\n");
+    bool ok = render(m, all, n, think, first_new, true, &text);
+    if (ok)
+        tokenizer_encode(m->tok, text.data, text.len, &plan->diff);
+    sb_free(&text);
+    if (!ok || !turn_fits(m, s->kv_ids.len, plan->diff.len)) {
+        iv_clear(&plan->diff);
+        return false;
+    }
+    plan->reset = false;
+    return true;
+}
+
+/* Index just past the first turn after the system message (a user message and what follows it up
+ * to the next user message), or 0 if there is only one turn left. */
+static size_t end_of_first_turn(const chat_message *all, size_t n, size_t start)
+{
+    for (size_t i = start + 1; i < n; i++)
+        if (!strcmp(all[i].role, "user"))
+            return i;
+    return 0;
+}
+
+static bool plan_reset(const session_model *m, chat_message *all, size_t n, int think, bool last_turn_only,
+                       session_plan *plan, char *err, size_t errlen)
+{
+    bool has_system = n > 0 && !strcmp(all[0].role, "system");
+    size_t start = has_system ? 1 : 0;
+    strbuf text = {0};
+    idvec full = {0};
+    if (has_system) {
+        if (!render(m, all, 1, think, 0, false, &text)) {
+            snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
+            return false;
+        }
+        tokenizer_encode(m->tok, text.data, text.len, &plan->reset_ids);
+    }
+    if (plan->reset_ids.len >= (size_t)m->max_prefill) {
+        snprintf(err, errlen, "the system prompt is too long: %zu tokens (this model's context takes at most %d)",
+                 plan->reset_ids.len, m->max_prefill);
+        return false;
+    }
+    chat_message *msgs = all;
+    size_t count = n;
+    if (last_turn_only) { /* keep the system message and the last turn only */
+        size_t last_user = 0;
+        for (size_t i = start + 1; i < count; i++)
+            if (!strcmp(msgs[i].role, "user"))
+                last_user = i;
+        if (last_user > start) {
+            msgs = xcalloc(count, sizeof *msgs);
+            memcpy(msgs, all, start * sizeof *msgs);
+            memcpy(msgs + start, all + last_user, (count - last_user) * sizeof *msgs);
+            plan->dropped = last_user - start;
+            count -= plan->dropped;
+        }
+    }
+    for (;;) {
+        sb_clear(&text);
+        iv_clear(&full);
+        if (!render(m, msgs, count, think, 0, true, &text)) {
+            snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
+            break;
+        }
+        tokenizer_encode(m->tok, text.data, text.len, &full);
+        size_t sys = plan->reset_ids.len;
+        if (full.len < sys || memcmp(full.v, plan->reset_ids.v, sys * sizeof *full.v)) {
+            snprintf(err, errlen, "internal error: the system block does not prefix the conversation");
+            break;
+        }
+        size_t turn = full.len - sys;
+        if (turn_fits(m, sys, turn)) {
+            iv_append(&plan->diff, full.v + sys, turn);
+            plan->reset = true;
+            copy_into_plan(plan, msgs, count);
+            sb_free(&text);
+            iv_free(&full);
+            return true;
+        }
+        size_t cut = end_of_first_turn(msgs, count, start);
+        if (cut == 0) {
+            snprintf(err, errlen,
+                     "the prompt is too long: %zu tokens with the system prompt (this model takes at most %d per turn "
+                     "after a %zu-token system prompt)",
+                     full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
+            break;
+        }
+        /* drop the oldest turn, keep the system message */
+        size_t drop = cut - start;
+        if (msgs == all) {
+            msgs = xcalloc(count, sizeof *msgs);
+            memcpy(msgs, all, count * sizeof *msgs);
+        }
+        memmove(msgs + start, msgs + cut, (count - cut) * sizeof *msgs);
+        count -= drop;
+        plan->dropped += drop;
+    }
+    if (msgs != all)
+        free(msgs);
+    sb_free(&text);
+    iv_free(&full);
+    return false;
+}
+
+bool session_plan_chat(const session *s, const session_model *m, const chat_message *msgs, size_t n, int think,
+                       plan_mode mode, session_plan *plan, char *err, size_t errlen)
+{
+    memset(plan, 0, sizeof *plan);
+    size_t count;
+    chat_message *all = with_system(m, msgs, n, &count);
+    bool ok = count > 0;
+    if (!ok)
+        snprintf(err, errlen, "no messages");
+    if (ok && mode == PLAN_ANY && try_continue(s, m, all, count, think, plan)) {
+        copy_into_plan(plan, all, count);
+    } else if (ok) {
+        ok = plan_reset(m, all, count, think, mode == PLAN_RESET_LAST_TURN, plan, err, errlen);
+    }
+    free(all);
+    if (!ok)
+        session_plan_free(plan);
+    return ok;
+}
+
+bool session_plan_raw(const session_model *m, const char *prompt, session_plan *plan, char *err, size_t errlen)
+{
+    memset(plan, 0, sizeof *plan);
+    tokenizer_encode(m->tok, prompt, strlen(prompt), &plan->diff);
+    if (!turn_fits(m, 0, plan->diff.len)) {
+        snprintf(err, errlen, "the prompt is too long: %zu tokens (this model takes at most %d)", plan->diff.len,
+                 m->max_prefill);
+        session_plan_free(plan);
+        return false;
+    }
+    plan->reset = true;
+    return true;
+}
+
+void session_commit(session *s, session_plan *plan, const int32_t *generated, size_t n_generated, const char *reply,
+                    bool continuable)
+{
+    if (plan->reset) {
+        iv_free(&s->kv_ids);
+        iv_append(&s->kv_ids, plan->reset_ids.v, plan->reset_ids.len);
+    }
+    iv_append(&s->kv_ids, plan->diff.v, plan->diff.len);
+    iv_append(&s->kv_ids, generated, n_generated);
+    free(s->system);
+    free_msgs(s->msgs, s->n_msgs);
+    s->system = plan->system;
+    s->msgs = plan->msgs;
+    s->n_msgs = plan->n_msgs;
+    plan->system = NULL;
+    plan->msgs = NULL;
+    plan->n_msgs = 0;
+    if (s->msgs) { /* the reply joins the held conversation */
+        s->msgs = xrealloc(s->msgs, (s->n_msgs + 1) * sizeof *s->msgs);
+        s->msgs[s->n_msgs].role = xstrdup("assistant");
+        s->msgs[s->n_msgs].content = xstrdup(reply ? reply : "");
+        s->n_msgs++;
+    }
+    s->valid = true;
+    s->continuable = continuable && s->n_msgs > 0;
+}

@@ -1,0 +1,90 @@
+/* session: what the runtime's KV cache holds, and the plan for the next turn (design.md, "The key
+ * decision"). The runtime keeps the conversation in its KV cache and prefills only what our
+ * tokenizer service hands it, so for each request the session decides:
+ *   - continue: the request extends the conversation the cache holds (same system prompt, same
+ *     earlier messages, the assistant reply we produced last, a turn that ended normally): stage
+ *     only the new tokens: "<|im_end|>\n" (the runtime never feeds the end of its own reply) + the
+ *     new messages rendered as the chat template renders them inside the whole conversation + the
+ *     generation prompt;
+ *   - reset: otherwise: reset the runtime with the system block, stage the rest of the rendered
+ *     conversation.
+ * and fits the turn into the runtime's budget (§2.8: history + turn <= max prefill, turn <= the
+ * 128-aligned remainder) by dropping the oldest turns (the system prompt is kept), as Ollama
+ * truncates. Earlier replies stay in the cache exactly as generated (with their think block) while
+ * the conversation continues; after a reset they are rendered as the template does. Pure logic: no
+ * I/O, no threads. */
+#ifndef AXLLAMA_ENGINE_SESSION_H
+#define AXLLAMA_ENGINE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    char *role;
+    char *content; /* assistant: the reply as returned (think block stripped) */
+} held_message;
+
+typedef struct {
+    bool valid;       /* false: what the runtime holds is unknown (new runtime, failure) */
+    bool continuable; /* the last turn ended with EOS: the cache holds exactly that reply */
+    idvec kv_ids;     /* every id in the cache, in order */
+    char *system;     /* system prompt of the held conversation (NULL: none) */
+    held_message *msgs; /* the conversation after the system message, reply included */
+    size_t n_msgs;
+} session;
+
+typedef struct {
+    const tokenizer *tok;
+    chat_template_family family;
+    int max_prefill;        /* 2048 for Qwen3-4B */
+    int max_positions;      /* 2559 */
+    const char *default_system; /* prepended when the first message is not a system message; NULL/"" = none */
+} session_model;
+
+typedef struct {
+    bool reset;
+    idvec reset_ids; /* reset: the system block to stage for /api/reset (may be empty) */
+    idvec diff;      /* the ids to stage for /api/generate (the prompt to prefill) */
+    size_t dropped;  /* messages dropped from the front to fit */
+    /* the conversation this plan renders (owned copies), to commit after the turn */
+    char *system;
+    held_message *msgs;
+    size_t n_msgs;
+} session_plan;
+
+void session_init(session *s);
+void session_free(session *s);
+/* Forget what the runtime holds: the next plan resets. */
+void session_invalidate(session *s);
+
+typedef enum {
+    PLAN_ANY,            /* continue when possible, else reset */
+    PLAN_RESET,          /* reset (fitting as usual) */
+    PLAN_RESET_LAST_TURN /* reset with only the last turn after the system message (the fallback
+                            when the runtime still reports a full context) */
+} plan_mode;
+
+/* Plans a chat turn for msgs (the whole conversation of the request; think -1/0/1 =
+ * enable_thinking not given / false / true). false with a message when it cannot fit even with
+ * one turn, or when the conversation cannot be rendered. */
+bool session_plan_chat(const session *s, const session_model *m, const chat_message *msgs, size_t n, int think,
+                       plan_mode mode, session_plan *plan, char *err, size_t errlen);
+/* Plans a raw prompt (no template): always a reset with an empty system block. */
+bool session_plan_raw(const session_model *m, const char *prompt, session_plan *plan, char *err, size_t errlen);
+void session_plan_free(session_plan *plan);
+
+/* The turn ran: the cache now holds the plan's ids + generated (EOS excluded); reply = the
+ * answer as returned to the client; continuable = ended with EOS. raw plans leave the session
+ * invalid for continuation. */
+void session_commit(session *s, session_plan *plan, const int32_t *generated, size_t n_generated, const char *reply,
+                    bool continuable);
+
+/* The assistant text as compared between turns: <think>...</think> removed, then surrounding
+ * whitespace trimmed. Caller frees. */
+char *session_normalize_reply(const char *content);
+
+#endif

@@ -1,0 +1,538 @@
+/* config: axllama serve's settings from the environment with Ollama's names and parsing rules
+ * (OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT,
+ * OLLAMA_DEBUG, AXLLAMA_MODELS), Go's time.ParseDuration, and a request's keep_alive value. */
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/buf.h"
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 11434
+#define DEFAULT_MAX_QUEUE 512
+#define DEFAULT_KEEP_ALIVE_S 300.0
+#define DEFAULT_LOAD_TIMEOUT_S 300.0
+
+/* ------------------------------------------------------------------------------------------ */
+/* trimming (envconfig.Var: TrimSpace, then Trim of '"' and '\'') */
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool is_quote(unsigned char c)
+{
+    return c == '"' || c == '\'';
+}
+
+/* [*b, *e) with leading and trailing bytes matching pred removed. */
+static void trim_span(const char **b, const char **e, bool (*pred)(unsigned char))
+{
+    while (*b < *e && pred((unsigned char)**b))
+        (*b)++;
+    while (*e > *b && pred((unsigned char)(*e)[-1]))
+        (*e)--;
+}
+
+/* An owned copy of value with spaces, then quotes, then spaces trimmed ("" for NULL). */
+static char *trim_value(const char *value)
+{
+    if (!value)
+        return xstrdup("");
+    const char *b = value, *e = value + strlen(value);
+    trim_span(&b, &e, is_space);
+    trim_span(&b, &e, is_quote);
+    trim_span(&b, &e, is_space);
+    return xstrndup(b, (size_t)(e - b));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* OLLAMA_HOST (envconfig.Host) */
+
+/* Go's net.SplitHostPort. */
+static bool split_host_port(const char *hp, const char **host, size_t *host_len, const char **port)
+{
+    const char *last_colon = strrchr(hp, ':');
+    if (!last_colon)
+        return false; /* missing port */
+    size_t j = 0, k = 0;
+    if (hp[0] == '[') {
+        const char *end = strchr(hp, ']');
+        if (!end || end + 1 != last_colon)
+            return false; /* missing ']', missing port or too many colons */
+        *host = hp + 1;
+        *host_len = (size_t)(end - hp - 1);
+        j = 1;
+        k = (size_t)(end - hp) + 1;
+    } else {
+        *host = hp;
+        *host_len = (size_t)(last_colon - hp);
+        if (memchr(hp, ':', *host_len))
+            return false; /* too many colons */
+    }
+    if (strchr(hp + j, '[') || strchr(hp + k, ']'))
+        return false;
+    *port = last_colon + 1;
+    return true;
+}
+
+/* Go's strconv.ParseInt(s, 10, 32): optional sign, decimal digits, int32 range. */
+static bool parse_int32(const char *s, long *out)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    if (!*p)
+        return false;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return false;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+        return false;
+    *out = (long)v;
+    return true;
+}
+
+/* Go's net.ParseIP(x).String() when x is an IP address. */
+static bool canonical_ip(const char *s, char *out, size_t outlen)
+{
+    unsigned char addr[16];
+    char text[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, s, addr) == 1) {
+        if (!inet_ntop(AF_INET, addr, text, sizeof text))
+            return false;
+    } else if (inet_pton(AF_INET6, s, addr) == 1) {
+        static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(addr, v4_mapped, sizeof v4_mapped) == 0) {
+            if (!inet_ntop(AF_INET, addr + 12, text, sizeof text))
+                return false;
+        } else if (!inet_ntop(AF_INET6, addr, text, sizeof text)) {
+            return false;
+        }
+    } else {
+        return false;
+    }
+    return (size_t)snprintf(out, outlen, "%s", text) < outlen;
+}
+
+/* parse_ollama_host plus whether the port was rejected (then *bad_port is the text). */
+static void ollama_host(const char *value, char *host, size_t hostlen, int *port, char **bad_port)
+{
+    char *s = trim_value(value);
+    int default_port = DEFAULT_PORT;
+    const char *hostport = s;
+    char *scheme_end = strstr(s, "://");
+    if (scheme_end) {
+        size_t scheme_len = (size_t)(scheme_end - s);
+        if (scheme_len == 4 && strncmp(s, "http", 4) == 0)
+            default_port = 80;
+        else if (scheme_len == 5 && strncmp(s, "https", 5) == 0)
+            default_port = 443;
+        hostport = scheme_end + 3;
+    } else if (strcmp(s, "ollama.com") == 0) {
+        hostport = "ollama.com:443";
+    }
+    char *hp = xstrdup(hostport);
+    char *path = strchr(hp, '/');
+    if (path)
+        *path = '\0'; /* a path is for clients only */
+
+    char *host_text;
+    const char *port_text = NULL;
+    const char *h;
+    size_t h_len;
+    if (split_host_port(hp, &h, &h_len, &port_text)) {
+        host_text = xstrndup(h, h_len);
+    } else {
+        char ip[INET6_ADDRSTRLEN];
+        const char *b = hp, *e = hp + strlen(hp);
+        while (b < e && (*b == '[' || *b == ']'))
+            b++;
+        while (e > b && (e[-1] == '[' || e[-1] == ']'))
+            e--;
+        char *bare = xstrndup(b, (size_t)(e - b));
+        if (canonical_ip(bare, ip, sizeof ip))
+            host_text = xstrdup(ip);
+        else
+            host_text = xstrdup(hp[0] ? hp : DEFAULT_HOST);
+        free(bare);
+    }
+
+    long n = default_port;
+    if (port_text && (!parse_int32(port_text, &n) || n < 0 || n > 65535)) {
+        if (bad_port)
+            *bad_port = xstrdup(port_text);
+        n = default_port;
+    }
+    *port = (int)n;
+    if (hostlen > 0) {
+        if (strlen(host_text) < hostlen)
+            memcpy(host, host_text, strlen(host_text) + 1);
+        else /* never bind to a truncated name */
+            snprintf(host, hostlen, "%s", strlen(DEFAULT_HOST) < hostlen ? DEFAULT_HOST : "");
+    }
+    free(host_text);
+    free(hp);
+    free(s);
+}
+
+void parse_ollama_host(const char *value, char *host, size_t hostlen, int *port)
+{
+    ollama_host(value, host, hostlen, port, NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Go durations (time.ParseDuration) */
+
+/* Go's time.quote: "..." with '"' and '\\' escaped, bytes < 0x20 or >= 0x80 as \xNN. */
+static void go_quote(strbuf *sb, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_putc(sb, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p >= 0x80) {
+            sb_puts(sb, "\\x");
+            sb_putc(sb, hex[*p >> 4]);
+            sb_putc(sb, hex[*p & 15]);
+        } else {
+            if (*p == '"' || *p == '\\')
+                sb_putc(sb, '\\');
+            sb_putc(sb, (char)*p);
+        }
+    }
+    sb_putc(sb, '"');
+}
+
+static bool duration_error(char *err, size_t errlen, const char *what, const char *unit, const char *orig)
+{
+    if (err && errlen) {
+        strbuf sb = {0};
+        sb_puts(&sb, "time: ");
+        sb_puts(&sb, what);
+        if (unit) {
+            go_quote(&sb, unit);
+            sb_puts(&sb, " in duration ");
+        }
+        go_quote(&sb, orig);
+        snprintf(err, errlen, "%s", sb.data);
+        sb_free(&sb);
+    }
+    return false;
+}
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        uint64_t ns;
+    } units[] = {
+        {"ns", 1ull},
+        {"us", 1000ull},
+        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
+        {"\xce\xbcs", 1000ull}, /* U+03BC Greek small letter mu */
+        {"ms", 1000000ull},
+        {"s", 1000000000ull},
+        {"m", 60ull * 1000000000ull},
+        {"h", 3600ull * 1000000000ull},
+    };
+    const uint64_t limit = 1ull << 63;
+    const char *orig = s ? s : "";
+    const char *p = orig;
+    bool neg = false;
+    if (*p == '-' || *p == '+') {
+        neg = *p == '-';
+        p++;
+    }
+    if (strcmp(p, "0") == 0) {
+        *out = 0;
+        return true;
+    }
+    if (!*p)
+        return duration_error(err, errlen, "invalid duration ", NULL, orig);
+    uint64_t total = 0;
+    while (*p) {
+        if (!(*p == '.' || is_digit((unsigned char)*p)))
+            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        /* the integer part */
+        uint64_t v = 0;
+        const char *start = p;
+        for (; is_digit((unsigned char)*p); p++) {
+            if (v > limit / 10)
+                return duration_error(err, errlen, "invalid duration ", NULL, orig);
+            v = v * 10 + (uint64_t)(*p - '0');
+            if (v > limit)
+                return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        }
+        bool pre = p != start;
+        /* the fraction: digits beyond what fits are ignored, as Go does */
+        uint64_t f = 0;
+        double scale = 1;
+        bool post = false;
+        if (*p == '.') {
+            p++;
+            const char *fstart = p;
+            bool overflow = false;
+            for (; is_digit((unsigned char)*p); p++) {
+                if (overflow)
+                    continue;
+                if (f > (UINT64_MAX >> 1) / 10) { /* Go: 1<<63-1 guard */
+                    overflow = true;
+                    continue;
+                }
+                uint64_t y = f * 10 + (uint64_t)(*p - '0');
+                if (y > limit) {
+                    overflow = true;
+                    continue;
+                }
+                f = y;
+                scale *= 10;
+            }
+            post = p != fstart;
+        }
+        if (!pre && !post)
+            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        /* the unit */
+        const char *ustart = p;
+        while (*p && *p != '.' && !is_digit((unsigned char)*p))
+            p++;
+        if (p == ustart)
+            return duration_error(err, errlen, "missing unit in duration ", NULL, orig);
+        size_t ulen = (size_t)(p - ustart);
+        uint64_t unit = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strlen(units[i].name) == ulen && memcmp(units[i].name, ustart, ulen) == 0)
+                unit = units[i].ns;
+        if (!unit) {
+            char *u = xstrndup(ustart, ulen);
+            duration_error(err, errlen, "unknown unit ", u, orig);
+            free(u);
+            return false;
+        }
+        if (v > limit / unit)
+            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        v *= unit;
+        if (f > 0) {
+            v += (uint64_t)((double)f * ((double)unit / scale));
+            if (v > limit)
+                return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        }
+        total += v;
+        if (total > limit)
+            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+    }
+    if (!neg && total > limit - 1)
+        return duration_error(err, errlen, "invalid duration ", NULL, orig);
+    *out = neg ? -((double)total / 1e9) : (double)total / 1e9;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* keep_alive (api.Duration.UnmarshalJSON) */
+
+bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err, size_t errlen)
+{
+    *present = false;
+    if (!v || json_is_null(v))
+        return true;
+    double d;
+    if (json_is_number(v)) {
+        d = json_number_value(v);
+    } else if (json_is_string(v)) {
+        if (!parse_go_duration(json_string_value(v), &d, err, errlen))
+            return false;
+    } else {
+        /* Go's reflect.TypeOf of the decoded value */
+        const char *type = json_is_boolean(v) ? "bool" : json_is_array(v) ? "[]interface {}" : "map[string]interface {}";
+        if (err && errlen)
+            snprintf(err, errlen, "Unsupported type: '%s'", type);
+        return false;
+    }
+    *present = true;
+    *seconds = d < 0 ? -1 : d;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the environment */
+
+/* A trimmed copy of the variable, NULL when unset or empty after trimming. */
+static char *env_value(const char *name)
+{
+    const char *raw = getenv(name);
+    if (!raw)
+        return NULL;
+    char *v = trim_value(raw);
+    if (!v[0]) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Go's strconv.ParseInt(s, 10, 64). */
+static bool parse_int64(const char *s, long long *out)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    if (!*p)
+        return false;
+    for (const char *q = p; *q; q++)
+        if (!is_digit((unsigned char)*q))
+            return false;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A Go duration or a bare integer of seconds (envconfig.KeepAlive / LoadTimeout). */
+static bool env_duration(const char *value, double *out)
+{
+    long long n;
+    if (parse_go_duration(value, out, NULL, 0))
+        return true;
+    if (parse_int64(value, &n)) {
+        *out = (double)n;
+        return true;
+    }
+    return false;
+}
+
+static const char *const default_origin_hosts[] = {"localhost", "127.0.0.1", "0.0.0.0"};
+static const char *const default_origin_schemes[] = {"app://*", "file://*", "tauri://*", "vscode-webview://*",
+                                                     "vscode-file://*"};
+
+static char **allowed_origins(const char *value)
+{
+    size_t cap = 1 + 4 * 3 + 5 + (value ? strlen(value) + 1 : 0);
+    char **list = xcalloc(cap, sizeof *list);
+    size_t n = 0;
+    for (const char *p = value; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *b = p, *e = end;
+        trim_span(&b, &e, is_space);
+        if (e > b)
+            list[n++] = xstrndup(b, (size_t)(e - b));
+        p = comma ? comma + 1 : end;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const char *h = default_origin_hosts[i];
+        strbuf sb = {0};
+        sb_printf(&sb, "http://%s", h);
+        list[n++] = sb_steal(&sb);
+        sb_printf(&sb, "https://%s", h);
+        list[n++] = sb_steal(&sb);
+        sb_printf(&sb, "http://%s:*", h);
+        list[n++] = sb_steal(&sb);
+        sb_printf(&sb, "https://%s:*", h);
+        list[n++] = sb_steal(&sb);
+    }
+    for (size_t i = 0; i < sizeof default_origin_schemes / sizeof default_origin_schemes[0]; i++)
+        list[n++] = xstrdup(default_origin_schemes[i]);
+    list[n] = NULL;
+    return list;
+}
+
+void server_config_from_env(server_config *c, char **warnings)
+{
+    memset(c, 0, sizeof *c);
+    strbuf warn = {0};
+
+    char *host = env_value("OLLAMA_HOST");
+    char *bad_port = NULL;
+    ollama_host(host, c->host, sizeof c->host, &c->port, &bad_port);
+    if (bad_port)
+        sb_printf(&warn, "OLLAMA_HOST=\"%s\": invalid port \"%s\"; using the default port %d\n", host, bad_port,
+                  c->port);
+    free(bad_port);
+    free(host);
+
+    c->max_queue = DEFAULT_MAX_QUEUE;
+    char *v = env_value("OLLAMA_MAX_QUEUE");
+    if (v) {
+        bool ok = v[0] != '\0';
+        for (const char *p = v; *p && ok; p++)
+            ok = is_digit((unsigned char)*p);
+        errno = 0;
+        unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
+        if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
+            c->max_queue = (size_t)n;
+        else
+            sb_printf(&warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
+                      DEFAULT_MAX_QUEUE);
+        free(v);
+    }
+
+    c->keep_alive_s = DEFAULT_KEEP_ALIVE_S;
+    v = env_value("OLLAMA_KEEP_ALIVE");
+    if (v) {
+        double d;
+        if (env_duration(v, &d))
+            c->keep_alive_s = d < 0 ? -1 : d;
+        else
+            sb_printf(&warn,
+                      "OLLAMA_KEEP_ALIVE=\"%s\": neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole "
+                      "seconds; using the default 5m\n",
+                      v);
+        free(v);
+    }
+
+    c->load_timeout_s = DEFAULT_LOAD_TIMEOUT_S;
+    v = env_value("OLLAMA_LOAD_TIMEOUT");
+    if (v) {
+        double d;
+        if (env_duration(v, &d))
+            c->load_timeout_s = d <= 0 ? 0 : d;
+        else
+            sb_printf(&warn,
+                      "OLLAMA_LOAD_TIMEOUT=\"%s\": neither a duration (\"5m\", \"90s\"...) nor whole seconds; "
+                      "using the default 5m\n",
+                      v);
+        free(v);
+    }
+
+    v = env_value("OLLAMA_ORIGINS");
+    c->origins = allowed_origins(v);
+    free(v);
+
+    v = env_value("OLLAMA_DEBUG");
+    c->debug = v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+    free(v);
+
+    c->models_dir = env_value("AXLLAMA_MODELS");
+
+    if (warnings)
+        *warnings = warn.len ? sb_steal(&warn) : NULL;
+    sb_free(&warn);
+}
+
+void server_config_free(server_config *c)
+{
+    if (!c)
+        return;
+    if (c->origins) {
+        for (char **p = c->origins; *p; p++)
+            free(*p);
+        free(c->origins);
+    }
+    free(c->models_dir);
+    memset(c, 0, sizeof *c);
+}

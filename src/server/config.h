@@ -1,0 +1,54 @@
+/* config: axllama serve's settings from the environment, with Ollama's names and parsing rules
+ * (spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE,
+ * OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG, AXLLAMA_MODELS; and Go-style durations. */
+#ifndef AXLLAMA_SERVER_CONFIG_H
+#define AXLLAMA_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+typedef struct {
+    char host[256];   /* listen host ("" = all interfaces, from ":port"); brackets removed from IPv6 */
+    int port;         /* listen port */
+    size_t max_queue; /* OLLAMA_MAX_QUEUE, default 512 */
+    double keep_alive_s;   /* OLLAMA_KEEP_ALIVE, default 300 (5m); < 0 = forever */
+    double load_timeout_s; /* OLLAMA_LOAD_TIMEOUT, default 300; <= 0 = no limit (stored as 0) */
+    char **origins;        /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
+    bool debug;            /* OLLAMA_DEBUG */
+    char *models_dir;      /* AXLLAMA_MODELS, NULL if unset */
+} server_config;
+
+/* Reads the environment. Every value is trimmed of spaces and surrounding quotes first (Ollama's
+ * envconfig.Var); an empty value counts as unset. OLLAMA_KEEP_ALIVE and OLLAMA_LOAD_TIMEOUT take a
+ * Go duration or a bare integer of seconds; OLLAMA_MAX_QUEUE a positive integer; OLLAMA_DEBUG is on
+ * for any value but "0" and "false" (any case); OLLAMA_ORIGINS entries are comma-separated (spaces
+ * around an entry trimmed, empty entries dropped), followed by Ollama's defaults (http/https
+ * localhost, 127.0.0.1, 0.0.0.0 with and without ":*", app:// file:// tauri:// vscode-webview://
+ * vscode-file:// with "*"); "*" stays an entry of its own for the CORS code to honour. Bad values
+ * fall back to the default with one warning line each (ending in '\n') in *warnings (caller frees;
+ * NULL if none; warnings may be NULL). */
+void server_config_from_env(server_config *c, char **warnings);
+void server_config_free(server_config *c);
+
+/* OLLAMA_HOST rules: trims spaces and quotes; no scheme -> http, default port 11434; http:// -> 80,
+ * https:// -> 443; ":1234" -> host "" port 1234; "[::1]" or "::1" -> host "::1"; a path is ignored;
+ * a bad port -> the default port (of the scheme); bare "ollama.com" -> ollama.com:443. An IP
+ * without a port is written in canonical form ("[0:0::1]" -> "::1"). Writes host and port; a host
+ * that does not fit in hostlen is replaced by 127.0.0.1 (never a truncated name). */
+void parse_ollama_host(const char *value, char *host, size_t hostlen, int *port);
+
+/* Go's time.ParseDuration: "300ms", "1.5h", "2h45m", "-1m", "0"; units ns us µs ms s m h; a bare
+ * number other than 0 is an error ("time: missing unit in duration \"300\""). Seconds in *out.
+ * false and Go's exact message in err (err may be NULL): time: invalid duration "abc",
+ * time: missing unit in duration "1", time: unknown unit "d" in duration "1d"; the range is Go's
+ * (about ±292 years). */
+bool parse_go_duration(const char *s, double *out, char *err, size_t errlen);
+
+/* A request's keep_alive value: a number (seconds; negative = forever), a duration string, or null
+ * (= absent: returns true with *present false). Any other JSON type is an error
+ * ("Unsupported type: 'bool'" style message). Negative results become -1 (forever). */
+bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,114 @@
+// End-to-end tests of `axllama serve` with the official `ollama` npm client, on the built-in model
+// (axllama-emu, fast profile): what real Ollama clients rely on, streaming and not.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Ollama } from 'ollama';
+
+const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
+const MODEL = 'qwen3-emu';
+let server, ollama, modelsDir, log = '';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+before(async () => {
+  const port = await freePort();
+  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
+  server = spawn(path.join(build, 'axllama'), ['serve'], {
+    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
+    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
+  });
+  await ready;
+  ollama = new Ollama({ host: `http://127.0.0.1:${port}` });
+});
+
+after(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.on('exit', resolve));
+    server.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  rmSync(modelsDir, { recursive: true, force: true });
+});
+
+test('list shows the built-in model', async () => {
+  const { models } = await ollama.list();
+  assert.ok(models.some((m) => m.name === 'qwen3-emu:latest' && m.model === 'qwen3-emu:latest'));
+});
+
+test('chat without streaming answers with the reply and token counts', async () => {
+  const res = await ollama.chat({ model: MODEL, messages: [{ role: 'user', content: 'Hello from node' }] });
+  assert.equal(res.message.role, 'assistant');
+  assert.equal(res.message.content, 'Hello from node');
+  assert.equal(res.done, true);
+  assert.equal(res.done_reason, 'stop');
+  assert.ok(res.prompt_eval_count > 0 && res.eval_count > 0);
+});
+
+test('chat streams pieces that add up to the reply, ending with done', async () => {
+  const stream = await ollama.chat({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'stream these words please' }] });
+  let text = '', parts = 0, last;
+  for await (const part of stream) { text += part.message.content; parts++; last = part; }
+  assert.equal(text, 'stream these words please');
+  assert.ok(parts >= 2);
+  assert.equal(last.done, true);
+});
+
+test('generate streams and the second chat turn reuses the cache', async () => {
+  let text = '';
+  for await (const part of await ollama.generate({ model: MODEL, prompt: 'gen text', stream: true })) text += part.response;
+  assert.equal(text, 'gen text');
+  const messages = [{ role: 'user', content: 'turn one' }];
+  const one = await ollama.chat({ model: MODEL, messages });
+  messages.push(one.message, { role: 'user', content: 'turn two' });
+  const two = await ollama.chat({ model: MODEL, messages });
+  assert.equal(two.message.content, 'turn two');
+  assert.ok(two.prompt_eval_count < one.prompt_eval_count + 12, `turn 2 prefilled ${two.prompt_eval_count}`);
+});
+
+test('show reports capabilities and the context length', async () => {
+  const info = await ollama.show({ model: MODEL });
+  assert.ok(info.capabilities.includes('completion'));
+  assert.ok(info.capabilities.includes('thinking'));
+  const ctx = Object.entries(info.model_info).find(([k]) => k.endsWith('.context_length'));
+  assert.ok(ctx && ctx[1] === 2559);
+});
+
+test('ps lists the loaded model', async () => {
+  await ollama.generate({ model: MODEL, prompt: 'x' });
+  const { models } = await ollama.ps();
+  assert.ok(models.some((m) => m.name === 'qwen3-emu:latest'));
+});
+
+test('an unknown model is a 404 ResponseError', async () => {
+  await assert.rejects(ollama.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err.status_code === 404 && /not found/.test(err.message));
+});
+
+test('abort ends a stream and the next request is served', async () => {
+  const stream = await ollama.generate({ model: MODEL, prompt: 'a '.repeat(400), stream: true });
+  let seen = 0;
+  await assert.rejects((async () => { for await (const _ of stream) { if (++seen === 2) ollama.abort(); } })(),
+    (err) => err.name === 'AbortError');
+  const t0 = Date.now();
+  const res = await ollama.generate({ model: MODEL, prompt: 'after abort' });
+  assert.equal(res.response, 'after abort');
+  assert.ok(Date.now() - t0 < 5000);
+});

@@ -1,0 +1,1124 @@
+/* Tests for models/manifest: manifest validation and defaults, path resolution, the models
+ * directories search (override, AXLLAMA_MODELS, XDG/HOME), duplicates, the built-in emulator
+ * model, and Ollama's model-name rules (spec/ollama-api.md §3.3). Every test works in its own
+ * temporary directory with HOME pointing into it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "models/manifest.h"
+
+#define DEFAULT_PROMPT "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+static char *root;        /* the test's temporary directory (absolute, no symlinks) */
+static char *saved_home;  /* HOME before the test */
+static strbuf warnings;   /* every warning of the test, one per line */
+
+static void collect_warning(void *user, const char *msg)
+{
+    strbuf *sb = user;
+    assert_non_null(msg);
+    assert_null(strchr(msg, '\n'));
+    sb_puts(sb, msg);
+    sb_putc(sb, '\n');
+}
+
+static size_t warning_count(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < warnings.len; i++)
+        n += warnings.data[i] == '\n';
+    return n;
+}
+
+static const char *warning_text(void)
+{
+    return warnings.data ? warnings.data : "";
+}
+
+/* root/rel in a static rotating buffer set. */
+static const char *at(const char *rel)
+{
+    static char bufs[8][PATH_MAX];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, PATH_MAX, "%s/%s", root, rel);
+    return b;
+}
+
+static void mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(tmp, 0755);
+}
+
+static void write_file_mode(const char *rel, const char *content, mode_t mode)
+{
+    const char *path = at(rel);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    mkdirs(dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    size_t n = strlen(content);
+    assert_int_equal(write(fd, content, n), (ssize_t)n);
+    close(fd);
+}
+
+static void write_file(const char *rel, const char *content)
+{
+    write_file_mode(rel, content, 0644);
+}
+
+/* An executable runtime and a tokenizer directory under root/models, as a good manifest wants. */
+static void make_model_files(void)
+{
+    write_file_mode("models/bin/runtime", "#!/bin/sh\n", 0755);
+    write_file("models/tok/tokenizer.json", "{}");
+    write_file("models/tok/tokenizer_config.json", "{}");
+}
+
+#define MINIMAL "{\"name\": \"qwen3\", \"runtime\": {\"binary\": \"bin/runtime\"}, \"tokenizer\": \"tok\"}\n"
+#define MINIMAL_SHA256 "a61869b834db8b7bfce61e65ced2e3370f4f2b77705da3e7defaad39c85900ee"
+
+/* A manifest with name and the given extra top-level members and runtime members. */
+static void write_manifest(const char *rel, const char *name, const char *runtime_extra, const char *extra)
+{
+    strbuf sb = {0};
+    sb_printf(&sb, "{\"name\": \"%s\", \"runtime\": {\"binary\": \"bin/runtime\"%s%s}, \"tokenizer\": \"tok\"%s%s}",
+              name, runtime_extra && runtime_extra[0] ? ", " : "", runtime_extra ? runtime_extra : "",
+              extra && extra[0] ? ", " : "", extra ? extra : "");
+    write_file(rel, sb.data);
+    sb_free(&sb);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *tmpdir = getenv("TMPDIR");
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/axllama-manifest-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    char *made = mkdtemp(tmpl);
+    assert_non_null(made);
+    root = realpath(made, NULL);
+    assert_non_null(root);
+    const char *home = getenv("HOME");
+    saved_home = home ? strdup(home) : NULL;
+    mkdirs(at("home"));
+    setenv("HOME", at("home"), 1);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("AXLLAMA_MODELS");
+    sb_clear(&warnings);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(root);
+    root = NULL;
+    if (saved_home)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+    saved_home = NULL;
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("AXLLAMA_MODELS");
+    sb_free(&warnings);
+    return 0;
+}
+
+static bool load(const char *rel, model_manifest *m, char *err, size_t errlen)
+{
+    return model_manifest_load_with_warnings(m, at(rel), collect_warning, &warnings, err, errlen);
+}
+
+/* Loads rel expecting success. */
+static void load_ok(const char *rel, model_manifest *m)
+{
+    char err[512] = "";
+    if (!load(rel, m, err, sizeof err))
+        fail_msg("%s: %s", rel, err);
+}
+
+/* Loads rel expecting failure with an error naming the file and containing each needle. */
+static void load_fails(const char *rel, const char *needle1, const char *needle2)
+{
+    model_manifest m;
+    char err[512] = "";
+    memset(&m, 0x5A, sizeof m);
+    if (load(rel, &m, err, sizeof err)) {
+        model_manifest_free(&m);
+        fail_msg("%s: loaded although it should fail with [%s]", rel, needle1);
+    }
+    if (strncmp(err, at(rel), strlen(at(rel))) != 0)
+        fail_msg("error [%s] does not start with the file name", err);
+    if (needle1 && !strstr(err, needle1))
+        fail_msg("error [%s] lacks [%s]", err, needle1);
+    if (needle2 && !strstr(err, needle2))
+        fail_msg("error [%s] lacks [%s]", err, needle2);
+    assert_null(m.name); /* left empty */
+    assert_null(m.runtime_args);
+    model_manifest_free(&m);
+}
+
+/* ================================ one manifest ================================ */
+
+static void test_minimal_manifest_defaults(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/qwen3.json", MINIMAL);
+    model_manifest m;
+    load_ok("models/qwen3.json", &m);
+    assert_string_equal(m.name, "qwen3:latest");
+    assert_string_equal(m.path, at("models/qwen3.json"));
+    assert_string_equal(m.runtime_binary, at("models/bin/runtime"));
+    assert_non_null(m.runtime_args);
+    assert_null(m.runtime_args[0]);
+    assert_int_equal(m.n_runtime_args, 0);
+    assert_string_equal(m.runtime_workdir, at("models"));
+    assert_int_equal(m.runtime_port, 8000);
+    assert_null(m.devices);
+    assert_true(m.load_timeout_s == 300);
+    assert_false(m.has_load_timeout);
+    assert_non_null(m.env);
+    assert_null(m.env[0]);
+    assert_string_equal(m.tokenizer_dir, at("models/tok"));
+    assert_int_equal(m.tokenizer_port, 12345);
+    assert_int_equal(m.template_family, CHAT_TEMPLATE_QWEN3);
+    assert_int_equal(m.max_prefill, 2048);
+    assert_int_equal(m.max_positions, 2559);
+    assert_string_equal(m.system_prompt, DEFAULT_PROMPT);
+    assert_string_equal(m.system_prompt, CHAT_DEFAULT_SYSTEM_PROMPT);
+    assert_true(m.thinking);
+    assert_false(m.think_default);
+    assert_false(m.has_temperature || m.has_top_k || m.has_top_p || m.has_repeat_penalty);
+    assert_string_equal(m.family, "qwen3");
+    assert_string_equal(m.parameter_size, "");
+    assert_string_equal(m.quantization_level, "");
+    assert_string_equal(m.format, "axmodel");
+    assert_int_equal(m.size, 0);
+    assert_int_equal(warning_count(), 0);
+    model_manifest_free(&m);
+}
+
+static void test_digest_and_modified_come_from_the_file(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/qwen3.json", MINIMAL);
+    struct timespec times[2] = {{1700000000, 0}, {1700000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, at("models/qwen3.json"), times, 0), 0);
+    model_manifest m;
+    load_ok("models/qwen3.json", &m);
+    assert_string_equal(m.digest, MINIMAL_SHA256);
+    assert_int_equal(m.modified, 1700000000);
+    model_manifest_free(&m);
+}
+
+static void test_full_manifest_every_field(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/full.json",
+               "{\n"
+               "  \"name\": \"user/Qwen3:4b-w8a16\",\n"
+               "  \"runtime\": {\n"
+               "    \"binary\": \"/opt/q/main_api_axcl_aarch64\",\n"
+               "    \"args\": [\"--axmodel_num\", \"36\", \"--system_prompt\", \"hi\"],\n"
+               "    \"workdir\": \"/opt/q\",\n"
+               "    \"port\": 8001,\n"
+               "    \"devices\": \"0,1\",\n"
+               "    \"load_timeout\": 150.5,\n"
+               "    \"env\": {\"LD_LIBRARY_PATH\": \"/usr/lib/axcl\", \"A\": \"\"}\n"
+               "  },\n"
+               "  \"tokenizer\": \"/opt/q/tok\",\n"
+               "  \"tokenizer_port\": 0,\n"
+               "  \"template\": \"qwen2.5\",\n"
+               "  \"context\": {\"max_prefill\": 1024, \"max_positions\": 1280},\n"
+               "  \"system_prompt\": \"Be brief.\",\n"
+               "  \"thinking\": false,\n"
+               "  \"think_default\": false,\n"
+               "  \"parameters\": {\"temperature\": 0.7, \"top_k\": 20, \"top_p\": 0.8, \"repeat_penalty\": 1.05},\n"
+               "  \"details\": {\"family\": \"qwen2\", \"parameter_size\": \"1.5B\", \"quantization_level\": "
+               "\"W8A16\", \"format\": \"axmodel\"},\n"
+               "  \"size\": 5100000000\n"
+               "}\n");
+    model_manifest m;
+    load_ok("models/full.json", &m);
+    assert_string_equal(m.name, "user/Qwen3:4b-w8a16");
+    assert_string_equal(m.runtime_binary, "/opt/q/main_api_axcl_aarch64");
+    assert_int_equal(m.n_runtime_args, 4);
+    assert_string_equal(m.runtime_args[0], "--axmodel_num");
+    assert_string_equal(m.runtime_args[1], "36");
+    assert_string_equal(m.runtime_args[3], "hi");
+    assert_null(m.runtime_args[4]);
+    assert_string_equal(m.runtime_workdir, "/opt/q");
+    assert_int_equal(m.runtime_port, 8001);
+    assert_string_equal(m.devices, "0,1");
+    assert_true(m.load_timeout_s == 150.5);
+    assert_true(m.has_load_timeout);
+    assert_string_equal(m.env[0], "LD_LIBRARY_PATH=/usr/lib/axcl");
+    assert_string_equal(m.env[1], "A=");
+    assert_null(m.env[2]);
+    assert_string_equal(m.tokenizer_dir, "/opt/q/tok");
+    assert_int_equal(m.tokenizer_port, 0);
+    assert_int_equal(m.template_family, CHAT_TEMPLATE_QWEN25);
+    assert_int_equal(m.max_prefill, 1024);
+    assert_int_equal(m.max_positions, 1280);
+    assert_string_equal(m.system_prompt, "Be brief.");
+    assert_false(m.thinking);
+    assert_false(m.think_default);
+    assert_true(m.has_temperature && m.temperature == 0.7);
+    assert_true(m.has_top_k && m.top_k == 20);
+    assert_true(m.has_top_p && m.top_p == 0.8);
+    assert_true(m.has_repeat_penalty && m.repeat_penalty == 1.05);
+    assert_string_equal(m.family, "qwen2");
+    assert_string_equal(m.parameter_size, "1.5B");
+    assert_string_equal(m.quantization_level, "W8A16");
+    assert_string_equal(m.format, "axmodel");
+    assert_true(m.size == 5100000000ull);
+    /* the binary and tokenizer do not exist: reported, not fatal */
+    assert_int_equal(warning_count(), 2);
+    model_manifest_free(&m);
+}
+
+static void test_relative_paths_resolved_against_manifest_dir(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/sub/x.json", "{\"name\": \"x\", \"runtime\": {\"binary\": \"./../bin/runtime\", "
+                                    "\"workdir\": \"work\"}, \"tokenizer\": \"../tok\"}");
+    model_manifest m;
+    load_ok("models/sub/x.json", &m);
+    assert_string_equal(m.runtime_binary, at("models/sub/../bin/runtime"));
+    assert_string_equal(m.runtime_workdir, at("models/sub/work"));
+    assert_string_equal(m.tokenizer_dir, at("models/sub/../tok"));
+    assert_int_equal(warning_count(), 0); /* the files are found through these paths */
+    model_manifest_free(&m);
+}
+
+static void test_home_relative_paths(void **state)
+{
+    (void)state;
+    write_file("models/x.json",
+               "{\"name\": \"x\", \"runtime\": {\"binary\": \"~/q/run\", \"workdir\": \"~\"}, \"tokenizer\": \"~/q/tok\"}");
+    model_manifest m;
+    load_ok("models/x.json", &m);
+    assert_string_equal(m.runtime_binary, at("home/q/run"));
+    assert_string_equal(m.runtime_workdir, at("home"));
+    assert_string_equal(m.tokenizer_dir, at("home/q/tok"));
+    model_manifest_free(&m);
+}
+
+static void test_relative_manifest_path_gives_absolute_paths(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/qwen3.json", MINIMAL);
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(root), 0);
+    model_manifest m;
+    char err[256] = "";
+    bool ok = model_manifest_load(&m, "models/qwen3.json", err, sizeof err);
+    assert_int_equal(chdir(cwd), 0);
+    assert_true(ok);
+    assert_string_equal(m.path, "models/qwen3.json");
+    assert_string_equal(m.runtime_binary, at("models/bin/runtime"));
+    assert_string_equal(m.runtime_workdir, at("models"));
+    assert_string_equal(m.tokenizer_dir, at("models/tok"));
+    model_manifest_free(&m);
+}
+
+static void test_reserved_args_rejected(void **state)
+{
+    (void)state;
+    static const char *const args[] = {"\"--devices\", \"0\"", "\"--devices=0\"", "\"--url_tokenizer_model\", \"x\"",
+                                       "\"--url_tokenizer_model=http://127.0.0.1:1\""};
+    static const char *const flag[] = {"--devices", "--devices", "--url_tokenizer_model", "--url_tokenizer_model"};
+    for (size_t i = 0; i < 4; i++) {
+        char extra[256];
+        snprintf(extra, sizeof extra, "\"args\": [\"--axmodel_num\", \"36\", %s]", args[i]);
+        write_manifest("models/r.json", "r", extra, NULL);
+        load_fails("models/r.json", "\"runtime.args[2]\"", flag[i]);
+    }
+    /* a flag that merely starts the same way is fine */
+    write_manifest("models/ok.json", "ok", "\"args\": [\"--devices_extra\"]", NULL);
+    model_manifest m;
+    load_ok("models/ok.json", &m);
+    model_manifest_free(&m);
+}
+
+typedef struct {
+    const char *runtime_extra;
+    const char *extra;
+    const char *key;  /* expected in the message */
+    const char *what; /* expected in the message */
+} bad_case;
+
+static void check_bad_cases(const bad_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        write_manifest("models/bad.json", "bad", cases[i].runtime_extra, cases[i].extra);
+        load_fails("models/bad.json", cases[i].key, cases[i].what);
+    }
+}
+
+#define CHECK_BAD(...)                                                                               \
+    do {                                                                                             \
+        static const bad_case cases_[] = {__VA_ARGS__};                                              \
+        check_bad_cases(cases_, sizeof cases_ / sizeof cases_[0]);                                   \
+    } while (0)
+
+static void test_wrong_types_rejected_naming_file_and_key(void **state)
+{
+    (void)state;
+    CHECK_BAD({"\"port\": \"8000\"", NULL, "\"runtime.port\"", "got string"},
+              {"\"port\": 80.5", NULL, "\"runtime.port\"", "got number"},
+              {"\"args\": \"--x\"", NULL, "\"runtime.args\"", "got string"},
+              {"\"args\": [\"a\", 1]", NULL, "\"runtime.args[1]\"", "got integer"},
+              {"\"workdir\": 5", NULL, "\"runtime.workdir\"", "got integer"},
+              {"\"devices\": 0", NULL, "\"runtime.devices\"", "got integer"},
+              {"\"load_timeout\": \"5m\"", NULL, "\"runtime.load_timeout\"", "got string"},
+              {"\"env\": [\"A=1\"]", NULL, "\"runtime.env\"", "got array"},
+              {"\"env\": {\"A\": 1}", NULL, "\"runtime.env.A\"", "got integer"},
+              {NULL, "\"tokenizer_port\": true", "\"tokenizer_port\"", "got boolean"},
+              {NULL, "\"template\": 3", "\"template\"", "got integer"},
+              {NULL, "\"context\": 2048", "\"context\"", "got integer"},
+              {NULL, "\"context\": {\"max_prefill\": 1.5}", "\"context.max_prefill\"", "got number"},
+              {NULL, "\"system_prompt\": [\"a\"]", "\"system_prompt\"", "got array"},
+              {NULL, "\"thinking\": \"yes\"", "\"thinking\"", "got string"},
+              {NULL, "\"think_default\": 0", "\"think_default\"", "got integer"},
+              {NULL, "\"parameters\": {\"temperature\": \"hot\"}", "\"parameters.temperature\"", "got string"},
+              {NULL, "\"parameters\": {\"top_k\": 2.5}", "\"parameters.top_k\"", "got number"},
+              {NULL, "\"details\": {\"family\": 1}", "\"details.family\"", "got integer"},
+              {NULL, "\"size\": \"5GB\"", "\"size\"", "got string"});
+    /* the runtime itself and name */
+    write_file("models/bad.json", "{\"name\": 5, \"runtime\": {\"binary\": \"b\"}, \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"name\"", "got integer");
+    write_file("models/bad.json", "{\"name\": \"x\", \"runtime\": [], \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"runtime\"", "got array");
+}
+
+static void test_out_of_range_values_rejected(void **state)
+{
+    (void)state;
+    CHECK_BAD({"\"port\": 65536", NULL, "\"runtime.port\"", "out of range"},
+              {"\"port\": -1", NULL, "\"runtime.port\"", "out of range"},
+              {"\"load_timeout\": -5", NULL, "\"runtime.load_timeout\"", "out of range"},
+              {NULL, "\"tokenizer_port\": 70000", "\"tokenizer_port\"", "out of range"},
+              {NULL, "\"context\": {\"max_positions\": 0}", "\"context.max_positions\"", "out of range"},
+              {NULL, "\"parameters\": {\"top_p\": 1.5}", "\"parameters.top_p\"", "out of range"},
+              {NULL, "\"parameters\": {\"temperature\": -0.1}", "\"parameters.temperature\"", "out of range"},
+              {NULL, "\"parameters\": {\"repeat_penalty\": 0}", "\"parameters.repeat_penalty\"", "out of range"},
+              {NULL, "\"parameters\": {\"top_k\": -1}", "\"parameters.top_k\"", "out of range"},
+              {NULL, "\"size\": -1", "\"size\"", "negative"},
+              {NULL, "\"template\": \"llama3\"", "\"template\"", "qwen2.5"});
+    write_file("models/bad.json", "{\"name\": \"x\", \"runtime\": {\"binary\": \"\"}, \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"runtime.binary\"", "empty");
+}
+
+static void test_missing_required_keys_rejected(void **state)
+{
+    (void)state;
+    write_file("models/bad.json", "{\"runtime\": {\"binary\": \"b\"}, \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"name\"", "missing");
+    write_file("models/bad.json", "{\"name\": \"x\", \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"runtime\"", "missing");
+    write_file("models/bad.json", "{\"name\": \"x\", \"runtime\": {\"args\": []}, \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "\"runtime.binary\"", "missing");
+    write_file("models/bad.json", "{\"name\": \"x\", \"runtime\": {\"binary\": \"b\"}}");
+    load_fails("models/bad.json", "\"tokenizer\"", "missing");
+}
+
+static void test_invalid_name_rejected(void **state)
+{
+    (void)state;
+    write_manifest("models/bad.json", "qwen 3", NULL, NULL);
+    load_fails("models/bad.json", "\"name\"", "not a valid model name");
+}
+
+static void test_invalid_json_reports_position(void **state)
+{
+    (void)state;
+    write_file("models/bad.json", "{\n  \"name\": \"x\",\n  \"runtime\": {\"binary\": \"b\"},\n}\n");
+    load_fails("models/bad.json", ":4:", "invalid JSON");
+}
+
+static void test_duplicate_json_keys_rejected(void **state)
+{
+    (void)state;
+    write_file("models/bad.json",
+               "{\"name\": \"x\", \"name\": \"y\", \"runtime\": {\"binary\": \"b\"}, \"tokenizer\": \"t\"}");
+    load_fails("models/bad.json", "invalid JSON", "duplicate");
+}
+
+static void test_top_level_not_object_rejected(void **state)
+{
+    (void)state;
+    write_file("models/bad.json", "[1, 2]");
+    load_fails("models/bad.json", "top level", "got array");
+}
+
+static void test_unreadable_manifest_error(void **state)
+{
+    (void)state;
+    load_fails("models/none.json", "No such file", NULL);
+}
+
+static void test_unknown_keys_warn_but_load(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/u.json", "u", "\"live_print\": 1", "\"colour\": \"red\", \"context\": {\"num_ctx\": 4}");
+    model_manifest m;
+    load_ok("models/u.json", &m);
+    assert_int_equal(warning_count(), 3);
+    assert_non_null(strstr(warning_text(), "\"runtime.live_print\""));
+    assert_non_null(strstr(warning_text(), "\"colour\""));
+    assert_non_null(strstr(warning_text(), "\"context.num_ctx\""));
+    assert_non_null(strstr(warning_text(), at("models/u.json")));
+    model_manifest_free(&m);
+}
+
+static void test_null_means_not_set(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/n.json", "n", "\"devices\": null, \"port\": null, \"args\": null",
+                   "\"template\": null, \"system_prompt\": null, \"parameters\": {\"top_k\": null}");
+    model_manifest m;
+    load_ok("models/n.json", &m);
+    assert_null(m.devices);
+    assert_int_equal(m.runtime_port, 8000);
+    assert_int_equal(m.n_runtime_args, 0);
+    assert_int_equal(m.template_family, CHAT_TEMPLATE_QWEN3);
+    assert_string_equal(m.system_prompt, DEFAULT_PROMPT);
+    assert_false(m.has_top_k);
+    model_manifest_free(&m);
+}
+
+static void test_port_zero_needs_port_placeholder(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/p.json", "p", "\"port\": 0, \"args\": [\"--emu-port\", \"8000\"]", NULL);
+    load_fails("models/p.json", "\"runtime.port\"", "{port}");
+    write_manifest("models/p.json", "p", "\"port\": 0, \"args\": [\"--emu-port={port}\"]", NULL);
+    model_manifest m;
+    load_ok("models/p.json", &m);
+    assert_int_equal(m.runtime_port, 0);
+    assert_string_equal(m.runtime_args[0], "--emu-port={port}");
+    model_manifest_free(&m);
+}
+
+static void test_think_default_needs_thinking(void **state)
+{
+    (void)state;
+    write_manifest("models/t.json", "t", NULL, "\"thinking\": false, \"think_default\": true");
+    load_fails("models/t.json", "\"think_default\"", "\"thinking\" is false");
+    make_model_files();
+    write_manifest("models/t.json", "t", NULL, "\"think_default\": true");
+    model_manifest m;
+    load_ok("models/t.json", &m);
+    assert_true(m.thinking && m.think_default);
+    model_manifest_free(&m);
+}
+
+static void test_max_prefill_not_above_max_positions(void **state)
+{
+    (void)state;
+    write_manifest("models/c.json", "c", NULL, "\"context\": {\"max_prefill\": 4096}");
+    load_fails("models/c.json", "\"context.max_prefill\"", "2559");
+    make_model_files();
+    write_manifest("models/c.json", "c", NULL, "\"context\": {\"max_prefill\": 2559}");
+    model_manifest m;
+    load_ok("models/c.json", &m);
+    assert_int_equal(m.max_prefill, 2559);
+    model_manifest_free(&m);
+}
+
+static void test_devices_auto_or_list(void **state)
+{
+    (void)state;
+    make_model_files();
+    static const char *const good[] = {"auto", "0", "0,1", "12,3,4"};
+    for (size_t i = 0; i < 4; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"devices\": \"%s\"", good[i]);
+        write_manifest("models/d.json", "d", extra, NULL);
+        model_manifest m;
+        load_ok("models/d.json", &m);
+        assert_string_equal(m.devices, good[i]);
+        model_manifest_free(&m);
+    }
+    static const char *const bad[] = {"Auto", "0,", ",0", "0 1", "0,,1", "-1", "one"};
+    for (size_t i = 0; i < 7; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "\"devices\": \"%s\"", bad[i]);
+        write_manifest("models/d.json", "d", extra, NULL);
+        load_fails("models/d.json", "\"runtime.devices\"", bad[i]);
+    }
+}
+
+static void test_env_names_validated(void **state)
+{
+    (void)state;
+    write_manifest("models/e.json", "e", "\"env\": {\"A=B\": \"c\"}", NULL);
+    load_fails("models/e.json", "\"runtime.env\"", "A=B");
+    write_manifest("models/e.json", "e", "\"env\": {\"\": \"c\"}", NULL);
+    load_fails("models/e.json", "\"runtime.env\"", "not a valid variable name");
+}
+
+static void test_missing_files_warn_but_load(void **state)
+{
+    (void)state;
+    write_file("models/qwen3.json", MINIMAL); /* no bin/runtime, no tok/ */
+    model_manifest m;
+    load_ok("models/qwen3.json", &m);
+    assert_int_equal(warning_count(), 2);
+    assert_non_null(strstr(warning_text(), "\"runtime.binary\""));
+    assert_non_null(strstr(warning_text(), at("models/bin/runtime")));
+    assert_non_null(strstr(warning_text(), at("models/tok/tokenizer.json")));
+    model_manifest_free(&m);
+}
+
+static void test_template_qwen25_sets_default_family(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/q.json", "qwen2.5:1.5b", NULL, "\"template\": \"qwen2.5\"");
+    model_manifest m;
+    load_ok("models/q.json", &m);
+    assert_int_equal(m.template_family, CHAT_TEMPLATE_QWEN25);
+    assert_string_equal(m.family, "qwen2");
+    assert_string_equal(m.name, "qwen2.5:1.5b");
+    model_manifest_free(&m);
+}
+
+static void test_load_without_warning_callback(void **state)
+{
+    (void)state;
+    write_manifest("models/u.json", "u", NULL, "\"unknown\": 1"); /* warnings: unknown key, missing files */
+    model_manifest m;
+    char err[128] = "unchanged?";
+    assert_true(model_manifest_load(&m, at("models/u.json"), err, sizeof err));
+    assert_string_equal(err, "");
+    assert_string_equal(m.name, "u:latest");
+    model_manifest_free(&m);
+    model_manifest_free(&m); /* freeing twice is harmless */
+}
+
+/* Every ```json block of docs/models.md is a manifest that loads (run from the repository root). */
+static void test_docs_examples_load(void **state)
+{
+    (void)state;
+    FILE *f = fopen("docs/models.md", "r");
+    if (!f)
+        skip();
+    strbuf doc = {0};
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sb_append(&doc, chunk, got);
+    fclose(f);
+    int examples = 0;
+    for (const char *p = doc.data; (p = strstr(p, "```json\n")) != NULL;) {
+        p += 8;
+        const char *end = strstr(p, "```");
+        assert_non_null(end);
+        char *text = strndup(p, (size_t)(end - p));
+        write_file("docs/example.json", text);
+        free(text);
+        model_manifest m;
+        char err[512] = "";
+        if (!model_manifest_load(&m, at("docs/example.json"), err, sizeof err))
+            fail_msg("docs/models.md example %d: %s", examples + 1, err);
+        model_manifest_free(&m);
+        examples++;
+        p = end + 3;
+    }
+    sb_free(&doc);
+    assert_true(examples >= 3);
+}
+
+/* ================================ the registry ================================ */
+
+static model_registry load_registry(const char *override_rel, const char *emu, const char *tok)
+{
+    model_registry reg;
+    memset(&reg, 0x5A, sizeof reg);
+    model_registry_load(&reg, override_rel ? at(override_rel) : NULL, emu, tok, collect_warning, &warnings);
+    return reg;
+}
+
+static void test_registry_sorted_by_file_name(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/b.json", "bbb", NULL, NULL);
+    write_manifest("models/a.json", "aaa", NULL, NULL);
+    write_manifest("models/C.json", "ccc", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 3);
+    assert_string_equal(reg.models[0].name, "ccc:latest"); /* "C" < "a" < "b" in byte order */
+    assert_string_equal(reg.models[1].name, "aaa:latest");
+    assert_string_equal(reg.models[2].name, "bbb:latest");
+    assert_int_equal(warning_count(), 0);
+    model_registry_free(&reg);
+    assert_int_equal(reg.n, 0);
+    assert_null(reg.models);
+}
+
+static void test_registry_skips_bad_manifest_with_warning(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "good", NULL, NULL);
+    write_manifest("models/b.json", "bad", "\"port\": \"x\"", NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "good:latest");
+    assert_int_equal(warning_count(), 1);
+    assert_non_null(strstr(warning_text(), at("models/b.json")));
+    assert_non_null(strstr(warning_text(), "\"runtime.port\""));
+    assert_non_null(strstr(warning_text(), "skipped"));
+    model_registry_free(&reg);
+}
+
+static void test_registry_first_definition_wins(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/1.json", "qwen3", "\"port\": 8001", NULL);
+    write_manifest("models/2.json", "Library/QWEN3:latest", "\"port\": 8002", NULL);
+    write_manifest("models/3.json", "other", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 2);
+    assert_string_equal(reg.models[0].name, "qwen3:latest");
+    assert_int_equal(reg.models[0].runtime_port, 8001);
+    assert_string_equal(reg.models[1].name, "other:latest");
+    assert_int_equal(warning_count(), 1);
+    assert_non_null(strstr(warning_text(), at("models/2.json")));
+    assert_non_null(strstr(warning_text(), at("models/1.json")));
+    assert_non_null(strstr(warning_text(), "already defined"));
+    model_registry_free(&reg);
+}
+
+static void test_registry_ignores_hidden_and_non_json(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "a", NULL, NULL);
+    write_manifest("models/.hidden.json", "hidden", NULL, NULL);
+    write_manifest("models/b.json.bak", "bak", NULL, NULL);
+    write_manifest("models/c.txt", "txt", NULL, NULL);
+    mkdirs(at("models/dir.json"));
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "a:latest");
+    /* a directory named *.json is reported */
+    assert_int_equal(warning_count(), 1);
+    assert_non_null(strstr(warning_text(), "dir.json"));
+    model_registry_free(&reg);
+}
+
+static void test_registry_env_dir(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "from-env", NULL, NULL);
+    setenv("AXLLAMA_MODELS", at("models"), 1);
+    model_registry reg = load_registry(NULL, "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "from-env:latest");
+    model_registry_free(&reg);
+}
+
+static void test_registry_override_beats_env(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "from-env", NULL, NULL);
+    write_file_mode("other/bin/runtime", "", 0755);
+    write_file("other/tok/tokenizer.json", "{}");
+    write_manifest("other/a.json", "from-override", NULL, NULL);
+    setenv("AXLLAMA_MODELS", at("models"), 1);
+    model_registry reg = load_registry("other", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "from-override:latest");
+    model_registry_free(&reg);
+}
+
+static void test_registry_xdg_config_home(void **state)
+{
+    (void)state;
+    write_file_mode("xdg/axllama/models/bin/runtime", "", 0755);
+    write_file("xdg/axllama/models/tok/tokenizer.json", "{}");
+    write_manifest("xdg/axllama/models/a.json", "from-xdg", NULL, NULL);
+    write_manifest("home/.config/axllama/models/a.json", "from-home", NULL, NULL);
+    setenv("XDG_CONFIG_HOME", at("xdg"), 1);
+    model_registry reg = load_registry(NULL, "/bin/true", "/tok");
+    assert_true(reg.n >= 1); /* /etc/axllama/models may add more */
+    assert_string_equal(reg.models[0].name, "from-xdg:latest");
+    assert_null(model_registry_find(&reg, "from-home"));
+    model_registry_free(&reg);
+}
+
+static void test_registry_home_config_when_xdg_unset_or_relative(void **state)
+{
+    (void)state;
+    write_file_mode("home/.config/axllama/models/bin/runtime", "", 0755);
+    write_file("home/.config/axllama/models/tok/tokenizer.json", "{}");
+    write_manifest("home/.config/axllama/models/a.json", "from-home", NULL, NULL);
+    for (int relative = 0; relative < 2; relative++) {
+        if (relative)
+            setenv("XDG_CONFIG_HOME", "relative/dir", 1); /* ignored, as the XDG spec says */
+        model_registry reg = load_registry(NULL, "/bin/true", "/tok");
+        assert_true(reg.n >= 1);
+        assert_string_equal(reg.models[0].name, "from-home:latest");
+        model_registry_free(&reg);
+    }
+}
+
+static void test_builtin_when_no_manifest(void **state)
+{
+    (void)state;
+    write_file_mode("emu/axllama-emu", "#!/bin/sh\n", 0755);
+    struct timespec times[2] = {{1600000000, 0}, {1600000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, at("emu/axllama-emu"), times, 0), 0);
+    mkdirs(at("empty"));
+    model_registry reg = load_registry("empty", at("emu/axllama-emu"), "/data/tok");
+    assert_int_equal(reg.n, 1);
+    const model_manifest *m = &reg.models[0];
+    assert_string_equal(m->name, "qwen3-emu:latest");
+    assert_null(m->path);
+    assert_int_equal(m->modified, 1600000000);
+    assert_int_equal(strlen(m->digest), 64);
+    assert_int_equal(strspn(m->digest, "0123456789abcdef"), 64);
+    assert_string_equal(m->runtime_binary, at("emu/axllama-emu"));
+    static const char *const args[] = {"--emu-profile", "fast", "--emu-port", "{port}", "--system_prompt",
+                                       DEFAULT_PROMPT};
+    assert_int_equal(m->n_runtime_args, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(m->runtime_args[i], args[i]);
+    assert_null(m->runtime_args[6]);
+    assert_null(m->runtime_workdir);
+    assert_int_equal(m->runtime_port, 0);
+    assert_string_equal(m->devices, "0");
+    assert_non_null(m->env);
+    assert_null(m->env[0]);
+    assert_string_equal(m->tokenizer_dir, "/data/tok");
+    assert_int_equal(m->tokenizer_port, 0);
+    assert_int_equal(m->template_family, CHAT_TEMPLATE_QWEN3);
+    assert_int_equal(m->max_prefill, 2048);
+    assert_int_equal(m->max_positions, 2559);
+    assert_string_equal(m->system_prompt, DEFAULT_PROMPT);
+    assert_true(m->thinking);
+    assert_false(m->think_default);
+    assert_string_equal(m->family, "qwen3");
+    assert_string_equal(m->parameter_size, "4.0B");
+    assert_string_equal(m->quantization_level, "W8A16");
+    assert_string_equal(m->format, "axmodel");
+    assert_true(m->size > 1000000000ull);
+    assert_int_equal(warning_count(), 0);
+    model_registry_free(&reg);
+}
+
+static void test_builtin_digest_is_stable(void **state)
+{
+    (void)state;
+    mkdirs(at("empty"));
+    model_registry a = load_registry("empty", "/bin/true", "/t1");
+    model_registry b = load_registry("empty", "/bin/false", "/t2");
+    assert_string_equal(a.models[0].digest, b.models[0].digest);
+    model_registry_free(&a);
+    model_registry_free(&b);
+}
+
+static void test_builtin_not_added_when_a_manifest_exists(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "a", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_null(model_registry_find(&reg, "qwen3-emu"));
+    model_registry_free(&reg);
+}
+
+static void test_builtin_added_when_every_manifest_is_bad(void **state)
+{
+    (void)state;
+    write_file("models/a.json", "{");
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "qwen3-emu:latest");
+    assert_int_equal(warning_count(), 1);
+    model_registry_free(&reg);
+}
+
+static void test_builtin_needs_emu_and_tokenizer(void **state)
+{
+    (void)state;
+    mkdirs(at("empty"));
+    model_registry reg;
+    assert_false(model_registry_load(&reg, at("empty"), NULL, "/tok", collect_warning, &warnings));
+    assert_int_equal(reg.n, 0);
+    assert_false(model_registry_load(&reg, at("empty"), "/bin/true", NULL, collect_warning, &warnings));
+    assert_int_equal(reg.n, 0);
+    assert_int_equal(warning_count(), 2);
+    model_registry_free(&reg);
+    assert_true(model_registry_load(&reg, at("empty"), "/bin/true", "/tok", NULL, NULL));
+    assert_int_equal(reg.n, 1);
+    model_registry_free(&reg);
+}
+
+static void test_missing_explicit_dir_warns_then_builtin(void **state)
+{
+    (void)state;
+    model_registry reg = load_registry("does-not-exist", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "qwen3-emu:latest");
+    assert_int_equal(warning_count(), 1);
+    assert_non_null(strstr(warning_text(), at("does-not-exist")));
+    model_registry_free(&reg);
+}
+
+static void test_missing_default_dirs_are_silent(void **state)
+{
+    (void)state;
+    if (access("/etc/axllama/models", F_OK) == 0)
+        skip(); /* this machine has system-wide models */
+    model_registry reg = load_registry(NULL, "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.models[0].name, "qwen3-emu:latest");
+    assert_int_equal(warning_count(), 0);
+    model_registry_free(&reg);
+}
+
+/* ================================ names ================================ */
+
+static void expect_name(const char *in, const char *want)
+{
+    char out[512];
+    memset(out, 'x', sizeof out);
+    if (!model_name_normalize(in, out, sizeof out))
+        fail_msg("[%s] rejected", in);
+    if (strcmp(out, want) != 0)
+        fail_msg("[%s] -> [%s], want [%s]", in, out, want);
+}
+
+static void expect_invalid_name(const char *in)
+{
+    char out[512];
+    if (model_name_normalize(in, out, sizeof out))
+        fail_msg("[%s] accepted as [%s]", in, out);
+}
+
+static void test_name_default_tag_latest(void **state)
+{
+    (void)state;
+    expect_name("llama3.2", "llama3.2:latest");
+    expect_name("qwen3:4b", "qwen3:4b");
+    expect_name("Qwen3:Q4_K_M", "Qwen3:Q4_K_M");
+}
+
+static void test_name_default_host_and_namespace_omitted(void **state)
+{
+    (void)state;
+    expect_name("library/llama3.2", "llama3.2:latest");
+    expect_name("registry.ollama.ai/library/llama3.2:latest", "llama3.2:latest");
+    expect_name("REGISTRY.OLLAMA.AI/Library/llama3.2", "llama3.2:latest");
+}
+
+static void test_name_other_host_or_namespace_kept(void **state)
+{
+    (void)state;
+    expect_name("user/model:tag", "user/model:tag");
+    expect_name("registry.ollama.ai/user/model", "user/model:latest");
+    expect_name("hf.co/org/repo:Q4_K_M", "hf.co/org/repo:Q4_K_M");
+    expect_name("example.com/library/m", "example.com/library/m:latest");
+    expect_name("localhost:5000/ns/m", "localhost:5000/ns/m:latest");
+}
+
+static void test_name_scheme_dropped(void **state)
+{
+    (void)state;
+    expect_name("://h/n/m", "h/n/m:latest");
+    expect_name("https://hf.co/org/repo:q8", "hf.co/org/repo:q8");
+    expect_name("http://registry.ollama.ai/library/m", "m:latest");
+}
+
+static void test_name_invalid_charset_or_shape(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"",       ":",         "model:",   ":tag",       "a/",      "/a",
+                                      "a//b",   "-model",    ".model",   "mo del",     "mo$del",  "a:b:c",
+                                      "ns.x/m", "m:-tag",    "m:t/x",    "m@sha256:ab", "h/n/m/x", "q\xc3\xa9n",
+                                      "https://model", "h/n/m/"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_invalid_name(bad[i]);
+    assert_false(model_name_normalize(NULL, (char[8]){0}, 8));
+}
+
+static void test_name_length_limits(void **state)
+{
+    (void)state;
+    char part80[81], part81[82], host350[351], host351[352], in[1024], want[1024];
+    memset(part80, 'a', 80);
+    part80[80] = '\0';
+    memset(part81, 'a', 81);
+    part81[81] = '\0';
+    memset(host350, 'h', 350);
+    host350[350] = '\0';
+    memset(host351, 'h', 351);
+    host351[351] = '\0';
+    snprintf(want, sizeof want, "%s:latest", part80);
+    expect_name(part80, want);
+    expect_invalid_name(part81);
+    snprintf(in, sizeof in, "m:%s", part80);
+    expect_name(in, in);
+    snprintf(in, sizeof in, "m:%s", part81);
+    expect_invalid_name(in);
+    snprintf(in, sizeof in, "%s/m", part81);
+    expect_invalid_name(in);
+    snprintf(in, sizeof in, "%s/n/m:t", host350);
+    expect_name(in, in);
+    snprintf(in, sizeof in, "%s/n/m:t", host351);
+    expect_invalid_name(in);
+}
+
+static void test_name_output_too_small(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_false(model_name_normalize("qwen3", out, sizeof out)); /* "qwen3:latest" needs 13 */
+    assert_string_equal(out, "");
+    char fits[13];
+    assert_true(model_name_normalize("qwen3", fits, sizeof fits));
+    assert_string_equal(fits, "qwen3:latest");
+}
+
+static void test_find_any_spelling_case_insensitive(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "Qwen3:4B", NULL, NULL);
+    write_manifest("models/b.json", "user/tiny", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 2);
+    static const char *const spellings[] = {"Qwen3:4B", "qwen3:4b", "library/qwen3:4b", "registry.ollama.ai/library/QWEN3:4b"};
+    for (size_t i = 0; i < 4; i++)
+        assert_ptr_equal(model_registry_find(&reg, spellings[i]), &reg.models[0]);
+    assert_ptr_equal(model_registry_find(&reg, "USER/Tiny"), &reg.models[1]);
+    assert_ptr_equal(model_registry_find(&reg, "user/tiny:latest"), &reg.models[1]);
+    assert_string_equal(reg.models[0].name, "Qwen3:4B"); /* the manifest's spelling is kept */
+    model_registry_free(&reg);
+}
+
+static void test_find_unknown_or_invalid_is_null(void **state)
+{
+    (void)state;
+    mkdirs(at("empty"));
+    model_registry reg = load_registry("empty", "/bin/true", "/tok");
+    assert_non_null(model_registry_find(&reg, "qwen3-emu"));
+    assert_non_null(model_registry_find(&reg, "qwen3-emu:latest"));
+    assert_null(model_registry_find(&reg, "qwen3-emu:4b"));
+    assert_null(model_registry_find(&reg, "other/qwen3-emu"));
+    assert_null(model_registry_find(&reg, "qwen3 emu"));
+    assert_null(model_registry_find(&reg, ""));
+    assert_null(model_registry_find(&reg, NULL));
+    model_registry_free(&reg);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_minimal_manifest_defaults),
+        T(test_digest_and_modified_come_from_the_file),
+        T(test_full_manifest_every_field),
+        T(test_relative_paths_resolved_against_manifest_dir),
+        T(test_home_relative_paths),
+        T(test_relative_manifest_path_gives_absolute_paths),
+        T(test_reserved_args_rejected),
+        T(test_wrong_types_rejected_naming_file_and_key),
+        T(test_out_of_range_values_rejected),
+        T(test_missing_required_keys_rejected),
+        T(test_invalid_name_rejected),
+        T(test_invalid_json_reports_position),
+        T(test_duplicate_json_keys_rejected),
+        T(test_top_level_not_object_rejected),
+        T(test_unreadable_manifest_error),
+        T(test_unknown_keys_warn_but_load),
+        T(test_null_means_not_set),
+        T(test_port_zero_needs_port_placeholder),
+        T(test_think_default_needs_thinking),
+        T(test_max_prefill_not_above_max_positions),
+        T(test_devices_auto_or_list),
+        T(test_env_names_validated),
+        T(test_missing_files_warn_but_load),
+        T(test_template_qwen25_sets_default_family),
+        T(test_load_without_warning_callback),
+        T(test_docs_examples_load),
+        T(test_registry_sorted_by_file_name),
+        T(test_registry_skips_bad_manifest_with_warning),
+        T(test_registry_first_definition_wins),
+        T(test_registry_ignores_hidden_and_non_json),
+        T(test_registry_env_dir),
+        T(test_registry_override_beats_env),
+        T(test_registry_xdg_config_home),
+        T(test_registry_home_config_when_xdg_unset_or_relative),
+        T(test_builtin_when_no_manifest),
+        T(test_builtin_digest_is_stable),
+        T(test_builtin_not_added_when_a_manifest_exists),
+        T(test_builtin_added_when_every_manifest_is_bad),
+        T(test_builtin_needs_emu_and_tokenizer),
+        T(test_missing_explicit_dir_warns_then_builtin),
+        T(test_missing_default_dirs_are_silent),
+        T(test_name_default_tag_latest),
+        T(test_name_default_host_and_namespace_omitted),
+        T(test_name_other_host_or_namespace_kept),
+        T(test_name_scheme_dropped),
+        T(test_name_invalid_charset_or_shape),
+        T(test_name_length_limits),
+        T(test_name_output_too_small),
+        T(test_find_any_spelling_case_insensitive),
+        T(test_find_unknown_or_invalid_is_null),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,301 @@
+/* Tests for engine/session: continue or reset, the staged ids, fitting the context. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/session.h"
+
+static tokenizer *tok;
+static session_model model;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[256];
+    tok = tokenizer_load(getenv("AXLLAMA_TOKENIZER_DIR"), err, sizeof err);
+    model = (session_model){.tok = tok, .family = CHAT_TEMPLATE_QWEN3, .max_prefill = 2048, .max_positions = 2559,
+                            .default_system = "You are helpful."};
+    return tok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tokenizer_free(tok);
+    return 0;
+}
+
+static void assert_ids_of(const idvec *ids, const char *text)
+{
+    idvec want = {0};
+    tokenizer_encode(tok, text, strlen(text), &want);
+    if (ids->len != want.len || memcmp(ids->v, want.v, want.len * sizeof *want.v)) {
+        strbuf got = {0};
+        tokenizer_decode(tok, ids->v, ids->len, &got);
+        fail_msg("ids are \"%s\", expected \"%s\"", got.data ? got.data : "", text);
+    }
+    iv_free(&want);
+}
+
+#define MSG(r, c) ((chat_message){.role = (r), .content = (c)})
+
+/* Runs turn 1 ("Hi" -> reply) and commits it; returns the session. */
+static void first_turn(session *s, const char *reply, bool continuable)
+{
+    chat_message msgs[] = {MSG("user", "Hi")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(s, &model, msgs, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    idvec gen = {0};
+    tokenizer_encode(tok, reply, strlen(reply), &gen);
+    session_commit(s, &plan, gen.v, gen.len, reply, continuable);
+    iv_free(&gen);
+    session_plan_free(&plan);
+}
+
+static void test_first_turn_resets_with_the_default_system_block(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    chat_message msgs[] = {MSG("user", "Hi")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_ids_of(&plan.reset_ids, "<|im_start|>system\nYou are helpful.<|im_end|>\n");
+    assert_ids_of(&plan.diff, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_a_request_extending_the_conversation_continues_with_only_the_new_turn(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Hello! How can I help?", true);
+    size_t held = s.kv_ids.len;
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "Hello! How can I help?"), MSG("user", "Tell me more")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_false(plan.reset);
+    assert_ids_of(&plan.diff,
+                  "<|im_end|>\n<|im_start|>user\nTell me more<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    session_commit(&s, &plan, NULL, 0, "", true);
+    assert_int_equal(s.kv_ids.len, held + plan.diff.len);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_a_client_copy_of_the_reply_with_its_think_block_still_matches(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Answer one", true);
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "<think>\n\n</think>\n\nAnswer one\n"), MSG("user", "Next")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_false(plan.reset);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_an_edited_earlier_message_resets(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Answer one", true);
+    chat_message msgs[] = {MSG("user", "Hi!"), MSG("assistant", "Answer one"), MSG("user", "Next")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_another_system_prompt_resets(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Answer one", true);
+    chat_message msgs[] = {MSG("system", "Be terse."), MSG("user", "Hi"), MSG("assistant", "Answer one"),
+                           MSG("user", "Next")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 4, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_ids_of(&plan.reset_ids, "<|im_start|>system\nBe terse.<|im_end|>\n");
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_a_turn_that_did_not_end_with_eos_is_not_continued(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Answer cut by a stop", false);
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "Answer cut by a stop"), MSG("user", "Next")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_force_reset_never_continues(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    first_turn(&s, "Answer one", true);
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "Answer one"), MSG("user", "Next")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_RESET, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static char *words(int n)
+{
+    strbuf sb = {0};
+    for (int i = 0; i < n; i++)
+        sb_puts(&sb, " apple");
+    return sb_steal(&sb);
+}
+
+static void test_a_long_history_drops_the_oldest_turns_to_fit(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    char *big = words(800); /* ~800 tokens per message: three do not fit */
+    chat_message msgs[] = {MSG("user", big), MSG("assistant", big), MSG("user", big), MSG("assistant", "ok"),
+                           MSG("user", "last question")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 5, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_int_equal(plan.dropped, 2); /* the first user message and its reply */
+    size_t budget = (2048 - plan.reset_ids.len) / 128 * 128;
+    assert_true(plan.diff.len <= budget);
+    assert_string_equal(plan.msgs[plan.n_msgs - 1].content, "last question");
+    session_plan_free(&plan);
+    session_free(&s);
+    free(big);
+}
+
+static void test_a_single_turn_too_long_for_the_context_is_an_error(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    char *huge = words(2100);
+    chat_message msgs[] = {MSG("user", huge)};
+    session_plan plan;
+    char err[256] = "";
+    assert_false(session_plan_chat(&s, &model, msgs, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_non_null(strstr(err, "too long"));
+    session_free(&s);
+    free(huge);
+}
+
+static void test_a_continuation_past_the_budget_resets_instead(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    char *long_reply = words(1100), *question = words(900);
+    first_turn(&s, long_reply, true);
+    /* ~1122 tokens held: the aligned remainder is 896 < 914, so the turn cannot be appended; after
+     * a reset the whole conversation (~2030) is over 1920, so the first turn is dropped */
+    assert_true(s.kv_ids.len > 1100 && s.kv_ids.len < 1200);
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", long_reply), MSG("user", question)};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_int_equal(plan.dropped, 2);
+    session_plan_free(&plan);
+    session_free(&s);
+    free(long_reply);
+    free(question);
+}
+
+static void test_raw_prompt_resets_with_an_empty_system_block(void **state)
+{
+    (void)state;
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_raw(&model, "plain text", &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_int_equal(plan.reset_ids.len, 0);
+    assert_ids_of(&plan.diff, "plain text");
+    session s;
+    session_init(&s);
+    session_commit(&s, &plan, NULL, 0, "x", true);
+    assert_false(s.continuable);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_last_turn_only_keeps_the_system_prompt_and_the_last_question(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    chat_message msgs[] = {MSG("system", "Sys."), MSG("user", "one"), MSG("assistant", "1"), MSG("user", "two"),
+                           MSG("assistant", "2"), MSG("user", "three")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, 6, 0, PLAN_RESET_LAST_TURN, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_int_equal(plan.dropped, 4);
+    assert_ids_of(&plan.reset_ids, "<|im_start|>system\nSys.<|im_end|>\n");
+    assert_ids_of(&plan.diff, "<|im_start|>user\nthree<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_normalize_reply_strips_think_blocks_and_whitespace(void **state)
+{
+    (void)state;
+    char *n = session_normalize_reply("<think>\nabc\n</think>\n\n  Answer \n");
+    assert_string_equal(n, "Answer");
+    free(n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_turn_resets_with_the_default_system_block),
+        cmocka_unit_test(test_a_request_extending_the_conversation_continues_with_only_the_new_turn),
+        cmocka_unit_test(test_a_client_copy_of_the_reply_with_its_think_block_still_matches),
+        cmocka_unit_test(test_an_edited_earlier_message_resets),
+        cmocka_unit_test(test_another_system_prompt_resets),
+        cmocka_unit_test(test_a_turn_that_did_not_end_with_eos_is_not_continued),
+        cmocka_unit_test(test_force_reset_never_continues),
+        cmocka_unit_test(test_a_long_history_drops_the_oldest_turns_to_fit),
+        cmocka_unit_test(test_a_single_turn_too_long_for_the_context_is_an_error),
+        cmocka_unit_test(test_a_continuation_past_the_budget_resets_instead),
+        cmocka_unit_test(test_raw_prompt_resets_with_an_empty_system_block),
+        cmocka_unit_test(test_last_turn_only_keeps_the_system_prompt_and_the_last_question),
+        cmocka_unit_test(test_normalize_reply_strips_think_blocks_and_whitespace),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
