@@ -235,6 +235,8 @@ static bool plan_reset(const session_model *m, chat_message *all, size_t n, int 
             iv_append(&plan->diff, full.v + sys, turn);
             plan->reset = true;
             copy_into_plan(plan, msgs, count);
+            if (msgs != all)
+                free(msgs);
             sb_free(&text);
             iv_free(&full);
             return true;
