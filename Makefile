@@ -107,7 +107,7 @@ run:
 	@scripts/deps.sh
 	@scripts/fetch-tokenizer.sh >/dev/null
 	@$(MAKE) --no-print-directory all
-	@scripts/run.sh $(BUILD)
+	@scripts/run.sh $(BUILD) $(ARGS)
 
 clean:
 	rm -rf build build-asan build-gcc build-clang

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD: the tokenizer benchmark behind `make bench`. Generates ~10 MB of mixed text
+# bench/run.sh BUILD: `make bench`. First the tokenizer benchmark: Generates ~10 MB of mixed text
 # (bench/make_text.mjs, deterministic) into BUILD/bench/, then runs BUILD/tools/tokenizer_bench
 # (axllama's C tokenizer) and bench/hf_tokenizer_bench.mjs (Hugging Face tokenizers) alternately
 # for BENCH_ROUNDS rounds (default 3) on the same chunks, and prints the medians side by side with
@@ -31,3 +31,7 @@ for round in $(seq 1 "$rounds"); do
     timeout 300 node bench/hf_tokenizer_bench.mjs --tokenizer "$tokenizer_dir" --chunks "$chunks" >>"$results"
 done
 node bench/report.mjs "$results"
+
+# The server: KV reuse vs reset-every-turn, added latency vs the emulator driven directly, wrk.
+echo "bench: server (axllama serve on axllama-emu)" >&2
+timeout 900 node bench/serve_bench.mjs "$build" "$tokenizer_dir"

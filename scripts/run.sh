@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: starts axllama from BUILD with the Qwen3 tokenizer data from the cache.
-# Until `axllama serve` lands, this serves the runtime's tokenizer protocol on 127.0.0.1:12345
-# (AXLLAMA_TOKENIZER_PORT to change), the piece a vendor runtime or axllama-emu connects to.
+# `make run`: starts `axllama serve` from BUILD (Ollama + OpenAI API on OLLAMA_HOST, default
+# 127.0.0.1:11434). With no model manifest (docs/models.md) it serves the built-in model
+# `qwen3-emu` on the emulator, using the Qwen3 tokenizer data from the cache (fetched if missing).
+# Extra arguments go to `axllama serve` (e.g. `make run ARGS="--models ./models"`).
 set -euo pipefail
 build=${1:-build}
-dir=$(scripts/fetch-tokenizer.sh)
-exec "$build/axllama" tokenizer serve --tokenizer "$dir" --port "${AXLLAMA_TOKENIZER_PORT:-12345}"
+shift || true
+export AXLLAMA_TOKENIZER_DIR=${AXLLAMA_TOKENIZER_DIR:-$(scripts/fetch-tokenizer.sh)}
+exec "$build/axllama" serve "$@"
