@@ -578,6 +578,16 @@ static http_response *before_routing(http_conn *c, const char *method)
     return NULL;
 }
 
+/* A route path is exact, or a prefix when it ends in '*': "/v1/models/" + '*' takes "/v1/models/x"
+ * and "/v1/models/a/b", not "/v1/models/". */
+static bool route_path_matches(const char *pattern, const char *path)
+{
+    size_t n = strlen(pattern);
+    if (n > 0 && pattern[n - 1] == '*')
+        return strncmp(pattern, path, n - 1) == 0 && path[n - 1] != '\0';
+    return strcmp(pattern, path) == 0;
+}
+
 /* The route for method + path, or a 404/405 response. */
 static const http_route *find_route(const http_server *srv, const char *method, const char *path,
                                     http_response **fail)
@@ -586,7 +596,7 @@ static const http_route *find_route(const http_server *srv, const char *method, 
     char allow[128] = "";
     for (size_t i = 0; i < srv->n_routes; i++) {
         const http_route *r = &srv->routes[i];
-        if (strcmp(r->path, path) != 0)
+        if (!route_path_matches(r->path, path))
             continue;
         if (strcmp(r->method, method) == 0)
             return r;

@@ -1,5 +1,5 @@
 /* http_server: the HTTP plumbing under axllama's APIs, on libmicrohttpd: the listen socket
- * (OLLAMA_HOST rules), a route table (method + exact path, 404/405 with gin's default texts),
+ * (OLLAMA_HOST rules), a route table (method + exact or prefix path, 404/405 with gin's default texts),
  * request bodies accumulated up to a limit (413), CORS per OLLAMA_ORIGINS and the Host-header
  * guard of a loopback listener (spec/ollama-api.md §4.2, §4.3), JSON replies, and chunked streaming
  * responses pulled from a producer with short waits, ended (and the producer cancelled) when the
@@ -53,7 +53,8 @@ typedef http_response *(*http_handler)(const http_request *req, void *user);
 
 typedef struct {
     const char *method; /* exact; HEAD is not implied by GET: register it */
-    const char *path;   /* exact */
+    const char *path;   /* exact; or a prefix when it ends in '*': "/v1/models/" + '*' takes any
+                           longer path that starts with "/v1/models/" (the handler reads req->path) */
     http_handler handler;
     void *user;
     bool blocking;      /* the handler may wait long (generation): lift the idle timeout */

@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "api/format.h"
+#include "api/tojson.h"
 #include "common/buf.h"
 #include "server/config.h"
 
@@ -131,6 +133,14 @@ static http_response *capability_error(const model_manifest *m, const char *capa
     char full[600];
     full_model_name(m->name, full, sizeof full);
     return http_response_error(STATUS_BAD_REQUEST, "%s does not support %s", full, capability);
+}
+
+/* The `tools` capability: the model's chat template renders tool definitions and the model was
+ * trained to answer with <tool_call> blocks. Decided from the manifest's template family: Qwen3
+ * (its template is the one the tool-call format and tests are built on). */
+static bool model_supports_tools(const model_manifest *m)
+{
+    return m->template_family == CHAT_TEMPLATE_QWEN3;
 }
 
 static const char *architecture(const model_manifest *m)
@@ -459,6 +469,7 @@ typedef struct {
     json_t *context, *images;
     /* chat */
     json_t *messages, *tools;
+    format_spec fmt; /* the decoded `format` (validate_gen_request) */
 } gen_request;
 
 /* Everything Go would reject while decoding the JSON (types, think, keep_alive). */
@@ -526,7 +537,22 @@ static http_response *decode_gen_request(gen_request *r)
                     return (type_error(&md, "tool_calls.function", fn, "api.ToolCallFunction"), md.error);
                 if (fn && !get_string(&fd, fn, "name", &s))
                     return fd.error;
+                json_t *arguments = fn ? field(fn, "arguments") : NULL;
+                if (arguments && !json_is_object(arguments))
+                    return (type_error(&fd, "arguments", arguments, "api.ToolCallFunctionArguments"), fd.error);
             }
+        }
+    }
+    if (r->is_chat && r->tools) {
+        size_t i;
+        json_t *t;
+        json_array_foreach(r->tools, i, t)
+        {
+            if (!json_is_object(t))
+                return (type_error(&d, "tools", t, "api.Tool"), d.error);
+            json_t *fn = field(t, "function");
+            if (fn && !json_is_object(fn))
+                return (type_error(&d, "tools.function", fn, "api.ToolFunction"), d.error);
         }
     }
     if (!decode_think(&d, b, &r->think))
@@ -560,7 +586,7 @@ static http_response *validate_gen_request(const ollama_api *api, gen_request *r
     if (json_array_size(r->images) > 0)
         return capability_error(m, "vision");
     if (r->is_chat) {
-        if (json_array_size(r->tools) > 0)
+        if (json_array_size(r->tools) > 0 && !model_supports_tools(m))
             return capability_error(m, "tools");
         size_t i;
         json_t *msg;
@@ -573,23 +599,11 @@ static http_response *validate_gen_request(const ollama_api *api, gen_request *r
     if (r->think == 1 && !m->thinking)
         return quoted_error(STATUS_BAD_REQUEST, r->model, " does not support thinking");
 
-    if (r->format && !(json_is_string(r->format) && json_string_length(r->format) == 0)) {
-        bool valid = json_is_object(r->format) || (json_is_string(r->format) && !strcmp(json_string_value(r->format), "json"));
-        if (!valid) {
-            char *raw = json_dumps(r->format, JSON_COMPACT | JSON_ENCODE_ANY);
-            strbuf msg = {0};
-            sb_puts(&msg, "invalid format: ");
-            go_quote(&msg, raw ? raw : "");
-            sb_puts(&msg, "; expected \"json\" or a valid JSON Schema object");
-            free(raw);
-            http_response *resp = http_response_error(STATUS_BAD_REQUEST, "%s", msg.data);
-            sb_free(&msg);
-            return resp;
-        }
-        /* never ignore format silently: unconstrained prose with 200 is the bug users report */
-        return http_response_error(STATUS_BAD_REQUEST,
-                                   "format is not supported yet: axllama cannot constrain output to JSON or a schema");
-    }
+    /* format: instructed through the system prompt, the reply validated (api/format.h); never
+     * ignored silently: unconstrained prose with 200 is the bug users report */
+    char ferr[512];
+    if (!format_from_ollama(r->format, &r->fmt, ferr, sizeof ferr))
+        return http_response_error(STATUS_BAD_REQUEST, "%s", ferr);
     if (!r->is_chat && r->template_text[0])
         return http_response_error(STATUS_BAD_REQUEST,
                                    "template overrides are not supported: axllama renders the model's own chat template");
@@ -676,6 +690,37 @@ static void append_line(strbuf *out, json_t *o)
     free(text);
 }
 
+/* One tool call as Ollama sends it: {"id":"call_<8 of [a-z0-9]>","function":{"index":i,"name":…,
+ * "arguments":{…}}} (arguments an object, in the model's key order). */
+static json_t *tool_call_json(const job_event *ev, int index)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[8];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
+    if (f)
+        fclose(f);
+    for (size_t i = got; i < sizeof rnd; i++)
+        rnd[i] = (unsigned char)rand();
+    char id[5 + 8 + 1] = "call_";
+    for (size_t i = 0; i < 8; i++)
+        id[5 + i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
+    id[13] = '\0';
+    json_t *args = json_loads(ev->tool_arguments ? ev->tool_arguments : "{}", 0, NULL);
+    if (!json_is_object(args)) { /* the engine sends objects only */
+        json_decref(args);
+        args = json_object();
+    }
+    json_t *fn = json_object();
+    json_object_set_new(fn, "index", json_integer(index));
+    json_object_set_new(fn, "name", jstr(ev->tool_name ? ev->tool_name : ""));
+    json_object_set_new(fn, "arguments", args);
+    json_t *call = json_object();
+    json_object_set_new(call, "id", json_string(id));
+    json_object_set_new(call, "function", fn);
+    return call;
+}
+
 static unsigned error_status(const job_event *ev)
 {
     return ev->http_status >= 400 && ev->http_status <= 599 ? (unsigned)ev->http_status : STATUS_INTERNAL_ERROR;
@@ -688,6 +733,9 @@ typedef struct {
     chunk_format format;
     job_event first;
     bool has_first;
+    format_spec fmt;   /* the request's `format`: the content is validated at the end */
+    strbuf content;    /* content so far (with a format) */
+    int n_calls;       /* tool calls sent */
 } ndjson_stream;
 
 /* One event -> one NDJSON line; false after the last one (done or error). */
@@ -703,12 +751,37 @@ static bool stream_pull(void *state, strbuf *out, double timeout_s)
     }
     bool more = true;
     switch (ev.kind) {
-    case JOB_EV_CONTENT: append_line(out, chunk_new(&s->format, ev.text, NULL, false)); break;
+    case JOB_EV_CONTENT:
+        if (s->fmt.kind != FORMAT_NONE)
+            sb_puts(&s->content, ev.text ? ev.text : "");
+        append_line(out, chunk_new(&s->format, ev.text, NULL, false));
+        break;
     case JOB_EV_THINKING: append_line(out, chunk_new(&s->format, "", ev.text, false)); break;
-    case JOB_EV_DONE:
-        append_line(out, chunk_final(&s->format, "", NULL, &ev));
+    case JOB_EV_TOOL_CALL: {
+        /* each call whole, in its own chunk with content "" (as Ollama streams them); only chat
+         * requests carry tools */
+        if (!s->format.is_chat)
+            break;
+        json_t *o = chunk_new(&s->format, "", NULL, false);
+        json_t *calls = json_array();
+        json_array_append_new(calls, tool_call_json(&ev, s->n_calls++));
+        json_object_set_new(json_object_get(o, "message"), "tool_calls", calls);
+        append_line(out, o);
+        break;
+    }
+    case JOB_EV_DONE: {
+        char ferr[512];
+        if (!format_validate(&s->fmt, s->content.data ? s->content.data : "", NULL, NULL, ferr, sizeof ferr)) {
+            /* the text went out already: end with an error line instead of done */
+            json_t *o = json_object();
+            json_object_set_new(o, "error", jstr(ferr));
+            append_line(out, o);
+        } else {
+            append_line(out, chunk_final(&s->format, "", NULL, &ev));
+        }
         more = false;
         break;
+    }
     case JOB_EV_ERROR: {
         /* the status line is gone: one {"error"} line, then the stream ends without done */
         json_t *o = json_object();
@@ -735,6 +808,8 @@ static void stream_free(void *state)
         job_event_free(&s->first);
     job_release(s->job);
     free(s->format.model);
+    format_spec_free(&s->fmt);
+    sb_free(&s->content);
     free(s);
 }
 
@@ -791,18 +866,36 @@ static http_response *run_job(ollama_api *api, const http_request *req, const ge
         s->format = fmt;
         s->first = ev;
         s->has_first = true;
+        s->fmt = r->fmt;
+        if (s->fmt.schema)
+            json_incref(s->fmt.schema);
         return http_response_stream(HTTP_CONTENT_TYPE_NDJSON, &ndjson_ops, s);
     } else {
         strbuf content = {0}, thinking = {0};
+        json_t *calls = json_array();
         for (;;) {
             if (ev.kind == JOB_EV_CONTENT) {
                 sb_puts(&content, ev.text ? ev.text : "");
             } else if (ev.kind == JOB_EV_THINKING) {
                 sb_puts(&thinking, ev.text ? ev.text : "");
+            } else if (ev.kind == JOB_EV_TOOL_CALL) {
+                json_array_append_new(calls, tool_call_json(&ev, (int)json_array_size(calls)));
             } else if (ev.kind == JOB_EV_DONE) {
-                json_t *o = chunk_final(&fmt, content.data ? content.data : "", thinking.data, &ev);
-                resp = http_response_json(STATUS_OK, o);
-                json_decref(o);
+                const char *text = content.data ? content.data : "";
+                size_t off = 0, len = strlen(text);
+                char ferr[512];
+                if (!format_validate(&r->fmt, text, &off, &len, ferr, sizeof ferr)) {
+                    resp = http_response_error(STATUS_INTERNAL_ERROR, "%s", ferr);
+                } else {
+                    /* with a format: the JSON itself (whitespace and a code fence removed) */
+                    char *answer = xstrndup(text + off, len);
+                    json_t *o = chunk_final(&fmt, answer, thinking.data, &ev);
+                    if (json_array_size(calls) > 0 && r->is_chat)
+                        json_object_set(json_object_get(o, "message"), "tool_calls", calls);
+                    resp = http_response_json(STATUS_OK, o);
+                    json_decref(o);
+                    free(answer);
+                }
             } else {
                 resp = http_response_error(error_status(&ev), "%s", ev.text ? ev.text : "unknown error");
             }
@@ -813,6 +906,7 @@ static http_response *run_job(ollama_api *api, const http_request *req, const ge
         }
         sb_free(&content);
         sb_free(&thinking);
+        json_decref(calls);
     }
     job_release(j);
     free(fmt.model);
@@ -897,9 +991,8 @@ static http_response *build_messages(json_t *messages, message_list *l)
                 json_t *fn = field(json_array_get(calls, k), "function");
                 json_t *name = fn ? field(fn, "name") : NULL;
                 json_t *arguments = fn ? field(fn, "arguments") : NULL;
-                /* json.dumps-like separators (", ", ": "), key order kept: the template seam */
-                char *text = arguments ? json_dumps(arguments, JSON_ENCODE_ANY) : NULL;
-                l->args[l->n_calls] = text ? text : xstrdup("{}");
+                /* serialised as the template's `arguments | tojson` (api/tojson.h) */
+                l->args[l->n_calls] = arguments ? tojson_dumps(arguments) : xstrdup("{}");
                 l->calls[l->n_calls].name = name ? json_string_value(name) : "";
                 l->calls[l->n_calls].arguments_json = l->args[l->n_calls];
                 l->n_calls++;
@@ -925,6 +1018,7 @@ static http_response *handle_generation(ollama_api *api, const http_request *req
         resp = decode_options(api, r.options, &opts);
     if (resp) {
         gen_options_free(&opts);
+        format_spec_free(&r.fmt);
         json_decref(r.body);
         return resp;
     }
@@ -959,11 +1053,25 @@ static http_response *handle_generation(ollama_api *api, const http_request *req
             jr.messages = list.msgs;
             jr.n_messages = list.n;
         }
+        /* tools, each serialised as the template's `tool | tojson` */
+        size_t n_tools = is_chat && jr.kind == JOB_CHAT ? json_array_size(r.tools) : 0;
+        char **tools_json = xcalloc(n_tools + 1, sizeof *tools_json);
+        for (size_t i = 0; i < n_tools; i++)
+            tools_json[i] = tojson_dumps(json_array_get(r.tools, i));
+        jr.tools_json = (const char *const *)tools_json;
+        jr.n_tools = n_tools;
+        char *instruction = format_instruction(&r.fmt);
+        jr.system_suffix = instruction;
         if (!resp)
             resp = run_job(api, req, &r, &jr);
+        free(instruction);
+        for (size_t i = 0; i < n_tools; i++)
+            free(tools_json[i]);
+        free(tools_json);
         message_list_free(&list);
     }
     gen_options_free(&opts);
+    format_spec_free(&r.fmt);
     json_decref(r.body);
     return resp;
 }
@@ -1150,6 +1258,8 @@ static http_response *handle_show(const http_request *req, void *user)
 
     json_t *caps = json_array();
     json_array_append_new(caps, json_string("completion"));
+    if (model_supports_tools(m))
+        json_array_append_new(caps, json_string("tools"));
     if (m->thinking)
         json_array_append_new(caps, json_string("thinking"));
     json_object_set_new(o, "capabilities", caps);

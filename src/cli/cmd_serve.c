@@ -15,6 +15,7 @@
 
 #include "api/http_server.h"
 #include "api/ollama.h"
+#include "api/openai.h"
 #include "cli/commands.h"
 #include "common/buf.h"
 #include "engine/engine.h"
@@ -189,8 +190,10 @@ int cmd_serve(int argc, char **argv)
     };
     engine *eng = engine_new(&ecfg);
     ollama_api api = {.engine = eng, .models = &reg, .log = log_line};
-    http_route routes[OLLAMA_API_MAX_ROUTES];
+    openai_api oai = {.engine = eng, .models = &reg, .log = log_line};
+    http_route routes[OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES];
     size_t n_routes = ollama_api_routes(&api, routes, OLLAMA_API_MAX_ROUTES);
+    n_routes += openai_api_routes(&oai, routes + n_routes, OPENAI_API_MAX_ROUTES);
     http_server_config hcfg = {
         .host = cfg.host,
         .port = cfg.port,

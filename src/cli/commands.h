@@ -9,4 +9,15 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `axllama tokenizer serve ...` */
 int cmd_serve(int argc, char **argv);     /* `axllama serve [--models DIR]` */
 
+/* Clients of a running server (OLLAMA_HOST), like the ollama CLI: */
+int cmd_run(int argc, char **argv);  /* `axllama run MODEL [PROMPT]` (cmd_run.c) */
+int cmd_list(int argc, char **argv); /* `axllama list` (cmd_models.c, also list/ps/show/stop) */
+int cmd_ps(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+
+/* `axllama show MODEL` output (field NULL), or one /api/show field as is ("modelfile",
+ * "parameters", "template", "system", "license"). Returns the exit status. */
+int show_model_info(const char *model, const char *field);
+
 #endif

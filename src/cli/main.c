@@ -12,14 +12,23 @@ static const struct {
     {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR [--decode]   JSON Lines text <-> ids on stdin/stdout"},
     {"tokenizer", cmd_tokenizer, "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
     {"serve", cmd_serve, "serve [--models DIR]              the Ollama-compatible server (OLLAMA_HOST, default 127.0.0.1:11434)"},
+    {"run", cmd_run, "run MODEL [PROMPT] [--verbose]    chat with a model of the running server (interactive on a terminal)"},
+    {"list", cmd_list, "list                              list the models (alias: ls)"},
+    {"ls", cmd_list, NULL},
+    {"ps", cmd_ps, "ps                                list the loaded model"},
+    {"show", cmd_show, "show MODEL                        show a model's details"},
+    {"stop", cmd_stop, "stop MODEL                        unload a running model"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: axllama COMMAND [ARGS]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %s\n", commands[i].help);
+        if (commands[i].help)
+            fprintf(f, "  %s\n", commands[i].help);
     fprintf(f, "  --version                         print the version\n");
+    fprintf(f, "\nThe client commands (run, list, ps, show, stop) talk to `axllama serve` at OLLAMA_HOST.\n"
+               "`axllama COMMAND --help` describes a command.\n");
 }
 
 int main(int argc, char **argv)

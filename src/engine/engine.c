@@ -31,6 +31,7 @@
 #include "engine/driver.h"
 #include "engine/output.h"
 #include "engine/session.h"
+#include "engine/toolcall.h"
 #include "tokenizer/service.h"
 
 #define POLL_INTERVAL_S 0.005
@@ -65,6 +66,8 @@ struct job {
     size_t n_messages;
     char *raw_prompt;
     int think;
+    char **tools_json; /* n_tools entries */
+    size_t n_tools;
     gen_options options;
     bool has_keep_alive;
     double keep_alive_s;
@@ -185,10 +188,61 @@ static void job_fail(job *j, int status, const char *fmt, ...)
     job_push(j, (job_event){.kind = JOB_EV_ERROR, .text = sb_steal(&msg), .http_status = status});
 }
 
+/* Where one turn's output goes: thinking straight to the job; content through the tool-call
+ * parser when the request has tools; the answer as the client got it is kept for the session. */
+typedef struct {
+    job *j;
+    toolcall_parser *tc; /* NULL without tools */
+    strbuf content;      /* content pieces sent (tool-call blocks not included) */
+    chat_tool_call *calls;
+    size_t n_calls;
+} turn_sink;
+
+static void sink_text(void *user, const char *text, size_t len)
+{
+    turn_sink *k = user;
+    sb_append(&k->content, text, len);
+    job_push(k->j, (job_event){.kind = JOB_EV_CONTENT, .text = xstrndup(text, len)});
+}
+
+static void sink_call(void *user, const char *name, const char *arguments)
+{
+    turn_sink *k = user;
+    k->calls = xrealloc(k->calls, (k->n_calls + 1) * sizeof *k->calls);
+    k->calls[k->n_calls++] = (chat_tool_call){.name = xstrdup(name), .arguments_json = xstrdup(arguments)};
+    job_push(k->j, (job_event){.kind = JOB_EV_TOOL_CALL, .tool_name = xstrdup(name), .tool_arguments = xstrdup(arguments)});
+}
+
 static void job_piece(void *user, bool thinking, const char *text, size_t len)
 {
-    job *j = user;
-    job_push(j, (job_event){.kind = thinking ? JOB_EV_THINKING : JOB_EV_CONTENT, .text = xstrndup(text, len)});
+    turn_sink *k = user;
+    if (thinking)
+        job_push(k->j, (job_event){.kind = JOB_EV_THINKING, .text = xstrndup(text, len)});
+    else if (k->tc)
+        toolcall_push(k->tc, text, len);
+    else
+        sink_text(k, text, len);
+}
+
+static void sink_init(turn_sink *k, job *j)
+{
+    memset(k, 0, sizeof *k);
+    k->j = j;
+    if (j->n_tools)
+        k->tc = toolcall_new(sink_text, sink_call, k);
+    sb_puts(&k->content, "");
+}
+
+static void sink_free(turn_sink *k)
+{
+    toolcall_free(k->tc);
+    sb_free(&k->content);
+    for (size_t i = 0; i < k->n_calls; i++) {
+        free((char *)k->calls[i].name);
+        free((char *)k->calls[i].arguments_json);
+    }
+    free(k->calls);
+    memset(k, 0, sizeof *k);
 }
 
 static void job_free(job *j)
@@ -199,12 +253,10 @@ static void job_free(job *j)
         free(n);
         n = next;
     }
-    for (size_t i = 0; i < j->n_messages; i++) {
-        free((char *)j->messages[i].role);
-        free((char *)j->messages[i].content);
-        free((char *)j->messages[i].reasoning_content);
-    }
-    free(j->messages);
+    engine_messages_free(j->messages, j->n_messages);
+    for (size_t i = 0; i < j->n_tools; i++)
+        free(j->tools_json[i]);
+    free(j->tools_json);
     for (size_t i = 0; i < j->options.n_stop; i++)
         free(j->options.stop[i]);
     free(j->options.stop);
@@ -253,7 +305,9 @@ bool job_next(job *j, job_event *ev, double timeout_s)
 void job_event_free(job_event *ev)
 {
     free(ev->text);
-    ev->text = NULL;
+    free(ev->tool_name);
+    free(ev->tool_arguments);
+    ev->text = ev->tool_name = ev->tool_arguments = NULL;
 }
 
 void job_cancel(job *j)
@@ -660,8 +714,10 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
             return TURN_FAILED;
         }
     }
+    turn_sink sink;
+    sink_init(&sink, j);
     output_filter *out = output_new(e->tok, j->think == 1, (const char *const *)j->options.stop, j->options.n_stop,
-                                    j->options.has_num_predict ? j->options.num_predict : -1, job_piece, j);
+                                    j->options.has_num_predict ? j->options.num_predict : -1, job_piece, &sink);
     drv_sampling s = sampling_for(j);
     turn_begin(e);
     double t_gen = now_mono();
@@ -669,6 +725,7 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     if (st != DRV_OK) {
         turn_end(e);
         output_free(out);
+        sink_free(&sink);
         tok_service_clear_staged(e->svc, uid);
         snprintf(err, errlen, "the runtime refused the generation (%s)", drv_status_text(st));
         if (st == DRV_BUSY)
@@ -757,6 +814,7 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     }
     if (result != TURN_OK) {
         output_free(out);
+        sink_free(&sink);
         iv_free(&ti.streamed);
         iv_free(&ti.final_ids);
         tok_service_clear_staged(e->svc, uid);
@@ -764,6 +822,8 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     }
 
     output_finish(out);
+    if (sink.tc)
+        toolcall_finish(sink.tc);
     const idvec *gen = ti.have_final ? &ti.final_ids : &ti.streamed;
     size_t n_gen = gen->len;
     bool hit_end = start_pos + n_gen + 1 >= (size_t)m->max_positions;
@@ -781,7 +841,8 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     double eval = (ti.t_last > 0 ? ti.t_last : t_end) - t_gen - prefill;
     mt->eval_ns = (uint64_t)((eval > 0 ? eval : 0) * 1e9);
 
-    session_commit(&e->sess, plan, gen->v, n_gen, output_content(out), eos);
+    session_commit_calls(&e->sess, plan, gen->v, n_gen, sink.content.data, sink.calls, sink.n_calls, eos);
+    sink_free(&sink);
     output_free(out);
     iv_free(&ti.streamed);
     iv_free(&ti.final_ids);
@@ -835,9 +896,10 @@ static void run_job(engine *e, job *j)
     for (int attempt = 0; attempt < 2; attempt++) {
         session_plan plan;
         bool ok = j->kind == JOB_RAW ? session_plan_raw(&sm, j->raw_prompt, &plan, err, sizeof err)
-                                     : session_plan_chat(&e->sess, &sm, j->messages, j->n_messages, j->think,
-                                                         attempt > 0 ? PLAN_RESET_LAST_TURN : e->plan_mode, &plan, err,
-                                                         sizeof err);
+                                     : session_plan_chat_tools(&e->sess, &sm, j->messages, j->n_messages,
+                                                               (const char *const *)j->tools_json, j->n_tools, j->think,
+                                                               attempt > 0 ? PLAN_RESET_LAST_TURN : e->plan_mode, &plan,
+                                                               err, sizeof err);
         if (!ok) {
             job_fail(j, 400, "%s", err);
             finish_job(e, j);
@@ -977,6 +1039,66 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+chat_message *engine_copy_messages(const chat_message *msgs, size_t n, const char *suffix, const char *default_system,
+                                   size_t *n_out)
+{
+    if (suffix && !*suffix)
+        suffix = NULL;
+    bool has_system = n > 0 && msgs[0].role && !strcmp(msgs[0].role, "system");
+    size_t extra = suffix && !has_system ? 1 : 0;
+    *n_out = n + extra;
+    chat_message *out = xcalloc(*n_out + 1, sizeof *out);
+    if (extra) {
+        strbuf sys = {0};
+        if (default_system && *default_system)
+            sb_printf(&sys, "%s\n\n", default_system);
+        sb_puts(&sys, suffix);
+        out[0].role = xstrdup("system");
+        out[0].content = sb_steal(&sys);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const chat_message *src = &msgs[i];
+        chat_message *dst = &out[i + extra];
+        dst->role = xstrdup(src->role ? src->role : "");
+        if (i == 0 && has_system && suffix) {
+            strbuf sys = {0};
+            if (src->content && *src->content)
+                sb_printf(&sys, "%s\n\n", src->content);
+            sb_puts(&sys, suffix);
+            dst->content = sb_steal(&sys);
+        } else {
+            dst->content = xstrdup(src->content ? src->content : "");
+        }
+        dst->reasoning_content = dup_or_null(src->reasoning_content);
+        if (src->tool_calls && src->n_tool_calls) {
+            chat_tool_call *calls = xcalloc(src->n_tool_calls, sizeof *calls);
+            for (size_t k = 0; k < src->n_tool_calls; k++) {
+                calls[k].name = xstrdup(src->tool_calls[k].name ? src->tool_calls[k].name : "");
+                calls[k].arguments_json =
+                    xstrdup(src->tool_calls[k].arguments_json ? src->tool_calls[k].arguments_json : "{}");
+            }
+            dst->tool_calls = calls;
+            dst->n_tool_calls = src->n_tool_calls;
+        }
+    }
+    return out;
+}
+
+void engine_messages_free(chat_message *msgs, size_t n)
+{
+    for (size_t i = 0; msgs && i < n; i++) {
+        free((char *)msgs[i].role);
+        free((char *)msgs[i].content);
+        free((char *)msgs[i].reasoning_content);
+        for (size_t k = 0; k < msgs[i].n_tool_calls; k++) {
+            free((char *)msgs[i].tool_calls[k].name);
+            free((char *)msgs[i].tool_calls[k].arguments_json);
+        }
+        free((chat_tool_call *)msgs[i].tool_calls);
+    }
+    free(msgs);
+}
+
 int engine_submit(engine *e, const job_request *req, job **out, char *err, size_t errlen)
 {
     const model_manifest *m = model_registry_find(e->cfg.models, req->model ? req->model : "");
@@ -1000,12 +1122,13 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
     j->manifest = m;
     j->think = think;
     j->raw_prompt = dup_or_null(req->raw_prompt);
-    j->n_messages = req->n_messages;
-    j->messages = xcalloc(req->n_messages + 1, sizeof *j->messages);
-    for (size_t i = 0; i < req->n_messages; i++) {
-        j->messages[i].role = xstrdup(req->messages[i].role ? req->messages[i].role : "");
-        j->messages[i].content = xstrdup(req->messages[i].content ? req->messages[i].content : "");
-        j->messages[i].reasoning_content = dup_or_null(req->messages[i].reasoning_content);
+    j->messages = engine_copy_messages(req->messages, req->n_messages, req->kind == JOB_CHAT ? req->system_suffix : NULL,
+                                       m->system_prompt, &j->n_messages);
+    if (req->kind == JOB_CHAT && req->tools_json && req->n_tools) {
+        j->tools_json = xcalloc(req->n_tools, sizeof *j->tools_json);
+        for (size_t i = 0; i < req->n_tools; i++)
+            j->tools_json[i] = xstrdup(req->tools_json[i] ? req->tools_json[i] : "{}");
+        j->n_tools = req->n_tools;
     }
     j->options = req->options;
     j->options.stop = xcalloc(req->options.n_stop + 1, sizeof *j->options.stop);

@@ -4,8 +4,9 @@
  * short); per job: load the model if needed (supervisor + in-process tokenizer service), make the
  * runtime's KV cache right (continue or reset, see session.h), stage exactly the tokens to prefill,
  * generate, stream text as the runtime's /decode calls produce it, enforce num_predict and stop
- * sequences with /api/stop, split <think> blocks from content, count tokens exactly. Idle models
- * are unloaded when their keep_alive expires.
+ * sequences with /api/stop, split <think> blocks from content, parse <tool_call> blocks into tool
+ * calls when the request has tools (engine/toolcall.h), count tokens exactly. Idle models are
+ * unloaded when their keep_alive expires.
  *
  * The API layer builds a job_request, submits it, then reads events until DONE or ERROR. */
 #ifndef AXLLAMA_ENGINE_ENGINE_H
@@ -40,10 +41,28 @@ typedef enum {
 typedef struct {
     job_kind kind;
     const char *model; /* the name as the request sent it */
-    const chat_message *messages; /* JOB_CHAT: the whole conversation (copied by submit) */
+    /* JOB_CHAT: the whole conversation (copied by submit, tool_calls included: an assistant
+     * message's calls are rendered with arguments_json as given, which must be the arguments
+     * object serialised by tojson_dumps(); role "tool" messages carry the tool's result as
+     * content, rendered as <tool_response> blocks (the Qwen templates do not show a tool name)) */
+    const chat_message *messages;
     size_t n_messages;
     const char *raw_prompt; /* JOB_RAW */
     int think;              /* -1: the model's default, 0: off, 1: on */
+    /* Tool definitions (JOB_CHAT), each one already serialised as the chat template's
+     * `tool | tojson` prints it (tojson_dumps() in api/tojson.h: json.dumps(ensure_ascii=False),
+     * ", " and ": " separators, keys in the order given). Copied by submit. n_tools > 0 renders
+     * them into the prompt AND turns on the tool-call parser: each well-formed
+     * `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` block of the answer becomes a
+     * JOB_EV_TOOL_CALL event instead of content (a malformed block stays content, verbatim).
+     * Without tools, <tool_call> text is plain content. */
+    const char *const *tools_json;
+    size_t n_tools;
+    /* Text appended to the system prompt (JOB_CHAT): to the request's first message if it is a
+     * system message ("<system>\n\n<suffix>"), else to the model's default system prompt, else it
+     * becomes the system message. Used for `format` (format_instruction() in api/format.h).
+     * NULL / "" = none. Ignored for JOB_RAW. Copied by submit. */
+    const char *system_suffix;
     gen_options options;    /* copied by submit */
     bool has_keep_alive;
     double keep_alive_s;    /* < 0: forever; 0: unload when done */
@@ -52,6 +71,13 @@ typedef struct {
 typedef enum {
     JOB_EV_THINKING, /* a piece of reasoning text */
     JOB_EV_CONTENT,  /* a piece of answer text */
+    /* One complete tool call parsed from the answer (only when the request had tools), in order
+     * with the content pieces: text before a <tool_call> block comes as CONTENT before it, text
+     * after it as CONTENT after it. tool_name (non-empty) and tool_arguments (a JSON object as
+     * compact text, keys in the order the model wrote them; "{}" when the model gave none) are
+     * set; text is NULL. The turn still ends with DONE, done_reason "stop" (as Ollama reports it;
+     * the OpenAI layer turns that into finish_reason "tool_calls" when it saw a TOOL_CALL). */
+    JOB_EV_TOOL_CALL,
     JOB_EV_DONE,     /* the end: done_reason + metrics */
     JOB_EV_ERROR,    /* the end: message (+ http_status, meaningful if nothing was streamed yet) */
 } job_event_kind;
@@ -64,6 +90,8 @@ typedef struct {
 typedef struct {
     job_event_kind kind;
     char *text; /* THINKING / CONTENT piece (valid UTF-8, never empty), ERROR message */
+    char *tool_name;      /* TOOL_CALL */
+    char *tool_arguments; /* TOOL_CALL: compact JSON object text */
     int http_status;
     const char *done_reason; /* DONE: "stop", "length", "load" */
     job_metrics metrics;
@@ -98,6 +126,15 @@ void job_event_free(job_event *ev);
 void job_cancel(job *j);
 /* The API is done with the job (call once; cancels it if it has not ended). */
 void job_release(job *j);
+
+/* The copy of a conversation a job holds (what engine_submit does with job_request.messages):
+ * owned strings and tool calls, with suffix (NULL/"" = none) appended to the system prompt: to
+ * msgs[0] when it is a system message ("<content>\n\n<suffix>", or just suffix when empty), else
+ * a system message "<default_system>\n\n<suffix>" (just suffix without a default) is put first.
+ * *n_out = the message count. Free with engine_messages_free. */
+chat_message *engine_copy_messages(const chat_message *msgs, size_t n, const char *suffix, const char *default_system,
+                                   size_t *n_out);
+void engine_messages_free(chat_message *msgs, size_t n);
 
 /* keep_alive 0 with nothing to run: unload now if idle (else when the running job ends). False
  * if the model is unknown. Never loads. */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 enum { PREFILL_CHUNK = 128 };
 
 void session_init(session *s)
@@ -12,11 +14,33 @@ void session_init(session *s)
     memset(s, 0, sizeof *s);
 }
 
+static void free_calls(chat_tool_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)calls[i].name);
+        free((char *)calls[i].arguments_json);
+    }
+    free(calls);
+}
+
+static chat_tool_call *copy_calls(const chat_tool_call *calls, size_t n)
+{
+    if (!n)
+        return NULL;
+    chat_tool_call *c = xcalloc(n, sizeof *c);
+    for (size_t i = 0; i < n; i++) {
+        c[i].name = xstrdup(calls[i].name ? calls[i].name : "");
+        c[i].arguments_json = xstrdup(calls[i].arguments_json ? calls[i].arguments_json : "{}");
+    }
+    return c;
+}
+
 static void free_msgs(held_message *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(msgs[i].role);
         free(msgs[i].content);
+        free_calls(msgs[i].tool_calls, msgs[i].n_tool_calls);
     }
     free(msgs);
 }
@@ -25,6 +49,7 @@ void session_invalidate(session *s)
 {
     iv_free(&s->kv_ids);
     free(s->system);
+    free(s->tools);
     free_msgs(s->msgs, s->n_msgs);
     memset(s, 0, sizeof *s);
 }
@@ -39,6 +64,7 @@ void session_plan_free(session_plan *plan)
     iv_free(&plan->reset_ids);
     iv_free(&plan->diff);
     free(plan->system);
+    free(plan->tools);
     free_msgs(plan->msgs, plan->n_msgs);
     memset(plan, 0, sizeof *plan);
 }
@@ -73,13 +99,38 @@ char *session_normalize_reply(const char *content)
     return s;
 }
 
+/* Two arguments texts: equal as JSON values (a client may re-serialise them), else as text. */
+static bool same_arguments(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return true;
+    json_t *x = json_loads(a, JSON_DECODE_ANY, NULL), *y = json_loads(b, JSON_DECODE_ANY, NULL);
+    bool same = x && y && json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static bool same_calls(const held_message *held, const chat_message *m)
+{
+    if (held->n_tool_calls != m->n_tool_calls)
+        return false;
+    for (size_t i = 0; i < held->n_tool_calls; i++) {
+        const chat_tool_call *a = &held->tool_calls[i], *b = &m->tool_calls[i];
+        if (strcmp(a->name, b->name ? b->name : "") ||
+            !same_arguments(a->arguments_json, b->arguments_json ? b->arguments_json : "{}"))
+            return false;
+    }
+    return true;
+}
+
 static bool same_message(const held_message *held, const chat_message *m)
 {
     if (strcmp(held->role, m->role))
         return false;
     if (!strcmp(m->role, "assistant")) {
         char *a = session_normalize_reply(held->content), *b = session_normalize_reply(m->content);
-        bool same = !strcmp(a, b);
+        bool same = !strcmp(a, b) && same_calls(held, m);
         free(a);
         free(b);
         return same;
@@ -118,6 +169,20 @@ static chat_message *with_system(const session_model *m, const chat_message *msg
     return all;
 }
 
+/* The tool list as one string (NULL: none). */
+static char *tools_key(const char *const *tools_json, size_t n_tools)
+{
+    if (!n_tools)
+        return NULL;
+    strbuf k = {0};
+    for (size_t i = 0; i < n_tools; i++) {
+        if (i)
+            sb_putc(&k, '\n');
+        sb_puts(&k, tools_json[i] ? tools_json[i] : "");
+    }
+    return sb_steal(&k);
+}
+
 static void copy_into_plan(session_plan *plan, const chat_message *all, size_t n)
 {
     size_t start = 0;
@@ -130,22 +195,36 @@ static void copy_into_plan(session_plan *plan, const chat_message *all, size_t n
     for (size_t i = start; i < n; i++) {
         plan->msgs[i - start].role = xstrdup(all[i].role);
         plan->msgs[i - start].content = xstrdup(all[i].content ? all[i].content : "");
+        plan->msgs[i - start].tool_calls = copy_calls(all[i].tool_calls, all[i].n_tool_calls);
+        plan->msgs[i - start].n_tool_calls = all[i].tool_calls ? all[i].n_tool_calls : 0;
     }
 }
 
-static bool render(const session_model *m, const chat_message *msgs, size_t n, int think, size_t first, bool gen,
-                   strbuf *out)
+/* The request's tool definitions while one plan is made. */
+typedef struct {
+    const char *const *json;
+    size_t n;
+} tool_list;
+
+static bool render(const session_model *m, const tool_list *tools, const chat_message *msgs, size_t n, int think,
+                   size_t first, bool gen, strbuf *out)
 {
-    chat_template_options opt = {.add_generation_prompt = gen, .enable_thinking = think, .first_message = first};
+    chat_template_options opt = {.add_generation_prompt = gen,
+                                 .enable_thinking = think,
+                                 .first_message = first,
+                                 .tools_json = tools->json,
+                                 .n_tools = tools->n};
     return chat_template_render(m->family, msgs, n, &opt, out);
 }
 
 /* Continue if the request extends the held conversation; fills plan->diff. */
-static bool try_continue(const session *s, const session_model *m, const chat_message *all, size_t n, int think,
-                         session_plan *plan)
+static bool try_continue(const session *s, const session_model *m, const tool_list *tools, const chat_message *all,
+                         size_t n, int think, session_plan *plan)
 {
     if (!s->valid || !s->continuable || s->n_msgs == 0)
         return false;
+    if ((s->tools == NULL) != (plan->tools == NULL) || (s->tools && strcmp(s->tools, plan->tools)))
+        return false; /* another tool list: another system block */
     bool has_system = n > 0 && !strcmp(all[0].role, "system");
     const char *system = has_system ? (all[0].content ? all[0].content : "") : NULL;
     if ((system == NULL) != (s->system == NULL) || (system && strcmp(system, s->system)))
@@ -161,7 +240,7 @@ static bool try_continue(const session *s, const session_model *m, const chat_me
         return false;
     strbuf text = {0};
     sb_puts(&text, "<|im_end|>\n");
-    bool ok = render(m, all, n, think, first_new, true, &text);
+    bool ok = render(m, tools, all, n, think, first_new, true, &text);
     if (ok)
         tokenizer_encode(m->tok, text.data, text.len, &plan->diff);
     sb_free(&text);
@@ -183,15 +262,15 @@ static size_t end_of_first_turn(const chat_message *all, size_t n, size_t start)
     return 0;
 }
 
-static bool plan_reset(const session_model *m, chat_message *all, size_t n, int think, bool last_turn_only,
-                       session_plan *plan, char *err, size_t errlen)
+static bool plan_reset(const session_model *m, const tool_list *tools, chat_message *all, size_t n, int think,
+                       bool last_turn_only, session_plan *plan, char *err, size_t errlen)
 {
     bool has_system = n > 0 && !strcmp(all[0].role, "system");
     size_t start = has_system ? 1 : 0;
     strbuf text = {0};
     idvec full = {0};
     if (has_system) {
-        if (!render(m, all, 1, think, 0, false, &text)) {
+        if (!render(m, tools, all, 1, think, 0, false, &text)) {
             snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
             return false;
         }
@@ -220,13 +299,13 @@ static bool plan_reset(const session_model *m, chat_message *all, size_t n, int 
     for (;;) {
         sb_clear(&text);
         iv_clear(&full);
-        if (!render(m, msgs, count, think, 0, true, &text)) {
+        if (!render(m, tools, msgs, count, think, 0, true, &text)) {
             snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
             break;
         }
         tokenizer_encode(m->tok, text.data, text.len, &full);
         size_t sys = plan->reset_ids.len;
-        if (full.len < sys || memcmp(full.v, plan->reset_ids.v, sys * sizeof *full.v)) {
+        if (full.len < sys || (sys && memcmp(full.v, plan->reset_ids.v, sys * sizeof *full.v))) {
             snprintf(err, errlen, "internal error: the system block does not prefix the conversation");
             break;
         }
@@ -269,16 +348,25 @@ static bool plan_reset(const session_model *m, chat_message *all, size_t n, int 
 bool session_plan_chat(const session *s, const session_model *m, const chat_message *msgs, size_t n, int think,
                        plan_mode mode, session_plan *plan, char *err, size_t errlen)
 {
+    return session_plan_chat_tools(s, m, msgs, n, NULL, 0, think, mode, plan, err, errlen);
+}
+
+bool session_plan_chat_tools(const session *s, const session_model *m, const chat_message *msgs, size_t n,
+                             const char *const *tools_json, size_t n_tools, int think, plan_mode mode,
+                             session_plan *plan, char *err, size_t errlen)
+{
     memset(plan, 0, sizeof *plan);
+    tool_list tools = {tools_json, tools_json ? n_tools : 0};
+    plan->tools = tools_key(tools.json, tools.n);
     size_t count;
     chat_message *all = with_system(m, msgs, n, &count);
     bool ok = count > 0;
     if (!ok)
         snprintf(err, errlen, "no messages");
-    if (ok && mode == PLAN_ANY && try_continue(s, m, all, count, think, plan)) {
+    if (ok && mode == PLAN_ANY && try_continue(s, m, &tools, all, count, think, plan)) {
         copy_into_plan(plan, all, count);
     } else if (ok) {
-        ok = plan_reset(m, all, count, think, mode == PLAN_RESET_LAST_TURN, plan, err, errlen);
+        ok = plan_reset(m, &tools, all, count, think, mode == PLAN_RESET_LAST_TURN, plan, err, errlen);
     }
     free(all);
     if (!ok)
@@ -303,6 +391,12 @@ bool session_plan_raw(const session_model *m, const char *prompt, session_plan *
 void session_commit(session *s, session_plan *plan, const int32_t *generated, size_t n_generated, const char *reply,
                     bool continuable)
 {
+    session_commit_calls(s, plan, generated, n_generated, reply, NULL, 0, continuable);
+}
+
+void session_commit_calls(session *s, session_plan *plan, const int32_t *generated, size_t n_generated,
+                          const char *reply, const chat_tool_call *calls, size_t n_calls, bool continuable)
+{
     if (plan->reset) {
         iv_free(&s->kv_ids);
         iv_append(&s->kv_ids, plan->reset_ids.v, plan->reset_ids.len);
@@ -310,17 +404,22 @@ void session_commit(session *s, session_plan *plan, const int32_t *generated, si
     iv_append(&s->kv_ids, plan->diff.v, plan->diff.len);
     iv_append(&s->kv_ids, generated, n_generated);
     free(s->system);
+    free(s->tools);
     free_msgs(s->msgs, s->n_msgs);
     s->system = plan->system;
+    s->tools = plan->tools;
     s->msgs = plan->msgs;
     s->n_msgs = plan->n_msgs;
     plan->system = NULL;
+    plan->tools = NULL;
     plan->msgs = NULL;
     plan->n_msgs = 0;
     if (s->msgs) { /* the reply joins the held conversation */
         s->msgs = xrealloc(s->msgs, (s->n_msgs + 1) * sizeof *s->msgs);
         s->msgs[s->n_msgs].role = xstrdup("assistant");
         s->msgs[s->n_msgs].content = xstrdup(reply ? reply : "");
+        s->msgs[s->n_msgs].tool_calls = calls ? copy_calls(calls, n_calls) : NULL;
+        s->msgs[s->n_msgs].n_tool_calls = calls ? n_calls : 0;
         s->n_msgs++;
     }
     s->valid = true;

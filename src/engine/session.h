@@ -26,6 +26,8 @@
 typedef struct {
     char *role;
     char *content; /* assistant: the reply as returned (think block stripped) */
+    chat_tool_call *tool_calls; /* assistant: owned copies (name, arguments_json) */
+    size_t n_tool_calls;
 } held_message;
 
 typedef struct {
@@ -33,6 +35,7 @@ typedef struct {
     bool continuable; /* the last turn ended with EOS: the cache holds exactly that reply */
     idvec kv_ids;     /* every id in the cache, in order */
     char *system;     /* system prompt of the held conversation (NULL: none) */
+    char *tools;      /* the tool definitions it was rendered with, joined by "\n" (NULL: none) */
     held_message *msgs; /* the conversation after the system message, reply included */
     size_t n_msgs;
 } session;
@@ -52,6 +55,7 @@ typedef struct {
     size_t dropped;  /* messages dropped from the front to fit */
     /* the conversation this plan renders (owned copies), to commit after the turn */
     char *system;
+    char *tools;
     held_message *msgs;
     size_t n_msgs;
 } session_plan;
@@ -73,6 +77,15 @@ typedef enum {
  * one turn, or when the conversation cannot be rendered. */
 bool session_plan_chat(const session *s, const session_model *m, const chat_message *msgs, size_t n, int think,
                        plan_mode mode, session_plan *plan, char *err, size_t errlen);
+/* The same with tool definitions (each serialised as the template's `tool | tojson`; see
+ * chat_template_options.tools_json), rendered into the system block. Tools and tool calls take
+ * part in the comparison: the conversation continues only with the same tool list (else the
+ * system block differs: reset), and a held assistant message matches the request's only when its
+ * tool calls are the same (same names, arguments equal as JSON values, in order); tool messages
+ * compare by content (the templates render nothing else of them). */
+bool session_plan_chat_tools(const session *s, const session_model *m, const chat_message *msgs, size_t n,
+                             const char *const *tools_json, size_t n_tools, int think, plan_mode mode,
+                             session_plan *plan, char *err, size_t errlen);
 /* Plans a raw prompt (no template): always a reset with an empty system block. */
 bool session_plan_raw(const session_model *m, const char *prompt, session_plan *plan, char *err, size_t errlen);
 void session_plan_free(session_plan *plan);
@@ -82,6 +95,10 @@ void session_plan_free(session_plan *plan);
  * invalid for continuation. */
 void session_commit(session *s, session_plan *plan, const int32_t *generated, size_t n_generated, const char *reply,
                     bool continuable);
+/* The same, with the tool calls parsed from the reply (reply = the content without the
+ * <tool_call> blocks, as the client got it). */
+void session_commit_calls(session *s, session_plan *plan, const int32_t *generated, size_t n_generated,
+                          const char *reply, const chat_tool_call *calls, size_t n_calls, bool continuable);
 
 /* The assistant text as compared between turns: <think>...</think> removed, then surrounding
  * whitespace trimmed. Caller frees. */

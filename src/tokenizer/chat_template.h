@@ -26,8 +26,8 @@ typedef struct {
     const char *name;
     /* The arguments as JSON text, rendered verbatim. Qwen3: the template's `arguments is string`
      * branch. Qwen2.5 always prints `arguments | tojson`, so there this must already be the object
-     * serialised as that `tojson` does (json.dumps(x, ensure_ascii=False)).
-     * Seam: a later issue serialises argument objects the way the template's `tojson` does. */
+     * serialised as that `tojson` does (json.dumps(x, ensure_ascii=False)): the APIs build it with
+     * tojson_dumps() (api/tojson.h) for both families. */
     const char *arguments_json;
 } chat_tool_call;
 
@@ -45,7 +45,7 @@ typedef struct {
      * prompt); 1: true. */
     int enable_thinking;
     /* Seam for tool definitions: each entry is one tool already serialised as the template's
-     * `tool | tojson` would print it. NULL / 0 = no tools. A later issue builds these strings. */
+     * `tool | tojson` would print it (tojson_dumps() in api/tojson.h). NULL / 0 = no tools. */
     const char *const *tools_json;
     size_t n_tools;
     /* Render only the messages from this index on (and the generation prompt), each exactly as it

@@ -3,7 +3,8 @@
  * and job_* function of engine/engine.h, with scripted events), so the linker never pulls the real
  * engine from the archive. Covers every route, statuses and exact error texts, body shapes,
  * NDJSON framing, errors before/after streaming, U+2028/2029/0085 escaping, 404/405 texts, CORS,
- * the Host guard, load/unload, keep_alive, think and options validation, body limits, keep-alive
+ * the Host guard, load/unload, keep_alive, think and options validation, tools (tojson, tool_calls
+ * streamed and not), format (instruction, validation, errors), body limits, keep-alive
  * connections, and cancellation when a client disconnects or the server stops. The last test runs
  * `axllama serve` itself (needs AXLLAMA_BUILD; skipped without it). */
 #include <stdarg.h>
@@ -59,6 +60,7 @@ typedef struct {
     int http_status;
     const char *done_reason;
     double delay_s; /* after the previous event (or the submit) */
+    const char *tool_name, *tool_arguments; /* JOB_EV_TOOL_CALL */
 } fake_step;
 
 #define MAX_STEPS 16
@@ -95,6 +97,7 @@ typedef struct {
     char submit_err[256];
     /* what the API did */
     int submits, cancels, releases, unloads;
+    int live_jobs; /* submitted and not yet released (never reset: before_each waits for 0) */
     double last_cancel_at;
     char unloaded[128];
     job_kind kind;
@@ -107,6 +110,10 @@ typedef struct {
     double keep_alive_s;
     recorded_message msgs[8];
     size_t n_msgs;
+    char tools[4][512];
+    size_t n_tools;
+    char system_suffix[1024];
+    bool has_system_suffix;
     /* /api/ps */
     engine_loaded_model ps[4];
     size_t n_ps;
@@ -125,6 +132,9 @@ static void fake_reset(void)
     fake.unloaded[0] = fake.model[0] = fake.raw_prompt[0] = '\0';
     fake.n_msgs = 0;
     fake.n_ps = 0;
+    fake.n_tools = 0;
+    fake.system_suffix[0] = '\0';
+    fake.has_system_suffix = false;
     pthread_mutex_unlock(&fake.lock);
 }
 
@@ -195,6 +205,11 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
         snprintf(fake.stop[i], sizeof fake.stop[i], "%s", req->options.stop[i]);
     fake.has_keep_alive = req->has_keep_alive;
     fake.keep_alive_s = req->keep_alive_s;
+    fake.n_tools = 0;
+    for (size_t i = 0; i < req->n_tools && i < 4; i++)
+        snprintf(fake.tools[fake.n_tools++], sizeof fake.tools[0], "%s", req->tools_json[i]);
+    fake.has_system_suffix = req->system_suffix != NULL;
+    snprintf(fake.system_suffix, sizeof fake.system_suffix, "%s", req->system_suffix ? req->system_suffix : "");
     fake.n_msgs = 0;
     for (size_t i = 0; i < req->n_messages && i < 8; i++) {
         recorded_message *m = &fake.msgs[fake.n_msgs++];
@@ -217,6 +232,7 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
         return status;
     }
     job *j = calloc(1, sizeof *j);
+    fake.live_jobs++;
     j->script = fake.script;
     j->last = now_s();
     pthread_mutex_unlock(&fake.lock);
@@ -242,6 +258,8 @@ bool job_next(job *j, job_event *ev, double timeout_s)
     ev->text = s->text ? strdup(s->text) : NULL;
     ev->http_status = s->http_status;
     ev->done_reason = s->done_reason;
+    ev->tool_name = s->tool_name ? strdup(s->tool_name) : NULL;
+    ev->tool_arguments = s->tool_arguments ? strdup(s->tool_arguments) : NULL;
     if (s->kind == JOB_EV_DONE)
         ev->metrics = (job_metrics){.total_ns = 5000000, .load_ns = 1000, .prompt_eval_ns = 2000000,
                                     .eval_ns = 3000000, .prompt_eval_count = 7, .eval_count = 3};
@@ -253,7 +271,9 @@ bool job_next(job *j, job_event *ev, double timeout_s)
 void job_event_free(job_event *ev)
 {
     free(ev->text);
-    ev->text = NULL;
+    free(ev->tool_name);
+    free(ev->tool_arguments);
+    ev->text = ev->tool_name = ev->tool_arguments = NULL;
 }
 
 void job_cancel(job *j)
@@ -269,6 +289,7 @@ void job_release(job *j)
 {
     pthread_mutex_lock(&fake.lock);
     fake.releases++;
+    fake.live_jobs--;
     pthread_mutex_unlock(&fake.lock);
     free(j);
 }
@@ -394,6 +415,10 @@ static int teardown(void **state)
 static int before_each(void **state)
 {
     (void)state;
+    /* the server releases a job after the last byte went out: let the previous test's jobs go
+     * first, or their late release would count in this test */
+    for (double t0 = now_s(); fake_count(&fake.live_jobs) > 0 && now_s() - t0 < 5;)
+        sleep_s(0.002);
     fake_reset();
     return 0;
 }
@@ -738,9 +763,10 @@ static void test_show_reports_model_info_and_capabilities(void **state)
     assert_int_equal(json_integer_value(json_object_get(info, "qwen3.context_length")), 2559);
     assert_int_equal(json_integer_value(json_object_get(info, "general.parameter_count")), 4000000000LL);
     json_t *caps = json_object_get(r.json, "capabilities");
-    assert_int_equal(json_array_size(caps), 2);
+    assert_int_equal(json_array_size(caps), 3); /* Ollama's order: completion, tools, ..., thinking */
     assert_string_equal(json_string_value(json_array_get(caps, 0)), "completion");
-    assert_string_equal(json_string_value(json_array_get(caps, 1)), "thinking");
+    assert_string_equal(json_string_value(json_array_get(caps, 1)), "tools"); /* a Qwen3 template */
+    assert_string_equal(json_string_value(json_array_get(caps, 2)), "thinking");
     assert_string_equal(jget_str(r.json, "system"), "You are a test.");
     const char *params = jget_str(r.json, "parameters");
     assert_non_null(params);
@@ -1324,10 +1350,6 @@ static void test_unsupported_features_are_refused(void **state)
     (void)state;
     const char *m = "{\"model\":\"qwen3-test\",\"prompt\":\"x\",";
     char body[256];
-    snprintf(body, sizeof body, "%s\"format\":\"json\"}", m);
-    expect_error("/api/generate", body, 400, "format is not supported yet: axllama cannot constrain output to JSON or a schema");
-    expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"format\":{\"type\":\"object\"}}", 400,
-                 "format is not supported yet: axllama cannot constrain output to JSON or a schema");
     snprintf(body, sizeof body, "%s\"format\":123}", m);
     expect_error("/api/generate", body, 400, "invalid format: \"123\"; expected \"json\" or a valid JSON Schema object");
     snprintf(body, sizeof body, "%s\"format\":\"xml\"}", m);
@@ -1367,6 +1389,266 @@ static void test_unsupported_features_are_refused(void **state)
                                       "\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"images\":[]}]}");
     assert_int_equal(r.status, 200);
     result_free(&r);
+}
+
+/* ================================================================== tools */
+
+static void test_tools_are_serialised_as_tojson_for_the_template(void **state)
+{
+    (void)state;
+    SET_SCRIPT(STEPS_HELLO);
+    http_result r = post("/api/chat",
+                         "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":["
+                         "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Wetter f\\u00fcr \\\"x\\\"\","
+                         "\"parameters\":{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{\"city\":{\"type\":\"string\"},"
+                         "\"scale\":{\"type\":\"number\",\"default\":1.0}}}}},"
+                         "{\"function\":{\"name\":\"noop\"},\"type\":\"function\"}],"
+                         "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    fake_state f = fake_snapshot();
+    assert_int_equal(f.n_tools, 2);
+    /* json.dumps(tool, ensure_ascii=False): ", " and ": ", keys as given, raw UTF-8, 1.0 stays 1.0 */
+    assert_string_equal(f.tools[0], "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": "
+                                    "\"Wetter für \\\"x\\\"\", \"parameters\": {\"type\": \"object\", \"required\": "
+                                    "[\"city\"], \"properties\": {\"city\": {\"type\": \"string\"}, \"scale\": "
+                                    "{\"type\": \"number\", \"default\": 1.0}}}}}");
+    assert_string_equal(f.tools[1], "{\"function\": {\"name\": \"noop\"}, \"type\": \"function\"}");
+
+    /* generate has no tools; an empty list is no tools */
+    SET_SCRIPT(STEPS_HELLO);
+    r = post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    assert_int_equal(fake_snapshot().n_tools, 0);
+
+    expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[\"f\"],\"messages\":[]}", 400,
+                 "json: cannot unmarshal string into Go struct field ChatRequest.tools of type api.Tool");
+    expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"function\":[]}],\"messages\":[]}", 400,
+                 "json: cannot unmarshal array into Go struct field ChatRequest.tools.function of type api.ToolFunction");
+    expect_error("/api/chat",
+                 "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+                 "[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}]}",
+                 400,
+                 "json: cannot unmarshal string into Go struct field ChatRequest.messages.tool_calls.function.arguments of "
+                 "type api.ToolCallFunctionArguments");
+
+    /* the capability follows the template: the Qwen2.5 "plain" model has none */
+    r = post("/api/show", "{\"model\":\"plain\"}");
+    json_t *caps = json_object_get(r.json, "capabilities");
+    assert_int_equal(json_array_size(caps), 1);
+    assert_string_equal(json_string_value(json_array_get(caps, 0)), "completion");
+    result_free(&r);
+}
+
+static const fake_step STEPS_TOOL_CALLS[] = {
+    {.kind = JOB_EV_CONTENT, .text = "Let me check. "},
+    {.kind = JOB_EV_TOOL_CALL, .tool_name = "get_weather", .tool_arguments = "{\"city\":\"Paris\",\"days\":2}"},
+    {.kind = JOB_EV_TOOL_CALL, .tool_name = "get_time", .tool_arguments = "{}"},
+    {.kind = JOB_EV_CONTENT, .text = "Done."},
+    {.kind = JOB_EV_DONE, .done_reason = "stop"},
+};
+
+static bool is_call_id(const char *id)
+{
+    if (!id || strlen(id) != 13 || strncmp(id, "call_", 5))
+        return false;
+    for (const char *p = id + 5; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+/* One Ollama tool call: id, function.index, function.name, function.arguments (an object). */
+static void assert_tool_call(const json_t *call, int index, const char *name, const char *arguments)
+{
+    assert_true(is_call_id(json_string_value(json_object_get(call, "id"))));
+    json_t *fn = json_object_get(call, "function");
+    assert_int_equal(json_integer_value(json_object_get(fn, "index")), index);
+    assert_string_equal(json_string_value(json_object_get(fn, "name")), name);
+    json_t *args = json_object_get(fn, "arguments");
+    assert_true(json_is_object(args));
+    char *text = json_dumps(args, JSON_COMPACT);
+    assert_string_equal(text, arguments); /* key order kept */
+    free(text);
+}
+
+static void test_tool_calls_stream_each_call_whole_in_its_own_chunk(void **state)
+{
+    (void)state;
+    SET_SCRIPT(STEPS_TOOL_CALLS);
+    http_result r = post("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+                                      "\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    json_t *lines[8];
+    size_t n = ndjson_lines(&r, lines, 8);
+    assert_int_equal(n, 5);
+    assert_string_equal(jget_str(lines[0], "message.content"), "Let me check. ");
+    assert_null(json_object_get(json_object_get(lines[0], "message"), "tool_calls"));
+    for (size_t i = 1; i <= 2; i++) {
+        assert_false(json_is_true(json_object_get(lines[i], "done")));
+        assert_string_equal(jget_str(lines[i], "message.role"), "assistant");
+        assert_string_equal(jget_str(lines[i], "message.content"), "");
+        json_t *calls = json_object_get(json_object_get(lines[i], "message"), "tool_calls");
+        assert_int_equal(json_array_size(calls), 1);
+        if (i == 1)
+            assert_tool_call(json_array_get(calls, 0), 0, "get_weather", "{\"city\":\"Paris\",\"days\":2}");
+        else
+            assert_tool_call(json_array_get(calls, 0), 1, "get_time", "{}");
+    }
+    assert_string_equal(jget_str(lines[3], "message.content"), "Done.");
+    assert_true(json_is_true(json_object_get(lines[4], "done")));
+    assert_string_equal(jget_str(lines[4], "done_reason"), "stop"); /* Ollama says stop with tool calls */
+    free_lines(lines, n);
+    result_free(&r);
+}
+
+static void test_tool_calls_non_stream_are_collected_in_the_message(void **state)
+{
+    (void)state;
+    SET_SCRIPT(STEPS_TOOL_CALLS);
+    http_result r = post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
+                                      "\"function\":{\"name\":\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jget_str(r.json, "message.content"), "Let me check. Done.");
+    assert_string_equal(jget_str(r.json, "done_reason"), "stop");
+    json_t *calls = json_object_get(json_object_get(r.json, "message"), "tool_calls");
+    assert_int_equal(json_array_size(calls), 2);
+    assert_tool_call(json_array_get(calls, 0), 0, "get_weather", "{\"city\":\"Paris\",\"days\":2}");
+    assert_tool_call(json_array_get(calls, 1), 1, "get_time", "{}");
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(calls, 0), "id")),
+                            json_string_value(json_object_get(json_array_get(calls, 1), "id")));
+    result_free(&r);
+    /* without calls there is no tool_calls member */
+    SET_SCRIPT(STEPS_HELLO);
+    r = post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
+                          "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_null(json_object_get(json_object_get(r.json, "message"), "tool_calls"));
+    result_free(&r);
+}
+
+/* ================================================================== format */
+
+#define INSTRUCTION "Respond with valid JSON only: a single JSON value, no other text, no code fences."
+
+static void test_format_instruction_goes_to_the_system_prompt(void **state)
+{
+    (void)state;
+    SET_SCRIPT(STEPS_HELLO);
+    http_result r = post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    result_free(&r);
+    assert_false(fake_snapshot().has_system_suffix);
+
+    const fake_step json_reply[] = {{.kind = JOB_EV_CONTENT, .text = "{}"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(json_reply);
+    r = post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    fake_state f = fake_snapshot();
+    assert_true(f.has_system_suffix);
+    assert_string_equal(f.system_suffix, INSTRUCTION);
+
+    SET_SCRIPT(json_reply);
+    r = post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":"
+                          "{\"a\":{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    result_free(&r);
+    f = fake_snapshot();
+    assert_string_equal(f.system_suffix, INSTRUCTION " The JSON must conform to this JSON schema: "
+                                                     "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}");
+    assert_string_equal(f.msgs[0].role, "user"); /* the messages themselves are untouched */
+    assert_string_equal(f.msgs[0].content, "x");
+}
+
+static void test_format_conforming_reply_non_stream_is_the_json_itself(void **state)
+{
+    (void)state;
+    const fake_step fenced[] = {{.kind = JOB_EV_THINKING, .text = "think"},
+                                {.kind = JOB_EV_CONTENT, .text = "```json\n{\"a\": "},
+                                {.kind = JOB_EV_CONTENT, .text = "1}\n```\n"},
+                                {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(fenced);
+    http_result r = post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\","
+                                      "\"required\":[\"a\"]},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jget_str(r.json, "message.content"), "{\"a\": 1}"); /* fence and whitespace removed */
+    assert_string_equal(jget_str(r.json, "message.thinking"), "think");     /* thinking is not validated */
+    result_free(&r);
+}
+
+static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
+{
+    (void)state;
+    const fake_step prose[] = {{.kind = JOB_EV_CONTENT, .text = "Sure, here"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(prose);
+    expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 500,
+                 "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
+    const fake_step wrong[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": \"1\"}"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(wrong);
+    expect_error("/api/chat",
+                 "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":{\"a\":"
+                 "{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                 500, "the model's reply does not match the format schema: $.a: expected integer, got string");
+    /* a reply cut by num_predict is checked too */
+    const fake_step cut[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": "}, {.kind = JOB_EV_DONE, .done_reason = "length"}};
+    SET_SCRIPT(cut);
+    http_result r = post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(jget_str(r.json, "error"), "the model's reply is not valid JSON: "));
+    result_free(&r);
+}
+
+static void test_format_streams_then_ends_with_done_or_an_error_line(void **state)
+{
+    (void)state;
+    const fake_step ok[] = {{.kind = JOB_EV_CONTENT, .text = "[1, "},
+                            {.kind = JOB_EV_CONTENT, .text = "2]"},
+                            {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(ok);
+    http_result r = post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":{\"type\":\"array\","
+                                          "\"items\":{\"type\":\"integer\"}}}");
+    assert_int_equal(r.status, 200);
+    json_t *lines[8];
+    size_t n = ndjson_lines(&r, lines, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(jget_str(lines[0], "response"), "[1, ");
+    assert_true(json_is_true(json_object_get(lines[2], "done")));
+    free_lines(lines, n);
+    result_free(&r);
+
+    const fake_step bad[] = {{.kind = JOB_EV_CONTENT, .text = "[1, "},
+                             {.kind = JOB_EV_CONTENT, .text = "\"two\"]"},
+                             {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    SET_SCRIPT(bad);
+    r = post("/api/chat", "{\"model\":\"qwen3-test\",\"format\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"
+                          "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200); /* the text went out before the end */
+    n = ndjson_lines(&r, lines, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(jget_str(lines[1], "message.content"), "\"two\"]");
+    assert_int_equal(json_object_size(lines[2]), 1); /* {"error"} instead of done */
+    assert_string_equal(jget_str(lines[2], "error"),
+                        "the model's reply does not match the format schema: $[1]: expected integer, got string");
+    for (size_t i = 0; i < n; i++)
+        assert_null(json_object_get(lines[i], "done_reason"));
+    free_lines(lines, n);
+    result_free(&r);
+}
+
+static void test_format_values_and_schema_errors(void **state)
+{
+    (void)state;
+    const char *m = "{\"model\":\"qwen3-test\",\"prompt\":\"x\",";
+    char body[256];
+    snprintf(body, sizeof body, "%s\"format\":{\"type\":\"float\"}}", m);
+    expect_error("/api/generate", body, 400,
+                 "invalid format schema: $: \"type\" must be one of object, array, string, number, integer, boolean, "
+                 "null, or an array of them");
+    expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"format\":{\"properties\":{\"a\":{\"required\":\"a\"}}},\"messages\":[]}",
+                 400, "invalid format schema: $.properties.a: \"required\" must be an array of strings");
+    snprintf(body, sizeof body, "%s\"format\":true}", m);
+    expect_error("/api/generate", body, 400, "invalid format: \"true\"; expected \"json\" or a valid JSON Schema object");
+    assert_int_equal(fake_count(&fake.submits), 0);
 }
 
 /* ================================================================== JSON line safety */
@@ -1841,6 +2123,14 @@ int main(void)
         cmocka_unit_test_setup(test_think_validation, before_each),
         cmocka_unit_test_setup(test_options_known_applied_unknown_ignored, before_each),
         cmocka_unit_test_setup(test_unsupported_features_are_refused, before_each),
+        cmocka_unit_test_setup(test_tools_are_serialised_as_tojson_for_the_template, before_each),
+        cmocka_unit_test_setup(test_tool_calls_stream_each_call_whole_in_its_own_chunk, before_each),
+        cmocka_unit_test_setup(test_tool_calls_non_stream_are_collected_in_the_message, before_each),
+        cmocka_unit_test_setup(test_format_instruction_goes_to_the_system_prompt, before_each),
+        cmocka_unit_test_setup(test_format_conforming_reply_non_stream_is_the_json_itself, before_each),
+        cmocka_unit_test_setup(test_format_nonconforming_reply_non_stream_is_an_error, before_each),
+        cmocka_unit_test_setup(test_format_streams_then_ends_with_done_or_an_error_line, before_each),
+        cmocka_unit_test_setup(test_format_values_and_schema_errors, before_each),
         cmocka_unit_test_setup(test_line_separators_are_escaped, before_each),
         cmocka_unit_test_setup(test_json_encode_escapes_only_separators, before_each),
         cmocka_unit_test_setup(test_cors, before_each),

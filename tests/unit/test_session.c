@@ -1,4 +1,5 @@
-/* Tests for engine/session: continue or reset, the staged ids, fitting the context. */
+/* Tests for engine/session: continue or reset, the staged ids, fitting the context; tools and tool
+ * calls in the comparison. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +281,141 @@ static void test_normalize_reply_strips_think_blocks_and_whitespace(void **state
     free(n);
 }
 
+
+/* ---- tools and tool calls */
+
+static const char *const TOOLS[] = {"{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}"};
+#define TOOL_REPLY "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+
+/* Turn 1 with tools: the model answered with a tool call (content "", one parsed call). */
+static void tool_turn(session *s)
+{
+    chat_message msgs[] = {MSG("user", "Weather?")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat_tools(s, &model, msgs, 1, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_ids_of(&plan.reset_ids,
+                  "<|im_start|>system\nYou are helpful.\n\n# Tools\n\nYou may call one or more functions to assist with "
+                  "the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n"
+                  "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}\n</tools>\n\nFor each "
+                  "function call, return a json object with function name and arguments within <tool_call></tool_call> "
+                  "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+                  "</tool_call><|im_end|>\n");
+    idvec gen = {0};
+    const char *text = "<think>\n\n</think>\n\n" TOOL_REPLY;
+    tokenizer_encode(tok, text, strlen(text), &gen);
+    chat_tool_call call = {"get_weather", "{\"city\":\"Paris\"}"};
+    session_commit_calls(s, &plan, gen.v, gen.len, "", &call, 1, true);
+    iv_free(&gen);
+    session_plan_free(&plan);
+}
+
+static void test_a_tool_result_continues_after_a_tool_call_reply(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    tool_turn(&s);
+    size_t held = s.kv_ids.len;
+    /* the client re-serialised the arguments with spaces: still the same call */
+    chat_tool_call call = {"get_weather", "{\"city\": \"Paris\"}"};
+    chat_message msgs[] = {MSG("user", "Weather?"),
+                           {.role = "assistant", .content = "", .tool_calls = &call, .n_tool_calls = 1},
+                           MSG("tool", "sunny, 21 C")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat_tools(&s, &model, msgs, 3, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_false(plan.reset);
+    assert_ids_of(&plan.diff, "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
+                              "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    session_commit(&s, &plan, NULL, 0, "It is sunny.", true);
+    assert_int_equal(s.kv_ids.len, held + plan.diff.len);
+    assert_int_equal(s.n_msgs, 4);
+    assert_int_equal(s.msgs[0].n_tool_calls, 0);
+    assert_int_equal(s.msgs[1].n_tool_calls, 1);
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_other_tool_calls_in_the_history_reset(void **state)
+{
+    (void)state;
+    const chat_tool_call other_args = {"get_weather", "{\"city\": \"Rome\"}"}, other_name = {"get_time", "{\"city\": \"Paris\"}"};
+    const chat_tool_call two[] = {{"get_weather", "{\"city\":\"Paris\"}"}, {"get_weather", "{}"}};
+    struct {
+        const chat_tool_call *calls;
+        size_t n;
+        const char *content;
+    } variants[] = {{&other_args, 1, ""}, {&other_name, 1, ""}, {two, 2, ""}, {NULL, 0, ""}, {NULL, 0, TOOL_REPLY}};
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        session s;
+        session_init(&s);
+        tool_turn(&s);
+        chat_message msgs[] = {MSG("user", "Weather?"),
+                               {.role = "assistant",
+                                .content = variants[i].content,
+                                .tool_calls = variants[i].calls,
+                                .n_tool_calls = variants[i].n},
+                               MSG("tool", "sunny")};
+        session_plan plan;
+        char err[256];
+        assert_true(session_plan_chat_tools(&s, &model, msgs, 3, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+        if (!plan.reset)
+            fail_msg("variant %zu continued", i);
+        session_plan_free(&plan);
+        session_free(&s);
+    }
+}
+
+static void test_another_tool_list_resets(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    tool_turn(&s);
+    chat_tool_call call = {"get_weather", "{\"city\":\"Paris\"}"};
+    chat_message msgs[] = {MSG("user", "Weather?"),
+                           {.role = "assistant", .content = "", .tool_calls = &call, .n_tool_calls = 1},
+                           MSG("tool", "sunny")};
+    const char *const other[] = {"{\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat_tools(&s, &model, msgs, 3, other, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    session_plan_free(&plan);
+    /* no tools at all: reset too (the system block has no tool list) */
+    assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_ids_of(&plan.reset_ids, "<|im_start|>system\nYou are helpful.<|im_end|>\n");
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
+static void test_a_reset_renders_tool_calls_and_results_of_the_history(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    chat_tool_call call = {"get_weather", "{\"city\": \"Paris\"}"};
+    chat_message msgs[] = {MSG("user", "Weather?"),
+                           {.role = "assistant", .content = "Let me look.", .tool_calls = &call, .n_tool_calls = 1},
+                           MSG("tool", "sunny")};
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat_tools(&s, &model, msgs, 3, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_ids_of(&plan.diff, "<|im_start|>user\nWeather?<|im_end|>\n<|im_start|>assistant\nLet me look.\n<tool_call>\n"
+                              "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
+                              "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n"
+                              "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    assert_int_equal(plan.n_msgs, 3);
+    assert_int_equal(plan.msgs[1].n_tool_calls, 1);
+    assert_string_equal(plan.msgs[1].tool_calls[0].arguments_json, "{\"city\": \"Paris\"}");
+    session_plan_free(&plan);
+    session_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +432,10 @@ int main(void)
         cmocka_unit_test(test_raw_prompt_resets_with_an_empty_system_block),
         cmocka_unit_test(test_last_turn_only_keeps_the_system_prompt_and_the_last_question),
         cmocka_unit_test(test_normalize_reply_strips_think_blocks_and_whitespace),
+        cmocka_unit_test(test_a_tool_result_continues_after_a_tool_call_reply),
+        cmocka_unit_test(test_other_tool_calls_in_the_history_reset),
+        cmocka_unit_test(test_another_tool_list_resets),
+        cmocka_unit_test(test_a_reset_renders_tool_calls_and_results_of_the_history),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

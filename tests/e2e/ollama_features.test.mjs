@@ -1,0 +1,179 @@
+// End-to-end tests of tools, format and think through `axllama serve` with the official `ollama`
+// npm client, on axllama-emu (fast profile). The emulator echoes the last user block, so the last
+// user message (or tool result) is what the "model" answers: a <tool_call> block, JSON, prose.
+// Models: "feat" (Qwen3 template, thinking, think off by default) and "plain" (Qwen2.5 template,
+// no thinking, no tools).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Ollama } from 'ollama';
+
+const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
+const tokenizerDir = process.env.AXLLAMA_TOKENIZER_DIR;
+let server, ollama, modelsDir, log = '';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+function manifest(name, extra) {
+  return JSON.stringify({
+    name,
+    runtime: { binary: path.join(build, 'axllama-emu'), args: ['--emu-profile', 'fast', '--emu-port', '{port}'],
+               port: 0, devices: '0', load_timeout: 20 },
+    tokenizer: tokenizerDir, tokenizer_port: 0, system_prompt: '', ...extra,
+  });
+}
+
+before(async () => {
+  assert.ok(tokenizerDir, 'AXLLAMA_TOKENIZER_DIR must be set (scripts/run-tests.sh sets it)');
+  const port = await freePort();
+  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
+  writeFileSync(path.join(modelsDir, 'feat.json'), manifest('feat', { thinking: true, think_default: false }));
+  writeFileSync(path.join(modelsDir, 'plain.json'), manifest('plain', { template: 'qwen2.5', thinking: false }));
+  server = spawn(path.join(build, 'axllama'), ['serve'], {
+    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
+    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
+  });
+  ollama = new Ollama({ host: `http://127.0.0.1:${port}` });
+});
+
+after(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.on('exit', resolve));
+    server.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  rmSync(modelsDir, { recursive: true, force: true });
+});
+
+const tools = [{
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'Get the weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['C', 'F'] } }, required: ['city'] },
+  },
+}];
+const callText = (name, args) => `<tool_call>\n${JSON.stringify({ name, arguments: args })}\n</tool_call>`;
+
+test('show lists tools and thinking for a Qwen3 model, neither for the Qwen2.5 one', async () => {
+  assert.deepEqual((await ollama.show({ model: 'feat' })).capabilities, ['completion', 'tools', 'thinking']);
+  assert.deepEqual((await ollama.show({ model: 'plain' })).capabilities, ['completion']);
+});
+
+test('chat with tools returns tool_calls with object arguments (no streaming)', async () => {
+  const res = await ollama.chat({
+    model: 'feat', tools,
+    messages: [{ role: 'user', content: callText('get_weather', { city: 'Paris', unit: 'C' }) }],
+  });
+  assert.equal(res.message.content, '');
+  assert.equal(res.message.tool_calls.length, 1);
+  const call = res.message.tool_calls[0];
+  assert.match(call.id, /^call_[a-z0-9]{8}$/);
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(call.function.arguments, { city: 'Paris', unit: 'C' });
+  assert.equal(call.function.index, 0);
+  assert.equal(res.done_reason, 'stop');
+});
+
+test('chat with tools streams each call whole; text around it stays content', async () => {
+  const stream = await ollama.chat({
+    model: 'feat', tools, stream: true,
+    messages: [{ role: 'user', content: `One moment. ${callText('get_weather', { city: 'Oslo' })}${callText('get_weather', { city: 'Rome' })}` }],
+  });
+  let content = '', last;
+  const calls = [];
+  for await (const part of stream) {
+    content += part.message.content;
+    if (part.message.tool_calls) {
+      assert.equal(part.done, false);
+      assert.equal(part.message.content, '');
+      calls.push(...part.message.tool_calls);
+    }
+    last = part;
+  }
+  assert.equal(content, 'One moment. ');
+  assert.deepEqual(calls.map((c) => [c.function.index, c.function.name, c.function.arguments.city]),
+                   [[0, 'get_weather', 'Oslo'], [1, 'get_weather', 'Rome']]);
+  assert.equal(last.done, true);
+  assert.equal(last.done_reason, 'stop');
+});
+
+test('a tool result fed back is rendered as the template does and continues the conversation', async () => {
+  const messages = [{ role: 'user', content: callText('get_weather', { city: 'Paris' }) }];
+  const first = await ollama.chat({ model: 'feat', tools, messages });
+  messages.push(first.message, { role: 'tool', tool_name: 'get_weather', content: '{"temp": 21}' });
+  const second = await ollama.chat({ model: 'feat', tools, messages });
+  assert.equal(second.message.content, '<tool_response>\n{"temp": 21}\n</tool_response>');
+  assert.equal(second.message.tool_calls, undefined);
+  // only the new turn was prefilled: the cache held the call the model made
+  assert.ok(second.prompt_eval_count < 30, `prompt_eval_count ${second.prompt_eval_count}`);
+});
+
+test('malformed tool-call text comes back as content', async () => {
+  const text = '<tool_call>{"name": "get_weather", "arguments": </tool_call>';
+  const res = await ollama.chat({ model: 'feat', tools, messages: [{ role: 'user', content: text }] });
+  assert.equal(res.message.content, text);
+  assert.equal(res.message.tool_calls, undefined);
+});
+
+test('tools on a model without the capability is an error', async () => {
+  await assert.rejects(ollama.chat({ model: 'plain', tools, messages: [{ role: 'user', content: 'x' }] }),
+                       { message: 'registry.ollama.ai/library/plain:latest does not support tools' });
+});
+
+test('format json: a JSON reply passes, prose is an error (streamed or not)', async () => {
+  const ok = await ollama.generate({ model: 'feat', format: 'json', prompt: '{"ok": true, "n": [1, 2]}' });
+  assert.deepEqual(JSON.parse(ok.response), { ok: true, n: [1, 2] });
+  await assert.rejects(ollama.generate({ model: 'feat', format: 'json', prompt: 'It is sunny.' }),
+                       { message: /^the model's reply is not valid JSON: / });
+  const stream = await ollama.chat({ model: 'feat', format: 'json', stream: true, messages: [{ role: 'user', content: 'It is sunny.' }] });
+  let text = '';
+  await assert.rejects((async () => { for await (const part of stream) text += part.message.content; })(),
+                       { message: /^the model's reply is not valid JSON: / });
+  assert.equal(text, 'It is sunny.'); // the pieces came before the error line
+});
+
+test('format schema: a conforming reply passes, a wrong one names the failing path', async () => {
+  const format = { type: 'object', properties: { city: { type: 'string' }, temp: { type: 'integer' } }, required: ['city', 'temp'] };
+  const ok = await ollama.chat({ model: 'feat', format, messages: [{ role: 'user', content: '{"city": "Paris", "temp": 21}' }] });
+  assert.deepEqual(JSON.parse(ok.message.content), { city: 'Paris', temp: 21 });
+  let text = '';
+  const stream = await ollama.chat({ model: 'feat', format, stream: true, messages: [{ role: 'user', content: '{"city": "Paris"}' }] });
+  await assert.rejects((async () => { for await (const part of stream) text += part.message.content; })(),
+                       { message: 'the model\'s reply does not match the format schema: $: missing required property "temp"' });
+  assert.equal(text, '{"city": "Paris"}');
+  await assert.rejects(ollama.chat({ model: 'feat', format: { type: 'decimal' }, messages: [{ role: 'user', content: 'x' }] }),
+                       { message: /^invalid format schema: \$: "type" must be one of / });
+});
+
+test('think true / false / levels; a model without thinking refuses them', async () => {
+  const prompt = (think) => ollama.chat({ model: 'feat', think, messages: [{ role: 'user', content: 'Hi' }] });
+  const off = await prompt(false), on = await prompt(true), level = await prompt('high'), dflt = await prompt(undefined);
+  for (const r of [off, on, level, dflt]) assert.equal(r.message.content, 'Hi');
+  // off renders Qwen3's empty think block into the prompt (4 tokens); on and levels do not
+  assert.equal(off.prompt_eval_count, on.prompt_eval_count + 4);
+  assert.equal(level.prompt_eval_count, on.prompt_eval_count);
+  assert.equal(dflt.prompt_eval_count, off.prompt_eval_count); // the manifest's think_default: false
+  await assert.rejects(ollama.chat({ model: 'plain', think: true, messages: [{ role: 'user', content: 'Hi' }] }),
+                       { message: '"plain" does not support thinking' });
+  await assert.rejects(ollama.generate({ model: 'plain', think: 'low', prompt: 'Hi' }), { message: '"plain" does not support thinking' });
+  assert.equal((await ollama.generate({ model: 'plain', think: false, prompt: 'Hi' })).response, 'Hi');
+  await assert.rejects(ollama.chat({ model: 'feat', think: 'very', messages: [{ role: 'user', content: 'Hi' }] }),
+                       { message: 'invalid think value: "very" (must be "high", "medium", "low", "max", true, or false)' });
+});
