@@ -6,13 +6,13 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "api/api_common.h"
 #include "api/format.h"
 #include "api/tojson.h"
 #include "common/buf.h"
@@ -40,19 +40,6 @@ static const char SHOW_TEMPLATE[] = "{{- if .System }}<|im_start|>system\n"
 
 /* ------------------------------------------------------------------------------------ helpers */
 
-static void api_log(const ollama_api *api, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void api_log(const ollama_api *api, const char *fmt, ...)
-{
-    if (!api->log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    api->log(api->log_user, line);
-}
-
 /* "2023-08-04T19:22:45.499127Z": now, UTC, microseconds (what generation chunks carry). */
 static void rfc3339_utc_now(char *out, size_t n)
 {
@@ -75,11 +62,6 @@ static void rfc3339_local(time_t t, char *out, size_t n)
     if (off < 0)
         off = -off;
     snprintf(out + k, n - k, "%c%02ld:%02ld", sign, off / 3600, (off % 3600) / 60);
-}
-
-static json_t *jstr(const char *s)
-{
-    return http_json_string(s);
 }
 
 /* Go's %q for a string (strconv.Quote, enough of it for error messages). */
@@ -159,13 +141,13 @@ static json_t *model_details(const model_manifest *m)
 {
     json_t *d = json_object();
     json_object_set_new(d, "parent_model", json_string(""));
-    json_object_set_new(d, "format", jstr(m->format && *m->format ? m->format : "axmodel"));
-    json_object_set_new(d, "family", jstr(architecture(m)));
+    json_object_set_new(d, "format", http_json_string(m->format && *m->format ? m->format : "axmodel"));
+    json_object_set_new(d, "family", http_json_string(architecture(m)));
     json_t *families = json_array();
-    json_array_append_new(families, jstr(architecture(m)));
+    json_array_append_new(families, http_json_string(architecture(m)));
     json_object_set_new(d, "families", families);
-    json_object_set_new(d, "parameter_size", jstr(or_empty(m->parameter_size)));
-    json_object_set_new(d, "quantization_level", jstr(or_empty(m->quantization_level)));
+    json_object_set_new(d, "parameter_size", http_json_string(or_empty(m->parameter_size)));
+    json_object_set_new(d, "quantization_level", http_json_string(or_empty(m->quantization_level)));
     return d;
 }
 
@@ -237,15 +219,9 @@ static bool type_error(decoder *d, const char *field, const json_t *v, const cha
     return false;
 }
 
-static json_t *field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
 static bool get_string(decoder *d, json_t *obj, const char *key, const char **out)
 {
-    json_t *v = field(obj, key);
+    json_t *v = api_field(obj, key);
     if (!v)
         return true;
     if (!json_is_string(v))
@@ -256,7 +232,7 @@ static bool get_string(decoder *d, json_t *obj, const char *key, const char **ou
 
 static bool get_bool(decoder *d, json_t *obj, const char *key, bool *out)
 {
-    json_t *v = field(obj, key);
+    json_t *v = api_field(obj, key);
     if (!v)
         return true;
     if (!json_is_boolean(v))
@@ -267,7 +243,7 @@ static bool get_bool(decoder *d, json_t *obj, const char *key, bool *out)
 
 static bool get_int(decoder *d, json_t *obj, const char *key, long long *out)
 {
-    json_t *v = field(obj, key);
+    json_t *v = api_field(obj, key);
     if (!v)
         return true;
     if (!json_is_integer(v))
@@ -279,7 +255,7 @@ static bool get_int(decoder *d, json_t *obj, const char *key, long long *out)
 /* An array field (NULL when absent); elem_check validates each element's JSON type. */
 static bool get_array(decoder *d, json_t *obj, const char *key, const char *go_type, json_t **out)
 {
-    json_t *v = field(obj, key);
+    json_t *v = api_field(obj, key);
     *out = NULL;
     if (!v)
         return true;
@@ -306,7 +282,7 @@ static bool get_string_array(decoder *d, json_t *obj, const char *key, const cha
 /* think: true/false or "low"/"medium"/"high"/"max" (levels count as on); absent/null: -1. */
 static bool decode_think(decoder *d, json_t *obj, int *think)
 {
-    json_t *v = field(obj, "think");
+    json_t *v = api_field(obj, "think");
     *think = -1;
     if (!v)
         return true;
@@ -356,15 +332,6 @@ static const struct {
     {"num_thread", OPT_INT},
 };
 
-static void gen_options_free(gen_options *o)
-{
-    for (size_t i = 0; i < o->n_stop; i++)
-        free(o->stop[i]);
-    free(o->stop);
-    o->stop = NULL;
-    o->n_stop = 0;
-}
-
 static int clamp_int(double v)
 {
     if (v > INT_MAX)
@@ -391,7 +358,7 @@ static http_response *decode_options(const ollama_api *api, json_t *opts, gen_op
         while (k < n && strcmp(known_options[k].name, key) != 0)
             k++;
         if (k == n) {
-            api_log(api, "invalid option provided: \"%s\" (ignored)", key);
+            api_logf(api->log, api->log_user, "invalid option provided: \"%s\" (ignored)", key);
             continue;
         }
         if (json_is_null(v))
@@ -439,7 +406,7 @@ static http_response *decode_options(const ollama_api *api, json_t *opts, gen_op
             out->has_num_predict = true;
             out->num_predict = clamp_int(num);
         } else if (!strcmp(key, "stop")) {
-            gen_options_free(out);
+            api_gen_options_free(out);
             out->n_stop = json_array_size(v);
             out->stop = xcalloc(out->n_stop + 1, sizeof *out->stop);
             for (size_t i = 0; i < out->n_stop; i++)
@@ -486,11 +453,11 @@ static http_response *decode_gen_request(gen_request *r)
     bool ignored_bool;
     ok = ok && get_bool(&d, b, "truncate", &ignored_bool) && get_bool(&d, b, "shift", &ignored_bool);
     if (ok) {
-        r->options = field(b, "options");
+        r->options = api_field(b, "options");
         if (r->options && !json_is_object(r->options))
             ok = type_error(&d, "options", r->options, "map[string]interface {}");
     }
-    r->format = field(b, "format");
+    r->format = api_field(b, "format");
     if (ok && !r->is_chat) {
         ok = get_string(&d, b, "prompt", &r->prompt) && get_string(&d, b, "system", &r->system) &&
              get_string(&d, b, "suffix", &r->suffix) && get_string(&d, b, "template", &r->template_text) &&
@@ -529,7 +496,7 @@ static http_response *decode_gen_request(gen_request *r)
                 return md.error;
             for (size_t k = 0; arr && k < json_array_size(arr); k++) {
                 json_t *call = json_array_get(arr, k);
-                json_t *fn = json_is_object(call) ? field(call, "function") : NULL;
+                json_t *fn = json_is_object(call) ? api_field(call, "function") : NULL;
                 decoder fd = {.go_struct = "ChatRequest.messages.tool_calls.function"};
                 if (!json_is_object(call))
                     return (type_error(&md, "tool_calls", call, "api.ToolCall"), md.error);
@@ -537,7 +504,7 @@ static http_response *decode_gen_request(gen_request *r)
                     return (type_error(&md, "tool_calls.function", fn, "api.ToolCallFunction"), md.error);
                 if (fn && !get_string(&fd, fn, "name", &s))
                     return fd.error;
-                json_t *arguments = fn ? field(fn, "arguments") : NULL;
+                json_t *arguments = fn ? api_field(fn, "arguments") : NULL;
                 if (arguments && !json_is_object(arguments))
                     return (type_error(&fd, "arguments", arguments, "api.ToolCallFunctionArguments"), fd.error);
             }
@@ -550,7 +517,7 @@ static http_response *decode_gen_request(gen_request *r)
         {
             if (!json_is_object(t))
                 return (type_error(&d, "tools", t, "api.Tool"), d.error);
-            json_t *fn = field(t, "function");
+            json_t *fn = api_field(t, "function");
             if (fn && !json_is_object(fn))
                 return (type_error(&d, "tools.function", fn, "api.ToolFunction"), d.error);
         }
@@ -592,7 +559,7 @@ static http_response *validate_gen_request(const ollama_api *api, gen_request *r
         json_t *msg;
         json_array_foreach(r->messages, i, msg)
         {
-            if (json_array_size(field(msg, "images")) > 0)
+            if (json_array_size(api_field(msg, "images")) > 0)
                 return capability_error(m, "vision");
         }
     }
@@ -626,19 +593,19 @@ static json_t *chunk_new(const chunk_format *f, const char *content, const char 
     char now[64];
     rfc3339_utc_now(now, sizeof now);
     json_t *o = json_object();
-    json_object_set_new(o, "model", jstr(f->model));
+    json_object_set_new(o, "model", http_json_string(f->model));
     json_object_set_new(o, "created_at", json_string(now));
     if (f->is_chat) {
         json_t *msg = json_object();
         json_object_set_new(msg, "role", json_string("assistant"));
-        json_object_set_new(msg, "content", jstr(content));
+        json_object_set_new(msg, "content", http_json_string(content));
         if (thinking && *thinking)
-            json_object_set_new(msg, "thinking", jstr(thinking));
+            json_object_set_new(msg, "thinking", http_json_string(thinking));
         json_object_set_new(o, "message", msg);
     } else {
-        json_object_set_new(o, "response", jstr(content));
+        json_object_set_new(o, "response", http_json_string(content));
         if (thinking && *thinking)
-            json_object_set_new(o, "thinking", jstr(thinking));
+            json_object_set_new(o, "thinking", http_json_string(thinking));
     }
     json_object_set_new(o, "done", json_boolean(done));
     return o;
@@ -713,7 +680,7 @@ static json_t *tool_call_json(const job_event *ev, int index)
     }
     json_t *fn = json_object();
     json_object_set_new(fn, "index", json_integer(index));
-    json_object_set_new(fn, "name", jstr(ev->tool_name ? ev->tool_name : ""));
+    json_object_set_new(fn, "name", http_json_string(ev->tool_name ? ev->tool_name : ""));
     json_object_set_new(fn, "arguments", args);
     json_t *call = json_object();
     json_object_set_new(call, "id", json_string(id));
@@ -774,7 +741,7 @@ static bool stream_pull(void *state, strbuf *out, double timeout_s)
         if (!format_validate(&s->fmt, s->content.data ? s->content.data : "", NULL, NULL, ferr, sizeof ferr)) {
             /* the text went out already: end with an error line instead of done */
             json_t *o = json_object();
-            json_object_set_new(o, "error", jstr(ferr));
+            json_object_set_new(o, "error", http_json_string(ferr));
             append_line(out, o);
         } else {
             append_line(out, chunk_final(&s->format, "", NULL, &ev));
@@ -785,7 +752,7 @@ static bool stream_pull(void *state, strbuf *out, double timeout_s)
     case JOB_EV_ERROR: {
         /* the status line is gone: one {"error"} line, then the stream ends without done */
         json_t *o = json_object();
-        json_object_set_new(o, "error", jstr(ev.text ? ev.text : "an error was encountered while running the model"));
+        json_object_set_new(o, "error", http_json_string(ev.text ? ev.text : "an error was encountered while running the model"));
         append_line(out, o);
         more = false;
         break;
@@ -817,25 +784,6 @@ static const http_stream_ops ndjson_ops = {stream_pull, stream_cancel, stream_fr
 
 /* ------------------------------------------------------------------------------------ running */
 
-/* The next event of j; false (and j cancelled) when the client left or the server stops. */
-static bool wait_event(const http_request *req, job *j, job_event *ev)
-{
-    for (;;) {
-        if (job_next(j, ev, HTTP_STREAM_POLL_S)) {
-            if (http_request_abandoned(req)) {
-                job_event_free(ev);
-                job_cancel(j);
-                return false;
-            }
-            return true;
-        }
-        if (http_request_abandoned(req)) {
-            job_cancel(j);
-            return false;
-        }
-    }
-}
-
 /* Submits the job and answers: the first event decides between an error status and a 200; then
  * a stream, or one object collecting every piece. NULL when the client left. */
 static http_response *run_job(ollama_api *api, const http_request *req, const gen_request *r, const job_request *jr)
@@ -848,7 +796,7 @@ static http_response *run_job(ollama_api *api, const http_request *req, const ge
                                    err[0] ? err : "cannot queue the request");
     chunk_format fmt = {.is_chat = r->is_chat, .model = xstrdup(r->model)};
     job_event ev;
-    if (!wait_event(req, j, &ev)) {
+    if (!api_wait_event(req, j, &ev)) {
         job_release(j);
         free(fmt.model);
         return NULL;
@@ -901,7 +849,7 @@ static http_response *run_job(ollama_api *api, const http_request *req, const ge
             }
             bool last = ev.kind == JOB_EV_DONE || ev.kind == JOB_EV_ERROR;
             job_event_free(&ev);
-            if (last || !wait_event(req, j, &ev))
+            if (last || !api_wait_event(req, j, &ev))
                 break;
         }
         sb_free(&content);
@@ -962,13 +910,13 @@ static http_response *build_messages(json_t *messages, message_list *l)
     memset(l, 0, sizeof *l);
     size_t n = json_array_size(messages), total_calls = 0;
     for (size_t i = 0; i < n; i++)
-        total_calls += json_array_size(field(json_array_get(messages, i), "tool_calls"));
+        total_calls += json_array_size(api_field(json_array_get(messages, i), "tool_calls"));
     l->msgs = xcalloc(n ? n : 1, sizeof *l->msgs);
     l->calls = xcalloc(total_calls ? total_calls : 1, sizeof *l->calls);
     l->args = xcalloc(total_calls ? total_calls : 1, sizeof *l->args);
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(messages, i);
-        json_t *role = field(m, "role");
+        json_t *role = api_field(m, "role");
         const char *canonical = canonical_role(role ? json_string_value(role) : "");
         if (!canonical) {
             strbuf msg = {0};
@@ -981,16 +929,16 @@ static http_response *build_messages(json_t *messages, message_list *l)
         }
         chat_message *cm = &l->msgs[l->n++];
         cm->role = canonical;
-        json_t *content = field(m, "content"), *thinking = field(m, "thinking");
+        json_t *content = api_field(m, "content"), *thinking = api_field(m, "thinking");
         cm->content = content ? json_string_value(content) : "";
         cm->reasoning_content = thinking ? json_string_value(thinking) : NULL;
-        json_t *calls = field(m, "tool_calls");
+        json_t *calls = api_field(m, "tool_calls");
         if (json_array_size(calls) > 0) {
             cm->tool_calls = &l->calls[l->n_calls];
             for (size_t k = 0; k < json_array_size(calls); k++) {
-                json_t *fn = field(json_array_get(calls, k), "function");
-                json_t *name = fn ? field(fn, "name") : NULL;
-                json_t *arguments = fn ? field(fn, "arguments") : NULL;
+                json_t *fn = api_field(json_array_get(calls, k), "function");
+                json_t *name = fn ? api_field(fn, "name") : NULL;
+                json_t *arguments = fn ? api_field(fn, "arguments") : NULL;
                 /* serialised as the template's `arguments | tojson` (api/tojson.h) */
                 l->args[l->n_calls] = arguments ? tojson_dumps(arguments) : xstrdup("{}");
                 l->calls[l->n_calls].name = name ? json_string_value(name) : "";
@@ -1017,13 +965,13 @@ static http_response *handle_generation(ollama_api *api, const http_request *req
     if (!resp)
         resp = decode_options(api, r.options, &opts);
     if (resp) {
-        gen_options_free(&opts);
+        api_gen_options_free(&opts);
         format_spec_free(&r.fmt);
         json_decref(r.body);
         return resp;
     }
     if (!is_chat && json_array_size(r.context) > 0)
-        api_log(api, "generate: the deprecated `context` field is ignored (axllama keeps the conversation itself)");
+        api_logf(api->log, api->log_user, "generate: the deprecated `context` field is ignored (axllama keeps the conversation itself)");
 
     bool nothing_to_run = is_chat ? json_array_size(r.messages) == 0 : r.prompt[0] == '\0';
     if (nothing_to_run && r.has_keep_alive && r.keep_alive_s == 0) {
@@ -1070,7 +1018,7 @@ static http_response *handle_generation(ollama_api *api, const http_request *req
         free(tools_json);
         message_list_free(&list);
     }
-    gen_options_free(&opts);
+    api_gen_options_free(&opts);
     format_spec_free(&r.fmt);
     json_decref(r.body);
     return resp;
@@ -1102,12 +1050,6 @@ static http_response *handle_version(const http_request *req, void *user)
     return http_response_static(STATUS_OK, HTTP_CONTENT_TYPE_JSON, "{\"version\":\"" OLLAMA_API_VERSION "\"}");
 }
 
-static int by_modified_desc(const void *a, const void *b)
-{
-    const model_manifest *x = *(const model_manifest *const *)a, *y = *(const model_manifest *const *)b;
-    return (x->modified < y->modified) - (x->modified > y->modified);
-}
-
 static http_response *handle_tags(const http_request *req, void *user)
 {
     (void)req;
@@ -1116,15 +1058,15 @@ static http_response *handle_tags(const http_request *req, void *user)
     const model_manifest **sorted = xcalloc(n ? n : 1, sizeof *sorted);
     for (size_t i = 0; i < n; i++)
         sorted[i] = &api->models->models[i];
-    qsort(sorted, n, sizeof *sorted, by_modified_desc);
+    qsort(sorted, n, sizeof *sorted, api_by_modified_desc);
     json_t *models = json_array();
     for (size_t i = 0; i < n; i++) {
         const model_manifest *m = sorted[i];
         char modified[64];
         rfc3339_local(m->modified, modified, sizeof modified);
         json_t *o = json_object();
-        json_object_set_new(o, "name", jstr(m->name));
-        json_object_set_new(o, "model", jstr(m->name));
+        json_object_set_new(o, "name", http_json_string(m->name));
+        json_object_set_new(o, "model", http_json_string(m->name));
         json_object_set_new(o, "modified_at", json_string(modified));
         json_object_set_new(o, "size", json_integer(size_value(m->size)));
         json_object_set_new(o, "digest", json_string(m->digest));
@@ -1231,18 +1173,18 @@ static http_response *handle_show(const http_request *req, void *user)
     sb_free(&num);
 
     json_t *o = json_object();
-    json_object_set_new(o, "modelfile", jstr(modelfile.data));
+    json_object_set_new(o, "modelfile", http_json_string(modelfile.data));
     if (params.len)
-        json_object_set_new(o, "parameters", jstr(params.data));
+        json_object_set_new(o, "parameters", http_json_string(params.data));
     json_object_set_new(o, "template", json_string(SHOW_TEMPLATE));
     if (m->system_prompt && *m->system_prompt)
-        json_object_set_new(o, "system", jstr(m->system_prompt));
+        json_object_set_new(o, "system", http_json_string(m->system_prompt));
     json_object_set_new(o, "details", model_details(m));
 
     /* always present (several clients crash without it); Copilot reads the context window as
      * model_info[architecture + ".context_length"] and the display name from general.basename */
     json_t *info = json_object();
-    json_object_set_new(info, "general.architecture", jstr(arch));
+    json_object_set_new(info, "general.architecture", http_json_string(arch));
     const char *base = strrchr(m->name, '/');
     base = base ? base + 1 : m->name;
     const char *colon = strchr(base, ':');
@@ -1321,8 +1263,8 @@ static http_response *handle_ps(const http_request *req, void *user)
         char expires[64];
         rfc3339_local(entries[i].expires, expires, sizeof expires);
         json_t *o = json_object();
-        json_object_set_new(o, "name", jstr(lm->name));
-        json_object_set_new(o, "model", jstr(lm->name));
+        json_object_set_new(o, "name", http_json_string(lm->name));
+        json_object_set_new(o, "model", http_json_string(lm->name));
         json_object_set_new(o, "size", json_integer(size_value(lm->size)));
         json_object_set_new(o, "digest", json_string(m ? m->digest : ""));
         if (m)

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "api/api_common.h"
 #include "api/format.h"
 #include "api/tojson.h"
 #include "common/buf.h"
@@ -28,30 +29,6 @@
 #define SYSTEM_FINGERPRINT "fp_ollama"
 
 /* ------------------------------------------------------------------------------------ helpers */
-
-static void api_log(const openai_api *api, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void api_log(const openai_api *api, const char *fmt, ...)
-{
-    if (!api->log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    api->log(api->log_user, line);
-}
-
-static json_t *jstr(const char *s)
-{
-    return http_json_string(s);
-}
-
-static json_t *field(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
 
 static const char *json_kind(const json_t *v)
 {
@@ -103,9 +80,9 @@ static const char *error_type(unsigned status)
 static json_t *error_object(unsigned status, const char *message, const char *param)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "message", jstr(message));
+    json_object_set_new(e, "message", http_json_string(message));
     json_object_set_new(e, "type", json_string(error_type(status)));
-    json_object_set_new(e, "param", param ? jstr(param) : json_null());
+    json_object_set_new(e, "param", param ? http_json_string(param) : json_null());
     json_object_set_new(e, "code", json_null());
     json_t *o = json_object();
     json_object_set_new(o, "error", e);
@@ -190,18 +167,9 @@ typedef struct {
     const char *prompt;
 } oai_request;
 
-static void gen_options_free(gen_options *o)
-{
-    for (size_t i = 0; i < o->n_stop; i++)
-        free(o->stop[i]);
-    free(o->stop);
-    o->stop = NULL;
-    o->n_stop = 0;
-}
-
 static http_response *get_bool(json_t *b, const char *key, bool *out)
 {
-    json_t *v = field(b, key);
+    json_t *v = api_field(b, key);
     if (!v)
         return NULL;
     if (!json_is_boolean(v))
@@ -212,7 +180,7 @@ static http_response *get_bool(json_t *b, const char *key, bool *out)
 
 static http_response *get_number(json_t *b, const char *key, bool *has, double *out)
 {
-    json_t *v = field(b, key);
+    json_t *v = api_field(b, key);
     if (!v)
         return NULL;
     if (!json_is_number(v))
@@ -225,7 +193,7 @@ static http_response *get_number(json_t *b, const char *key, bool *has, double *
 /* An integer (a number with no fraction, as JavaScript clients may send 5.0). */
 static http_response *get_integer(json_t *b, const char *key, bool *has, long long *out)
 {
-    json_t *v = field(b, key);
+    json_t *v = api_field(b, key);
     if (!v)
         return NULL;
     double d = json_is_number(v) ? json_number_value(v) : 0.5;
@@ -239,7 +207,7 @@ static http_response *get_integer(json_t *b, const char *key, bool *has, long lo
 /* stop: a string or an array of strings (empty strings are dropped). */
 static http_response *decode_stop(json_t *b, gen_options *o)
 {
-    json_t *v = field(b, "stop");
+    json_t *v = api_field(b, "stop");
     if (!v)
         return NULL;
     if (json_is_string(v)) {
@@ -273,11 +241,11 @@ static http_response *decode_reasoning(json_t *b, int *think)
 {
     *think = -1;
     const char *param = "reasoning_effort";
-    json_t *v = field(b, "reasoning_effort");
+    json_t *v = api_field(b, "reasoning_effort");
     if (!v) {
-        json_t *r = field(b, "reasoning");
+        json_t *r = api_field(b, "reasoning");
         if (r && json_is_object(r)) {
-            v = field(r, "effort");
+            v = api_field(r, "effort");
             param = "reasoning.effort";
         } else if (r && json_is_string(r)) {
             v = r;
@@ -313,7 +281,7 @@ static http_response *decode_reasoning(json_t *b, int *think)
 static http_response *decode_common(oai_request *r)
 {
     json_t *b = r->body;
-    json_t *model = field(b, "model");
+    json_t *model = api_field(b, "model");
     if (!model)
         return bad_param("model", "model is required");
     if (!json_is_string(model))
@@ -325,7 +293,7 @@ static http_response *decode_common(oai_request *r)
     http_response *e;
     if ((e = get_bool(b, "stream", &r->stream)))
         return e;
-    json_t *so = field(b, "stream_options");
+    json_t *so = api_field(b, "stream_options");
     if (so && !json_is_object(so))
         return bad_param("stream_options", "invalid type for 'stream_options': expected an object, got %s", json_kind(so));
     if (so && (e = get_bool(so, "include_usage", &r->include_usage)))
@@ -402,7 +370,7 @@ static http_response *check_model(const openai_api *api, oai_request *r)
 static http_response *decode_response_format(json_t *b, format_spec *out)
 {
     char err[512] = "";
-    if (!format_from_openai(field(b, "response_format"), out, err, sizeof err))
+    if (!format_from_openai(api_field(b, "response_format"), out, err, sizeof err))
         return bad_param("response_format", "%s", err);
     return NULL;
 }
@@ -412,7 +380,7 @@ static http_response *decode_response_format(json_t *b, format_spec *out)
  * enforced (as in Ollama). */
 static http_response *decode_tools(const openai_api *api, json_t *b, oai_request *r)
 {
-    json_t *tools = field(b, "tools"), *choice = field(b, "tool_choice");
+    json_t *tools = api_field(b, "tools"), *choice = api_field(b, "tool_choice");
     if (!tools)
         return NULL;
     if (!json_is_array(tools))
@@ -423,18 +391,18 @@ static http_response *decode_tools(const openai_api *api, json_t *b, oai_request
     {
         char param[48];
         snprintf(param, sizeof param, "tools[%zu]", i);
-        json_t *type = json_is_object(t) ? field(t, "type") : NULL;
-        json_t *fn = json_is_object(t) ? field(t, "function") : NULL;
+        json_t *type = json_is_object(t) ? api_field(t, "type") : NULL;
+        json_t *fn = json_is_object(t) ? api_field(t, "function") : NULL;
         if (!json_is_object(t) || (type && !(json_is_string(type) && !strcmp(json_string_value(type), "function"))))
             return bad_param(param, "invalid tool in '%s': only {\"type\":\"function\",\"function\":{...}} tools are "
                                     "supported", param);
-        if (!json_is_object(fn) || !json_is_string(field(fn, "name")) || !json_string_length(field(fn, "name")))
+        if (!json_is_object(fn) || !json_is_string(api_field(fn, "name")) || !json_string_length(api_field(fn, "name")))
             return bad_param(param, "invalid tool in '%s': function.name is required", param);
     }
     if (choice && json_is_string(choice) && !strcmp(json_string_value(choice), "none"))
         return NULL;
     if (choice && !(json_is_string(choice) && !strcmp(json_string_value(choice), "auto")))
-        api_log(api, "openai: tool_choice other than \"auto\" / \"none\" is not enforced (the model chooses)");
+        api_logf(api->log, api->log_user, "openai: tool_choice other than \"auto\" / \"none\" is not enforced (the model chooses)");
     r->n_tools = json_array_size(tools);
     r->tools_json = xcalloc(r->n_tools + 1, sizeof *r->tools_json);
     json_array_foreach(tools, i, t)
@@ -487,7 +455,7 @@ static http_response *message_content(const oai_request *r, message_list *l, jso
 {
     char param[64];
     snprintf(param, sizeof param, "messages[%zu].content", i);
-    json_t *c = field(m, "content");
+    json_t *c = api_field(m, "content");
     *out = "";
     if (!c)
         return NULL;
@@ -505,14 +473,14 @@ static http_response *message_content(const oai_request *r, message_list *l, jso
     json_array_foreach(c, k, part)
     {
         snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
-        json_t *type = json_is_object(part) ? field(part, "type") : NULL;
+        json_t *type = json_is_object(part) ? api_field(part, "type") : NULL;
         const char *t = json_is_string(type) ? json_string_value(type) : NULL;
         if (!t) {
             sb_free(&text);
             return bad_param(param, "invalid content part in '%s': expected an object with a string 'type'", param);
         }
         if (!strcmp(t, "text") || !strcmp(t, "refusal")) {
-            json_t *s = field(part, t);
+            json_t *s = api_field(part, t);
             if (!json_is_string(s)) {
                 sb_free(&text);
                 return bad_param(param, "invalid content part in '%s': '%s' must be a string", param, t);
@@ -536,7 +504,7 @@ static http_response *message_content(const oai_request *r, message_list *l, jso
 /* An assistant message's tool_calls (function.arguments a JSON string, or an object). */
 static http_response *message_tool_calls(message_list *l, chat_message *cm, json_t *m, size_t i)
 {
-    json_t *calls = field(m, "tool_calls");
+    json_t *calls = api_field(m, "tool_calls");
     char param[64];
     snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
     if (!calls)
@@ -551,12 +519,12 @@ static http_response *message_tool_calls(message_list *l, chat_message *cm, json
     json_array_foreach(calls, k, call)
     {
         snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu]", i, k);
-        json_t *fn = json_is_object(call) ? field(call, "function") : NULL;
-        json_t *name = fn ? field(fn, "name") : NULL;
+        json_t *fn = json_is_object(call) ? api_field(call, "function") : NULL;
+        json_t *name = fn ? api_field(fn, "name") : NULL;
         if (!json_is_object(fn) || !json_is_string(name))
             return bad_param(param, "invalid tool call in '%s': expected {\"type\":\"function\",\"function\":{\"name\","
                                     "\"arguments\"}}", param);
-        json_t *args = field(fn, "arguments"), *parsed = NULL;
+        json_t *args = api_field(fn, "arguments"), *parsed = NULL;
         if (json_is_string(args)) {
             const char *text = json_string_value(args);
             parsed = *text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_object();
@@ -583,7 +551,7 @@ static http_response *build_messages(const oai_request *r, message_list *l)
     json_t *messages = r->messages;
     size_t n = json_array_size(messages), total_calls = 0;
     for (size_t i = 0; i < n; i++)
-        total_calls += json_array_size(field(json_array_get(messages, i), "tool_calls"));
+        total_calls += json_array_size(api_field(json_array_get(messages, i), "tool_calls"));
     l->msgs = xcalloc(n ? n : 1, sizeof *l->msgs);
     l->calls = xcalloc(total_calls ? total_calls : 1, sizeof *l->calls);
     l->owned = xcalloc(n + total_calls + 1, sizeof *l->owned);
@@ -593,7 +561,7 @@ static http_response *build_messages(const oai_request *r, message_list *l)
         snprintf(param, sizeof param, "messages[%zu]", i);
         if (!json_is_object(m))
             return bad_param(param, "invalid type for '%s': expected an object, got %s", param, json_kind(m));
-        json_t *role = field(m, "role");
+        json_t *role = api_field(m, "role");
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role))
             return bad_param(param, "'%s' is required (system, developer, user, assistant or tool)", param);
@@ -607,9 +575,9 @@ static http_response *build_messages(const oai_request *r, message_list *l)
         if (e)
             return e;
         if (!strcmp(canonical, "assistant")) {
-            json_t *reasoning = field(m, "reasoning");
+            json_t *reasoning = api_field(m, "reasoning");
             if (!reasoning)
-                reasoning = field(m, "reasoning_content");
+                reasoning = api_field(m, "reasoning_content");
             if (reasoning && !json_is_string(reasoning)) {
                 snprintf(param, sizeof param, "messages[%zu].reasoning", i);
                 return bad_param(param, "invalid type for '%s': expected a string, got %s", param, json_kind(reasoning));
@@ -676,8 +644,8 @@ static json_t *tool_call_object(const job_event *ev, size_t index)
     random_alnum(rnd, 24);
     snprintf(id, sizeof id, "call_%s", rnd);
     json_t *fn = json_object();
-    json_object_set_new(fn, "name", jstr(ev->tool_name));
-    json_object_set_new(fn, "arguments", jstr(ev->tool_arguments && *ev->tool_arguments ? ev->tool_arguments : "{}"));
+    json_object_set_new(fn, "name", http_json_string(ev->tool_name));
+    json_object_set_new(fn, "arguments", http_json_string(ev->tool_arguments && *ev->tool_arguments ? ev->tool_arguments : "{}"));
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "index", json_integer((json_int_t)index));
@@ -711,7 +679,7 @@ static json_t *envelope(const answer_format *f, const char *object)
     json_object_set_new(o, "id", json_string(f->id));
     json_object_set_new(o, "object", json_string(object));
     json_object_set_new(o, "created", json_integer(f->created));
-    json_object_set_new(o, "model", jstr(f->model));
+    json_object_set_new(o, "model", http_json_string(f->model));
     json_object_set_new(o, "system_fingerprint", json_string(SYSTEM_FINGERPRINT));
     return o;
 }
@@ -728,14 +696,14 @@ static json_t *full_answer(const answer_format *f, const char *content, const ch
         json_t *msg = json_object();
         json_object_set_new(msg, "role", json_string("assistant"));
         /* as OpenAI: content null when the answer is only tool calls */
-        json_object_set_new(msg, "content", calls && !*content ? json_null() : jstr(content));
+        json_object_set_new(msg, "content", calls && !*content ? json_null() : http_json_string(content));
         if (reasoning && *reasoning)
-            json_object_set_new(msg, "reasoning", jstr(reasoning));
+            json_object_set_new(msg, "reasoning", http_json_string(reasoning));
         if (calls)
             json_object_set(msg, "tool_calls", tool_calls);
         json_object_set_new(choice, "message", msg);
     } else {
-        json_object_set_new(choice, "text", jstr(content));
+        json_object_set_new(choice, "text", http_json_string(content));
         json_object_set_new(choice, "logprobs", json_null());
     }
     json_object_set_new(choice, "finish_reason", json_string(finish_reason(done, calls)));
@@ -756,7 +724,7 @@ static json_t *chunk(const answer_format *f, json_t *delta, const char *text, co
     if (f->kind == KIND_CHAT) {
         json_object_set_new(choice, "delta", delta ? delta : json_object());
     } else {
-        json_object_set_new(choice, "text", jstr(text));
+        json_object_set_new(choice, "text", http_json_string(text));
         json_object_set_new(choice, "logprobs", json_null());
     }
     json_object_set_new(choice, "finish_reason", finish ? json_string(finish) : json_null());
@@ -809,7 +777,7 @@ static void send_content(sse_stream *s, strbuf *out, const char *text)
 {
     if (s->format.kind == KIND_CHAT) {
         json_t *d = delta_new(s);
-        json_object_set_new(d, "content", jstr(text));
+        json_object_set_new(d, "content", http_json_string(text));
         sse_event(out, chunk(&s->format, d, NULL, NULL));
     } else {
         sse_event(out, chunk(&s->format, NULL, text, NULL));
@@ -869,7 +837,7 @@ static bool sse_pull(void *state, strbuf *out, double timeout_s)
     case JOB_EV_THINKING:
         if (f->kind == KIND_CHAT) {
             json_t *d = delta_new(s);
-            json_object_set_new(d, "reasoning", jstr(ev.text));
+            json_object_set_new(d, "reasoning", http_json_string(ev.text));
             sse_event(out, chunk(f, d, NULL, NULL));
         } /* a completion carries no reasoning (as Ollama's) */
         break;
@@ -918,25 +886,6 @@ static const http_stream_ops sse_ops = {sse_pull, sse_cancel, sse_free};
 
 /* ------------------------------------------------------------------------------------ running */
 
-/* The next event of j; false (and j cancelled) when the client left or the server stops. */
-static bool wait_event(const http_request *req, job *j, job_event *ev)
-{
-    for (;;) {
-        if (job_next(j, ev, HTTP_STREAM_POLL_S)) {
-            if (http_request_abandoned(req)) {
-                job_event_free(ev);
-                job_cancel(j);
-                return false;
-            }
-            return true;
-        }
-        if (http_request_abandoned(req)) {
-            job_cancel(j);
-            return false;
-        }
-    }
-}
-
 /* Collects a whole answer (first event given) into one response. */
 static http_response *collect(const http_request *req, job *j, answer_format *fmt, job_event ev)
 {
@@ -970,7 +919,7 @@ static http_response *collect(const http_request *req, job *j, answer_format *fm
         }
         bool last = ev.kind == JOB_EV_DONE || ev.kind == JOB_EV_ERROR;
         job_event_free(&ev);
-        if (last || !wait_event(req, j, &ev))
+        if (last || !api_wait_event(req, j, &ev))
             break;
     }
     json_decref(calls);
@@ -994,7 +943,7 @@ static http_response *run_job(openai_api *api, const http_request *req, oai_requ
     format_init(&fmt, r);
     memset(&r->format, 0, sizeof r->format);
     job_event ev;
-    if (!wait_event(req, j, &ev)) {
+    if (!api_wait_event(req, j, &ev)) {
         job_release(j);
         format_done(&fmt);
         return NULL;
@@ -1028,7 +977,7 @@ static void request_free(oai_request *r)
         free(r->tools_json[i]);
     free(r->tools_json);
     format_spec_free(&r->format);
-    gen_options_free(&r->opts);
+    api_gen_options_free(&r->opts);
     json_decref(r->body);
 }
 
@@ -1046,7 +995,7 @@ static http_response *handle_chat(const http_request *req, void *user)
     if (!(resp = decode_common(&r)) && !(resp = decode_reasoning(b, &r.think)) &&
         !(resp = get_bool(b, "logprobs", &logprobs)) && !(resp = get_integer(b, "top_logprobs", &has, &top_logprobs)) &&
         !(resp = decode_response_format(b, &r.format)) && !(resp = decode_tools(api, b, &r))) {
-        r.messages = field(b, "messages");
+        r.messages = api_field(b, "messages");
         if (!r.messages)
             resp = bad_param("messages", "messages is required");
         else if (!json_is_array(r.messages))
@@ -1093,7 +1042,7 @@ static http_response *handle_completion(const http_request *req, void *user)
         return resp;
     json_t *b = r.body;
     if (!(resp = decode_common(&r)) && !(resp = decode_reasoning(b, &r.think))) {
-        json_t *prompt = field(b, "prompt");
+        json_t *prompt = api_field(b, "prompt");
         if (prompt && json_is_array(prompt) && json_array_size(prompt) == 1 && json_is_string(json_array_get(prompt, 0)))
             prompt = json_array_get(prompt, 0);
         if (!prompt)
@@ -1105,8 +1054,8 @@ static http_response *handle_completion(const http_request *req, void *user)
             resp = bad_param("prompt", "invalid type for 'prompt': expected a string, got %s", json_kind(prompt));
         else
             r.prompt = json_string_value(prompt);
-        json_t *suffix = field(b, "suffix"), *echo = field(b, "echo"), *best_of = field(b, "best_of"),
-               *logprobs = field(b, "logprobs");
+        json_t *suffix = api_field(b, "suffix"), *echo = api_field(b, "echo"), *best_of = api_field(b, "best_of"),
+               *logprobs = api_field(b, "logprobs");
         if (resp) {
         } else if (suffix && (!json_is_string(suffix) || json_string_length(suffix) > 0)) {
             resp = bad_param("suffix", "suffix is not supported: the models have no fill-in-the-middle template");
@@ -1153,17 +1102,11 @@ static json_t *owner_of(const char *name)
 static json_t *model_object(const char *id, const model_manifest *m)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "id", jstr(id));
+    json_object_set_new(o, "id", http_json_string(id));
     json_object_set_new(o, "object", json_string("model"));
     json_object_set_new(o, "created", json_integer((json_int_t)m->modified));
     json_object_set_new(o, "owned_by", owner_of(m->name));
     return o;
-}
-
-static int by_modified_desc(const void *a, const void *b)
-{
-    const model_manifest *x = *(const model_manifest *const *)a, *y = *(const model_manifest *const *)b;
-    return (x->modified < y->modified) - (x->modified > y->modified);
 }
 
 /* GET /v1/models: the registry, newest first (as /api/tags). */
@@ -1175,7 +1118,7 @@ static http_response *handle_models(const http_request *req, void *user)
     const model_manifest **sorted = xcalloc(n ? n : 1, sizeof *sorted);
     for (size_t i = 0; i < n; i++)
         sorted[i] = &api->models->models[i];
-    qsort(sorted, n, sizeof *sorted, by_modified_desc);
+    qsort(sorted, n, sizeof *sorted, api_by_modified_desc);
     json_t *data = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(data, model_object(sorted[i]->name, sorted[i]));

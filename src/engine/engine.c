@@ -664,6 +664,21 @@ static void turn_end(engine *e)
     }
 }
 
+/* Takes every decode call observed so far, in order. */
+static void take_all_observed(engine *e, output_filter *out, turn_ids *ti, output_status *ost)
+{
+    pthread_mutex_lock(&e->turn.lock);
+    observed *o = e->turn.head;
+    e->turn.head = e->turn.tail = NULL;
+    pthread_mutex_unlock(&e->turn.lock);
+    while (o) {
+        observed *next = o->next;
+        o->next = NULL;
+        take_observed(out, ti, o, ost);
+        o = next;
+    }
+}
+
 static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *mt, const char **done_reason,
                             char *err, size_t errlen)
 {
@@ -796,7 +811,11 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
             break;
         }
     }
-    /* decode calls that raced with the last poll */
+    /* The runtime makes all its decode calls (the leftover ids at EOS, the final decode) before it
+     * reports done, but they may have come in after the take at the top of the last round: take
+     * them now, or the end of the reply would be lost. */
+    if (finished)
+        take_all_observed(e, out, &ti, &ost);
     turn_end(e);
     free_observed(ti.maybe_final);
     sb_free(&queue_text);
