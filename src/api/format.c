@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/json_type.h"
 
 #define INSTRUCTION_JSON "Respond with valid JSON only: a single JSON value, no other text, no code fences."
 
@@ -232,20 +233,6 @@ char *format_instruction(const format_spec *f)
 
 /* ------------------------------------------------------------------------------------ validation */
 
-static const char *value_type(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
-
 static bool type_matches(const char *t, const json_t *v)
 {
     if (!strcmp(t, "number"))
@@ -256,7 +243,7 @@ static bool type_matches(const char *t, const json_t *v)
         double d = json_is_real(v) ? json_real_value(v) : 0.5;
         return d == (double)(long long)d; /* 3.0 is an integer in JSON Schema */
     }
-    return !strcmp(t, value_type(v));
+    return !strcmp(t, json_type_name(v, true));
 }
 
 /* "string" or "string or null" for messages. */
@@ -293,7 +280,7 @@ static bool validate(const json_t *s, const json_t *v, strbuf *path, char *err, 
             strbuf msg = {0};
             sb_puts(&msg, "expected ");
             type_list(&msg, type);
-            sb_printf(&msg, ", got %s", value_type(v));
+            sb_printf(&msg, ", got %s", json_type_name(v, true));
             fail_at(path, err, errlen, msg.data);
             sb_free(&msg);
             return false;

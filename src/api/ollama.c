@@ -16,6 +16,7 @@
 #include "api/format.h"
 #include "api/tojson.h"
 #include "common/buf.h"
+#include "common/json_type.h"
 #include "server/config.h"
 
 #define STATUS_OK 200u
@@ -190,18 +191,10 @@ static http_response *decode_body(const http_request *req, const char *go_type, 
     return NULL;
 }
 
+/* The type name in Go's json errors ("cannot unmarshal bool into ..."). */
 static const char *json_kind(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "bool";
-    default: return "null";
-    }
+    return json_is_boolean(v) ? "bool" : json_type_name(v, false);
 }
 
 /* Field decoding with Go's messages: "json: cannot unmarshal number into Go struct field

@@ -19,6 +19,7 @@
 #include "api/format.h"
 #include "api/tojson.h"
 #include "common/buf.h"
+#include "common/json_type.h"
 
 #define STATUS_OK 200u
 #define STATUS_BAD_REQUEST 400u
@@ -29,20 +30,6 @@
 #define SYSTEM_FINGERPRINT "fp_ollama"
 
 /* ------------------------------------------------------------------------------------ helpers */
-
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
 
 /* n random characters of [a-zA-Z0-9] into out (n + 1 bytes). */
 static void random_alnum(char *out, size_t n)
@@ -141,7 +128,7 @@ static http_response *decode_body(const http_request *req, json_t **out)
     if (!v)
         return oai_error(STATUS_BAD_REQUEST, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
     if (!json_is_object(v)) {
-        http_response *r = oai_error(STATUS_BAD_REQUEST, "the request body must be a JSON object, not %s", json_kind(v));
+        http_response *r = oai_error(STATUS_BAD_REQUEST, "the request body must be a JSON object, not %s", json_type_name(v, false));
         json_decref(v);
         return r;
     }
@@ -173,7 +160,7 @@ static http_response *get_bool(json_t *b, const char *key, bool *out)
     if (!v)
         return NULL;
     if (!json_is_boolean(v))
-        return bad_param(key, "invalid type for '%s': expected a boolean, got %s", key, json_kind(v));
+        return bad_param(key, "invalid type for '%s': expected a boolean, got %s", key, json_type_name(v, false));
     *out = json_is_true(v);
     return NULL;
 }
@@ -184,7 +171,7 @@ static http_response *get_number(json_t *b, const char *key, bool *has, double *
     if (!v)
         return NULL;
     if (!json_is_number(v))
-        return bad_param(key, "invalid type for '%s': expected a number, got %s", key, json_kind(v));
+        return bad_param(key, "invalid type for '%s': expected a number, got %s", key, json_type_name(v, false));
     *has = true;
     *out = json_number_value(v);
     return NULL;
@@ -198,7 +185,7 @@ static http_response *get_integer(json_t *b, const char *key, bool *has, long lo
         return NULL;
     double d = json_is_number(v) ? json_number_value(v) : 0.5;
     if (!json_is_number(v) || d != floor(d) || d > (double)INT_MAX || d < (double)INT_MIN)
-        return bad_param(key, "invalid type for '%s': expected an integer, got %s", key, json_kind(v));
+        return bad_param(key, "invalid type for '%s': expected an integer, got %s", key, json_type_name(v, false));
     *has = true;
     *out = (long long)d;
     return NULL;
@@ -218,13 +205,13 @@ static http_response *decode_stop(json_t *b, gen_options *o)
         return NULL;
     }
     if (!json_is_array(v))
-        return bad_param("stop", "invalid type for 'stop' field: %s", json_kind(v));
+        return bad_param("stop", "invalid type for 'stop' field: %s", json_type_name(v, false));
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
     {
         if (!json_is_string(e))
-            return bad_param("stop", "invalid type for 'stop' field: %s", json_kind(e));
+            return bad_param("stop", "invalid type for 'stop' field: %s", json_type_name(e, false));
     }
     o->stop = xcalloc(json_array_size(v) + 1, sizeof *o->stop);
     json_array_foreach(v, i, e)
@@ -251,13 +238,13 @@ static http_response *decode_reasoning(json_t *b, int *think)
             v = r;
             param = "reasoning";
         } else if (r) {
-            return bad_param("reasoning", "invalid type for 'reasoning': expected an object, got %s", json_kind(r));
+            return bad_param("reasoning", "invalid type for 'reasoning': expected an object, got %s", json_type_name(r, false));
         }
     }
     if (!v)
         return NULL;
     if (!json_is_string(v))
-        return bad_param(param, "invalid type for '%s': expected a string, got %s", param, json_kind(v));
+        return bad_param(param, "invalid type for '%s': expected a string, got %s", param, json_type_name(v, false));
     const char *s = json_string_value(v);
     static const char *const on[] = {"minimal", "low", "medium", "high", "max", "xhigh", "ultra"};
     if (!strcmp(s, "none")) {
@@ -285,7 +272,7 @@ static http_response *decode_common(oai_request *r)
     if (!model)
         return bad_param("model", "model is required");
     if (!json_is_string(model))
-        return bad_param("model", "invalid type for 'model': expected a string, got %s", json_kind(model));
+        return bad_param("model", "invalid type for 'model': expected a string, got %s", json_type_name(model, false));
     r->model = json_string_value(model);
     if (!r->model[0])
         return bad_param("model", "model is required");
@@ -295,7 +282,7 @@ static http_response *decode_common(oai_request *r)
         return e;
     json_t *so = api_field(b, "stream_options");
     if (so && !json_is_object(so))
-        return bad_param("stream_options", "invalid type for 'stream_options': expected an object, got %s", json_kind(so));
+        return bad_param("stream_options", "invalid type for 'stream_options': expected an object, got %s", json_type_name(so, false));
     if (so && (e = get_bool(so, "include_usage", &r->include_usage)))
         return e;
 
@@ -384,7 +371,7 @@ static http_response *decode_tools(const openai_api *api, json_t *b, oai_request
     if (!tools)
         return NULL;
     if (!json_is_array(tools))
-        return bad_param("tools", "invalid type for 'tools': expected an array, got %s", json_kind(tools));
+        return bad_param("tools", "invalid type for 'tools': expected an array, got %s", json_type_name(tools, false));
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)
@@ -465,7 +452,7 @@ static http_response *message_content(const oai_request *r, message_list *l, jso
     }
     if (!json_is_array(c))
         return bad_param(param, "invalid type for '%s': expected a string or an array of content parts, got %s", param,
-                         json_kind(c));
+                         json_type_name(c, false));
     strbuf text = {0};
     sb_puts(&text, "");
     size_t k;
@@ -510,7 +497,7 @@ static http_response *message_tool_calls(message_list *l, chat_message *cm, json
     if (!calls)
         return NULL;
     if (!json_is_array(calls))
-        return bad_param(param, "invalid type for '%s': expected an array, got %s", param, json_kind(calls));
+        return bad_param(param, "invalid type for '%s': expected an array, got %s", param, json_type_name(calls, false));
     if (json_array_size(calls) == 0)
         return NULL;
     cm->tool_calls = &l->calls[l->n_calls];
@@ -560,7 +547,7 @@ static http_response *build_messages(const oai_request *r, message_list *l)
         char param[64];
         snprintf(param, sizeof param, "messages[%zu]", i);
         if (!json_is_object(m))
-            return bad_param(param, "invalid type for '%s': expected an object, got %s", param, json_kind(m));
+            return bad_param(param, "invalid type for '%s': expected an object, got %s", param, json_type_name(m, false));
         json_t *role = api_field(m, "role");
         snprintf(param, sizeof param, "messages[%zu].role", i);
         if (!json_is_string(role))
@@ -580,7 +567,7 @@ static http_response *build_messages(const oai_request *r, message_list *l)
                 reasoning = api_field(m, "reasoning_content");
             if (reasoning && !json_is_string(reasoning)) {
                 snprintf(param, sizeof param, "messages[%zu].reasoning", i);
-                return bad_param(param, "invalid type for '%s': expected a string, got %s", param, json_kind(reasoning));
+                return bad_param(param, "invalid type for '%s': expected a string, got %s", param, json_type_name(reasoning, false));
             }
             cm->reasoning_content = reasoning ? json_string_value(reasoning) : NULL;
             if ((e = message_tool_calls(l, cm, m, i)))
@@ -999,7 +986,7 @@ static http_response *handle_chat(const http_request *req, void *user)
         if (!r.messages)
             resp = bad_param("messages", "messages is required");
         else if (!json_is_array(r.messages))
-            resp = bad_param("messages", "invalid type for 'messages': expected an array, got %s", json_kind(r.messages));
+            resp = bad_param("messages", "invalid type for 'messages': expected an array, got %s", json_type_name(r.messages, false));
         else if (json_array_size(r.messages) == 0)
             resp = bad_param("messages", "[] is too short - 'messages'");
         else if (logprobs || top_logprobs > 0)
@@ -1051,7 +1038,7 @@ static http_response *handle_completion(const http_request *req, void *user)
             resp = bad_param("prompt", "prompt must be a string (arrays of several prompts or of token ids are not "
                                        "supported)");
         else if (!json_is_string(prompt))
-            resp = bad_param("prompt", "invalid type for 'prompt': expected a string, got %s", json_kind(prompt));
+            resp = bad_param("prompt", "invalid type for 'prompt': expected a string, got %s", json_type_name(prompt, false));
         else
             r.prompt = json_string_value(prompt);
         json_t *suffix = api_field(b, "suffix"), *echo = api_field(b, "echo"), *best_of = api_field(b, "best_of"),

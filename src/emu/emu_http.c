@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_type.h"
 #include "emu/emu_log.h"
 
 #define MAX_BODY ((size_t)64 << 20)
@@ -58,23 +59,9 @@ static enum MHD_Result answer_options(struct MHD_Connection *conn)
 
 /* ---- nlohmann's conversions ---- */
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
-    }
-}
-
 static void type_error(char *what, size_t n, const char *want, const json_t *got)
 {
-    snprintf(what, n, "[json.exception.type_error.302] type must be %s, but is %s", want, type_name(got));
+    snprintf(what, n, "[json.exception.type_error.302] type must be %s, but is %s", want, json_type_name(got, false));
 }
 
 /* json.get<float/int>(): numbers and booleans convert. */

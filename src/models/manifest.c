@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/json_type.h"
 
 #define MANIFEST_MAX_BYTES (1024 * 1024)
 #define DEFAULT_RUNTIME_PORT 8000
@@ -237,21 +238,6 @@ static void warnf(parse_ctx *c, const char *fmt, ...)
     sb_free(&sb);
 }
 
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
-
 /* The member key of obj, NULL when absent or null (= not set). */
 static json_t *member(json_t *obj, const char *key)
 {
@@ -282,7 +268,7 @@ static json_t *get_object(parse_ctx *c, json_t *obj, const char *key, const char
         return NULL;
     }
     if (!json_is_object(v)) {
-        fail(c, "\"%s\": expected an object, got %s", keypath, json_type_name(v));
+        fail(c, "\"%s\": expected an object, got %s", keypath, json_type_name(v, true));
         return NULL;
     }
     return v;
@@ -299,7 +285,7 @@ static const char *get_string(parse_ctx *c, json_t *obj, const char *key, const 
         return NULL;
     }
     if (!json_is_string(v)) {
-        fail(c, "\"%s\": expected a string, got %s", keypath, json_type_name(v));
+        fail(c, "\"%s\": expected a string, got %s", keypath, json_type_name(v, true));
         return NULL;
     }
     const char *s = json_string_value(v);
@@ -321,7 +307,7 @@ static void get_int(parse_ctx *c, json_t *obj, const char *key, const char *keyp
     if (!v)
         return;
     if (!json_is_integer(v)) {
-        fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max, json_type_name(v));
+        fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max, json_type_name(v, true));
         return;
     }
     long long n = json_integer_value(v);
@@ -343,7 +329,7 @@ static bool get_number(parse_ctx *c, json_t *obj, const char *key, const char *k
     if (!v)
         return false;
     if (!json_is_number(v)) {
-        fail(c, "\"%s\": expected a number %s, got %s", keypath, range_text[range], json_type_name(v));
+        fail(c, "\"%s\": expected a number %s, got %s", keypath, range_text[range], json_type_name(v, true));
         return false;
     }
     double d = json_number_value(v);
@@ -362,7 +348,7 @@ static void get_bool(parse_ctx *c, json_t *obj, const char *key, const char *key
     if (!v)
         return;
     if (!json_is_boolean(v)) {
-        fail(c, "\"%s\": expected true or false, got %s", keypath, json_type_name(v));
+        fail(c, "\"%s\": expected true or false, got %s", keypath, json_type_name(v, true));
         return;
     }
     *out = json_is_true(v);
@@ -431,7 +417,7 @@ static void parse_args(parse_ctx *c, model_manifest *m, json_t *runtime)
     if (!args)
         return;
     if (!json_is_array(args)) {
-        fail(c, "\"runtime.args\": expected an array of strings, got %s", json_type_name(args));
+        fail(c, "\"runtime.args\": expected an array of strings, got %s", json_type_name(args, true));
         return;
     }
     size_t n = json_array_size(args);
@@ -441,7 +427,7 @@ static void parse_args(parse_ctx *c, model_manifest *m, json_t *runtime)
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(args, i);
         if (!json_is_string(a)) {
-            fail(c, "\"runtime.args[%zu]\": expected a string, got %s", i, json_type_name(a));
+            fail(c, "\"runtime.args[%zu]\": expected a string, got %s", i, json_type_name(a, true));
             return;
         }
         const char *s = json_string_value(a);
@@ -478,7 +464,7 @@ static void parse_env(parse_ctx *c, model_manifest *m, json_t *runtime)
             return;
         }
         if (!json_is_string(value)) {
-            fail(c, "\"runtime.env.%s\": expected a string, got %s", key, json_type_name(value));
+            fail(c, "\"runtime.env.%s\": expected a string, got %s", key, json_type_name(value, true));
             return;
         }
         strbuf sb = {0};
@@ -633,7 +619,7 @@ static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
     if (size) {
         if (!json_is_integer(size) || json_integer_value(size) < 0)
             fail(c, "\"size\": expected a non-negative integer (bytes), got %s",
-                 json_is_integer(size) ? "a negative integer" : json_type_name(size));
+                 json_is_integer(size) ? "a negative integer" : json_type_name(size, true));
         else
             m->size = (uint64_t)json_integer_value(size);
     }
@@ -743,7 +729,7 @@ bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
     parse_ctx c = {.path = path, .dir = dir, .err = err, .errlen = errlen, .warn = warn, .user = user};
     manifest_defaults(m);
     if (!json_is_object(root))
-        fail(&c, "expected a JSON object at the top level, got %s", json_type_name(root));
+        fail(&c, "expected a JSON object at the top level, got %s", json_type_name(root, true));
     else
         parse_root(&c, m, root);
     json_decref(root);
