@@ -72,6 +72,25 @@ static void free_cells(char **cells, size_t n)
     free(cells);
 }
 
+/* The start of `list` and `ps`: [--help], at most one PREFIX argument, then GET path. Returns -1
+ * with *c and *r to use (and free), or the exit status when the command is over. */
+static int get_listing(int argc, char **argv, const char *usage, const char *path, const char **prefix, client *c,
+                       client_resp *r)
+{
+    if (help_arg(argc, argv, usage))
+        return 0;
+    if (argc > 2)
+        return usage_error("accepts at most 1 arg(s)", usage);
+    *prefix = argc == 2 ? argv[1] : NULL;
+    client_init(c);
+    if (fetch(c, "GET", path, NULL, r) != CLIENT_OK) {
+        int st = client_fail(c, r);
+        client_free(c);
+        return st;
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static const char list_usage[] = "Usage: axllama list [PREFIX]\n\n"
@@ -80,19 +99,12 @@ static const char list_usage[] = "Usage: axllama list [PREFIX]\n\n"
 
 int cmd_list(int argc, char **argv)
 {
-    if (help_arg(argc, argv, list_usage))
-        return 0;
-    if (argc > 2)
-        return usage_error("accepts at most 1 arg(s)", list_usage);
-    const char *prefix = argc == 2 ? argv[1] : NULL;
+    const char *prefix;
     client c;
-    client_init(&c);
     client_resp r;
-    if (fetch(&c, "GET", "/api/tags", NULL, &r) != CLIENT_OK) {
-        int st = client_fail(&c, &r);
-        client_free(&c);
+    int st = get_listing(argc, argv, list_usage, "/api/tags", &prefix, &c, &r);
+    if (st >= 0)
         return st;
-    }
     char **cells = NULL;
     size_t n = 0, cap = 0;
     const char *header[] = {"NAME", "ID", "SIZE", "MODIFIED"};
@@ -146,19 +158,12 @@ static void processor_text(json_int_t size, json_int_t vram, char *out, size_t o
 
 int cmd_ps(int argc, char **argv)
 {
-    if (help_arg(argc, argv, ps_usage))
-        return 0;
-    if (argc > 2)
-        return usage_error("accepts at most 1 arg(s)", ps_usage);
-    const char *prefix = argc == 2 ? argv[1] : NULL;
+    const char *prefix;
     client c;
-    client_init(&c);
     client_resp r;
-    if (fetch(&c, "GET", "/api/ps", NULL, &r) != CLIENT_OK) {
-        int st = client_fail(&c, &r);
-        client_free(&c);
+    int st = get_listing(argc, argv, ps_usage, "/api/ps", &prefix, &c, &r);
+    if (st >= 0)
         return st;
-    }
     char **cells = NULL;
     size_t n = 0, cap = 0;
     const char *header[] = {"NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"};

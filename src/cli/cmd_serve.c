@@ -67,7 +67,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: axllama serve [--models DIR]\n"
                "\n"
-               "Serves the Ollama API (docs/api.md) for the models of the manifest directories.\n"
+               "Serves the Ollama API (docs/api.md) and the OpenAI API under /v1 (docs/openai.md)\n"
+               "for the models of the manifest directories.\n"
                "\n"
                "  --models DIR  read model manifests from DIR only (default: $AXLLAMA_MODELS, else\n"
                "                ~/.config/axllama/models then /etc/axllama/models)\n"
