@@ -112,7 +112,7 @@ static int init_failed(void)
 }
 
 /* LLM::Init up to the model load. Returns 0 or the exit status. */
-static int connect_tokenizer(const emu_options *o, emu_tokclient **tc_out, int *eos_id)
+static int connect_tokenizer(const emu_options *o, emu_tokclient **tc_out, int *eos_id, idvec *think_ids)
 {
     char err[256];
     emu_tokclient *tc = emu_tokclient_new(o->url_tokenizer_model, TOKENIZER_TIMEOUT_S, err, sizeof err);
@@ -151,6 +151,13 @@ static int connect_tokenizer(const emu_options *o, emu_tokclient **tc_out, int *
         return init_failed();
     }
     printf("bos_id: %d, eos_id: %d\n", bos, *eos_id);
+    /* --emu-think-text: tokenized by the service before the reset, which clears what this encode
+     * left in the uid's conversation (not a vendor step; without the option the traffic is the
+     * vendor's) */
+    if (*o->think_text && emu_runtime_tokenize_think_text(tc, o->think_text, think_ids) != TOKC_OK) {
+        EMU_LOGE("Init", 75, "axllama-emu: cannot tokenize --emu-think-text");
+        return init_failed();
+    }
     idvec ids = {0};
     st = emu_tokclient_reset(tc, o->system_prompt, &ids);
     iv_free(&ids);
@@ -232,10 +239,12 @@ int main(int argc, char **argv)
     EMU_LOGI("Init", 136, "LLM init start");
     emu_tokclient *tc = NULL;
     int eos_id = -1;
-    rc = connect_tokenizer(&o, &tc, &eos_id);
+    idvec think_ids = {0};
+    rc = connect_tokenizer(&o, &tc, &eos_id, &think_ids);
     if (rc == 0)
         rc = load_model(&o, profile);
     if (rc != 0) {
+        iv_free(&think_ids);
         emu_tokclient_free(tc);
         emu_options_free(&o);
         return rc;
@@ -246,6 +255,8 @@ int main(int argc, char **argv)
     EMU_LOGI("Init", 224, "LLM init ok");
 
     emu_runtime *rt = emu_runtime_new(&o, profile, tc, &sampler, eos_id);
+    emu_runtime_set_think_ids(rt, think_ids.v, think_ids.len);
+    iv_free(&think_ids);
     emu_runtime_start(rt);
     char err[256];
     emu_http *http;

@@ -48,6 +48,7 @@ typedef struct {
     bool dmin_exclusive;
     bool any_number; /* ARG_DOUBLE without lower bound */
     bool nonempty;
+    bool plain_text; /* ARG_STRING without <think>, </think> or "<|" */
     const char *const *choices; /* NULL-terminated */
     const char *description;
 } option_spec;
@@ -100,6 +101,8 @@ static const option_spec option_table[] = {
     {.name = "emu-reply-tokens", .kind = ARG_INT, .min = 0, .max = INT_MAX,
      .offset = FIELD(reply_tokens),
      .description = "reply tokens after the think block (cycling the echo), 0 = the echo once"},
+    {.name = "emu-think-text", .kind = ARG_STRING, .plain_text = true, .offset = FIELD(think_text),
+     .description = "reasoning text inside the reply's think block, empty = the empty block"},
     {.name = "emu-seed", .kind = ARG_U64, .offset = FIELD(seed),
      .description = "seed of the non-greedy variation"},
     {.name = "emu-max-token-len", .kind = ARG_INT, .min = 257, .max = MAX_CONTEXT_TOKENS,
@@ -269,6 +272,8 @@ static bool store_value(emu_options *o, const option_spec *spec, const char *val
     case ARG_STRING: {
         if (spec->nonempty && !*value)
             return false;
+        if (spec->plain_text && (strstr(value, "<think>") || strstr(value, "</think>") || strstr(value, "<|")))
+            return false;
         if (spec->choices && !in_choices(spec->choices, value))
             return false;
         if (spec->choices == profile_names && !emu_profile_find(value))
@@ -384,6 +389,7 @@ static void set_defaults(emu_options *o, emu_mode mode)
     o->init_seconds = -1.0;
     o->dispatch_delay = 0.0;
     o->reply_tokens = 0;
+    o->think_text = xstrdup("");
     o->seed = 0;
     o->max_token_len = 2559;
     o->prefill_max = 2048;
@@ -667,7 +673,8 @@ void emu_options_free(emu_options *o)
         return;
     char **strings[] = {&o->system_prompt, &o->template_filename_axmodel,
                         &o->filename_post_axmodel, &o->url_tokenizer_model,
-                        &o->filename_tokens_embed, &o->devices, &o->host, &o->profile};
+                        &o->filename_tokens_embed, &o->devices, &o->host, &o->profile,
+                        &o->think_text};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         free(*strings[i]);
         *strings[i] = NULL;

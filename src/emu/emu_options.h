@@ -50,6 +50,9 @@ typedef struct {
                                default 0 */
     int reply_tokens;       /* --emu-reply-tokens N: reply length in tokens after the think block,
                                cycling the echo; 0 = the echo once (default) */
+    char *think_text;       /* --emu-think-text TEXT: the reasoning inside the reply's think block
+                               (<think>\nTEXT\n</think>\n\n); "" = Qwen3's empty block (default).
+                               Must not contain <think>, </think> or "<|" (special tokens) */
     uint64_t seed;          /* --emu-seed N: seed of the non-greedy variation (default 0) */
     int max_token_len;      /* --emu-max-token-len N (default 2559) */
     int prefill_max;        /* --emu-prefill-max N (default 2048): largest prefill group */

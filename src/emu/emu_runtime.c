@@ -19,6 +19,7 @@ enum {
     QWEN_IM_START = 151644,
     QWEN_IM_END = 151645,
     QWEN_USER = 872,
+    QWEN_ASSISTANT = 77091,
     QWEN_NEWLINE = 198,
     QWEN_DOUBLE_NEWLINE = 271,
     QWEN_THINK = 151667,
@@ -70,6 +71,7 @@ struct emu_runtime {
     int generation; /* RunSync calls so far */
     idvec stale_ids, stale_diff;
     emu_sampler sampler;
+    idvec think_ids; /* --emu-think-text as ids; empty: the empty think block */
 };
 
 /* ---- helpers ---- */
@@ -203,13 +205,23 @@ static bool sampler_is_greedy(const emu_sampler *s)
     return !s->top_p_on;
 }
 
-/* The reply's token ids, EOS excluded: the empty think block, then the echo of the last user
- * message's content (cycled to reply_tokens if set), varied by a seeded shuffle unless greedy. */
+/* The reply's token ids, EOS excluded: the think block (empty, or holding --emu-think-text), then
+ * the echo of the last user message's content (cycled to reply_tokens if set), varied by a seeded
+ * shuffle of the echo unless greedy. */
 static void plan_reply(emu_runtime *rt, const idvec *ids, const idvec *diff, const emu_sampler *s, int generation,
                        idvec *plan)
 {
-    static const int32_t think[] = {QWEN_THINK, QWEN_DOUBLE_NEWLINE, QWEN_THINK_END, QWEN_DOUBLE_NEWLINE};
-    iv_append(plan, think, 4);
+    if (rt->think_ids.len) { /* "<think>\n" TEXT "\n</think>\n\n" */
+        iv_push(plan, QWEN_THINK);
+        iv_push(plan, QWEN_NEWLINE);
+        iv_append(plan, rt->think_ids.v, rt->think_ids.len);
+        iv_push(plan, QWEN_NEWLINE);
+        iv_push(plan, QWEN_THINK_END);
+        iv_push(plan, QWEN_DOUBLE_NEWLINE);
+    } else {
+        static const int32_t think[] = {QWEN_THINK, QWEN_DOUBLE_NEWLINE, QWEN_THINK_END, QWEN_DOUBLE_NEWLINE};
+        iv_append(plan, think, 4);
+    }
 
     const int32_t *from = diff->v;
     size_t n = diff->len;
@@ -505,6 +517,44 @@ emu_runtime *emu_runtime_new(const emu_options *opt, const emu_profile *profile,
     return rt;
 }
 
+void emu_runtime_set_think_ids(emu_runtime *rt, const int32_t *ids, size_t n)
+{
+    iv_clear(&rt->think_ids);
+    iv_append(&rt->think_ids, ids, n);
+}
+
+tokc_status emu_runtime_tokenize_think_text(emu_tokclient *tok, const char *text, idvec *ids)
+{
+    size_t len = strlen(text), lead = 0, trail = 0;
+    while (lead < len && text[lead] == '\n')
+        lead++;
+    while (trail < len - lead && text[len - 1 - trail] == '\n')
+        trail++;
+    for (size_t i = 0; i < lead; i++)
+        iv_push(ids, QWEN_NEWLINE);
+    tokc_status st = TOKC_OK;
+    if (lead + trail < len) {
+        idvec full = {0}, diff = {0};
+        st = emu_tokclient_encode(tok, "", text, &full, &diff);
+        size_t from = 0;
+        for (size_t i = 0; st == TOKC_OK && i + 3 <= full.len && !from; i++)
+            if (full.v[i] == QWEN_IM_START && full.v[i + 1] == QWEN_ASSISTANT && full.v[i + 2] == QWEN_NEWLINE)
+                from = i + 3;
+        size_t to = from;
+        while (from && to < full.len && full.v[to] != QWEN_IM_END)
+            to++;
+        if (st == TOKC_OK && (!from || to == full.len || to == from))
+            st = TOKC_BAD_ANSWER;
+        if (st == TOKC_OK)
+            iv_append(ids, full.v + from, to - from);
+        iv_free(&full);
+        iv_free(&diff);
+    }
+    for (size_t i = 0; i < trail; i++)
+        iv_push(ids, QWEN_NEWLINE);
+    return st;
+}
+
 void emu_runtime_start(emu_runtime *rt)
 {
     if (pthread_create(&rt->worker, NULL, worker_main, rt) == 0)
@@ -542,6 +592,7 @@ void emu_runtime_free(emu_runtime *rt)
     free(rt->group_capacity);
     iv_free(&rt->stale_ids);
     iv_free(&rt->stale_diff);
+    iv_free(&rt->think_ids);
     free(rt);
 }
 

@@ -4,13 +4,15 @@
  * ever clears; /api/stop only sets a flag that the next run clears; KV-cache bookkeeping
  * (precompute_len, prefill groups, the SetKVCache budget rules and the context-full text); sticky
  * sampling settings; the tokenizer-service traffic of §5.5. The model is replaced by a
- * deterministic reply (Qwen3's empty think block, then an echo of the last user message's ids, then
- * EOS) produced at the speed of a timing profile. Thread-safe: the HTTP layer calls it from any
- * thread. */
+ * deterministic reply (Qwen3's think block, empty or holding --emu-think-text, then an echo of the
+ * last user message's ids, then EOS) produced at the speed of a timing profile. Thread-safe: the
+ * HTTP layer calls it from any thread. */
 #ifndef AXLLAMA_EMU_RUNTIME_H
 #define AXLLAMA_EMU_RUNTIME_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "emu/emu_options.h"
 #include "emu/emu_profile.h"
@@ -37,6 +39,16 @@ typedef struct {
  * from post_config.json (or all disabled). eos_id from the tokenizer service. */
 emu_runtime *emu_runtime_new(const emu_options *opt, const emu_profile *profile, emu_tokclient *tok,
                              const emu_sampler *initial, int eos_id);
+/* The reasoning of --emu-think-text as ids: what goes between "<think>\n" and "\n</think>" of every
+ * reply (the ids are copied; none = Qwen3's empty think block). Call before emu_runtime_start. */
+void emu_runtime_set_think_ids(emu_runtime *rt, const int32_t *ids, size_t n);
+/* Tokenizes text (--emu-think-text) with the tokenizer service: one /encode with text as
+ * last_reply, whose ids are read between "<|im_start|>assistant\n" and "<|im_end|>" of token_ids
+ * (between special tokens, so nothing merges across the edges). The service strips leading and
+ * trailing newlines from a last_reply: they come back as one "\n" id each. This changes the uid's
+ * conversation on the service, so the emulator calls it at start-up right before its /reset.
+ * TOKC_BAD_ANSWER also when the assistant message cannot be found in the answer. */
+tokc_status emu_runtime_tokenize_think_text(emu_tokclient *tok, const char *text, idvec *ids);
 /* Starts the worker thread. */
 void emu_runtime_start(emu_runtime *rt);
 /* The SIGINT path: lets the running task and every queued one finish, then joins the worker. */

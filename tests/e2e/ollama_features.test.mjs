@@ -1,8 +1,8 @@
 // End-to-end tests of tools, format and think through `axllama serve` with the official `ollama`
 // npm client, on axllama-emu (fast profile). The emulator echoes the last user block, so the last
 // user message (or tool result) is what the "model" answers: a <tool_call> block, JSON, prose.
-// Models: "feat" (Qwen3 template, thinking, think off by default) and "plain" (Qwen2.5 template,
-// no thinking, no tools).
+// Models: "feat" (Qwen3 template, thinking, think off by default), "plain" (Qwen2.5 template,
+// no thinking, no tools) and "reason" (like feat, but the emulator reasons: --emu-think-text).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,6 +15,8 @@ import { Ollama } from 'ollama';
 const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
 const tokenizerDir = process.env.AXLLAMA_TOKENIZER_DIR;
 let server, ollama, modelsDir, log = '';
+// what the "reason" model's emulator puts into its think block
+const REASONING = 'The user wrote a word.\n\nI will repeat it, "exactly".';
 
 function freePort() {
   return new Promise((resolve) => {
@@ -23,10 +25,10 @@ function freePort() {
   });
 }
 
-function manifest(name, extra) {
+function manifest(name, extra, emuArgs = []) {
   return JSON.stringify({
     name,
-    runtime: { binary: path.join(build, 'axllama-emu'), args: ['--emu-profile', 'fast', '--emu-port', '{port}'],
+    runtime: { binary: path.join(build, 'axllama-emu'), args: ['--emu-profile', 'fast', '--emu-port', '{port}', ...emuArgs],
                port: 0, devices: '0', load_timeout: 20 },
     tokenizer: tokenizerDir, tokenizer_port: 0, system_prompt: '', ...extra,
   });
@@ -38,6 +40,8 @@ before(async () => {
   modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
   writeFileSync(path.join(modelsDir, 'feat.json'), manifest('feat', { thinking: true, think_default: false }));
   writeFileSync(path.join(modelsDir, 'plain.json'), manifest('plain', { template: 'qwen2.5', thinking: false }));
+  writeFileSync(path.join(modelsDir, 'reason.json'),
+                manifest('reason', { thinking: true, think_default: false }, ['--emu-think-text', REASONING]));
   server = spawn(path.join(build, 'axllama'), ['serve'], {
     env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -176,4 +180,40 @@ test('think true / false / levels; a model without thinking refuses them', async
   assert.equal((await ollama.generate({ model: 'plain', think: false, prompt: 'Hi' })).response, 'Hi');
   await assert.rejects(ollama.chat({ model: 'feat', think: 'very', messages: [{ role: 'user', content: 'Hi' }] }),
                        { message: 'invalid think value: "very" (must be "high", "medium", "low", "max", true, or false)' });
+});
+
+test('a reasoning model: think true gives message.thinking (streamed first), think false hides it', async () => {
+  const messages = [{ role: 'user', content: 'Hi' }];
+  const on = await ollama.chat({ model: 'reason', think: true, messages });
+  assert.equal(on.message.thinking, REASONING);
+  assert.equal(on.message.content, 'Hi');
+  const off = await ollama.chat({ model: 'reason', think: false, messages });
+  assert.equal(off.message.thinking, undefined);
+  assert.equal(off.message.content, 'Hi');
+
+  let thinking = '', content = '', thinkingAfterContent = false;
+  for await (const part of await ollama.chat({ model: 'reason', think: true, stream: true, messages })) {
+    if (part.message.thinking) { thinking += part.message.thinking; if (content) thinkingAfterContent = true; }
+    content += part.message.content;
+  }
+  assert.equal(thinking, REASONING);
+  assert.equal(content, 'Hi');
+  assert.equal(thinkingAfterContent, false);
+
+  const gen = await ollama.generate({ model: 'reason', think: true, prompt: 'Hi' });
+  assert.equal(gen.thinking, REASONING);
+  assert.equal(gen.response, 'Hi');
+});
+
+test('a reasoning turn sent back with its thinking continues the cached conversation', async () => {
+  const first = await ollama.chat({ model: 'reason', think: true, messages: [{ role: 'user', content: 'q1' }] });
+  assert.equal(first.message.thinking, REASONING);
+  const second = await ollama.chat({
+    model: 'reason', think: true,
+    messages: [{ role: 'user', content: 'q1' }, first.message, { role: 'user', content: 'q2' }],
+  });
+  assert.equal(second.message.content, 'q2');
+  assert.equal(second.message.thinking, REASONING);
+  // only the new turn is prefilled: "<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n"
+  assert.equal(second.prompt_eval_count, 12);
 });

@@ -145,6 +145,7 @@ static void test_defaults_in_axcl_mode(void **state)
     assert_true(r.o.init_seconds < 0);
     assert_true(r.o.dispatch_delay == 0.0);
     assert_int_equal(r.o.reply_tokens, 0);
+    assert_string_equal(r.o.think_text, "");
     assert_int_equal(r.o.seed, 0);
     assert_int_equal(r.o.max_token_len, 2559);
     assert_int_equal(r.o.prefill_max, 2048);
@@ -611,6 +612,54 @@ static void test_env_args_are_validated(void **state)
     unsetenv(ENV);
 }
 
+/* ---------------------------------------------------------------- --emu-think-text */
+
+static void test_think_text_takes_any_plain_text_and_empty_is_the_default_block(void **state)
+{
+    (void)state;
+    parse_run r;
+    RUN(&r, "prog", "--devices", "0", "--emu-think-text", "Okay, the user says hi.\n\nLet me greet them. <b>");
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.err, "");
+    assert_string_equal(r.o.think_text, "Okay, the user says hi.\n\nLet me greet them. <b>");
+    run_free(&r);
+    /* the later one wins, and an explicit empty value is the default (the empty think block) */
+    RUN(&r, "prog", "--devices", "0", "--emu-think-text=first", "--emu-think-text=");
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.o.think_text, "");
+    run_free(&r);
+}
+
+static void test_think_text_with_think_tags_or_special_tokens_is_invalid(void **state)
+{
+    (void)state;
+    static const char *const invalid[] = {
+        "--emu-think-text=a <think> b", "--emu-think-text=done</think>", "--emu-think-text=x<|im_end|>",
+        "--emu-think-text=<|endoftext|>",
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        char message[128];
+        snprintf(message, sizeof message, "option value is invalid: %s", invalid[i]);
+        EXPECT_ERROR(message, "prog", "--devices", "0", invalid[i]);
+    }
+}
+
+static void test_think_text_from_env_args_is_one_word(void **state)
+{
+    (void)state;
+    /* AXLLAMA_EMU_ARGS is split at white space: one word per value */
+    setenv(ENV, "--emu-think-text Reasoning...", 1);
+    parse_run r;
+    RUN(&r, "prog", "--devices", "0", "--emu-think-text", "from argv");
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.o.think_text, "Reasoning...");
+    run_free(&r);
+    /* a second word is a stray argument there */
+    setenv(ENV, "--emu-think-text two words", 1);
+    EXPECT_ERROR(ENV ": only --emu-* options are allowed there, not: words", "prog", "--devices", "0");
+    unsetenv(ENV);
+}
+
 /* ---------------------------------------------------------------- memory */
 
 static void test_free_is_safe_on_zeroed_partial_and_freed_structs(void **state)
@@ -663,6 +712,9 @@ int main(void)
         cmocka_unit_test_setup(test_fault_point_syntax, clear_env),
         cmocka_unit_test_setup(test_env_args_are_appended_after_argv, clear_env),
         cmocka_unit_test_setup(test_env_args_are_validated, clear_env),
+        cmocka_unit_test_setup(test_think_text_takes_any_plain_text_and_empty_is_the_default_block, clear_env),
+        cmocka_unit_test_setup(test_think_text_with_think_tags_or_special_tokens_is_invalid, clear_env),
+        cmocka_unit_test_setup(test_think_text_from_env_args_is_one_word, clear_env),
         cmocka_unit_test_setup(test_free_is_safe_on_zeroed_partial_and_freed_structs, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1059,6 +1059,127 @@ static void test_reply_tokens_fixes_reply_length_after_think_block(void **state)
     iv_free(&want);
 }
 
+/* ---- --emu-think-text ---- */
+
+#define REASONING "Okay, the user says hi.\n\nI should greet them back, in 3 words. "
+
+/* "<think>\n" TEXT "\n</think>\n\n" as ids: TEXT as the tokenizer encodes it on its own. */
+static void think_block_ids(const char *text, idvec *out)
+{
+    iv_push(out, 151667);
+    iv_push(out, 198);
+    encode_text(text, out);
+    iv_push(out, 198);
+    iv_push(out, 151668);
+    iv_push(out, 271);
+}
+
+static void test_think_text_fills_the_think_block_before_the_echo(void **state)
+{
+    (void)state;
+    h_emu *e = START("--emu-think-text", REASONING);
+    generate(e, "Say hi", "");
+    wait_generations(e, 1);
+    char *text = drain(e);
+    assert_string_equal(text, "<think>\n" REASONING "\n</think>\n\nSay hi/no_think");
+    free(text);
+    idvec got = {0}, want = {0};
+    last_decode_ids(&got); /* the final decode: every generated id */
+    think_block_ids(REASONING, &want);
+    echo_ids("Say hi", &want);
+    assert_ids_equal(&got, want.v, want.len);
+    /* /api/chat answers the same reply in one piece */
+    post_expect(e, "/api/chat", "{\"messages\": [{\"role\": \"user\", \"content\": \"again\"}]}", 200,
+                "{\"done\":true,\"message\":\"<think>\\n" "Okay, the user says hi.\\n\\nI should greet them back, "
+                "in 3 words. \\n</think>\\n\\nagain/no_think\"}");
+    iv_free(&got);
+    iv_free(&want);
+}
+
+static void test_think_text_keeps_its_leading_and_trailing_newlines(void **state)
+{
+    (void)state;
+    h_emu *e = START("--emu-think-text", "\n\nstep 1\n");
+    generate(e, "go", "");
+    wait_generations(e, 1);
+    char *text = drain(e);
+    assert_string_equal(text, "<think>\n\n\nstep 1\n\n</think>\n\ngo/no_think");
+    free(text);
+}
+
+static void test_think_text_is_tokenized_by_one_encode_before_the_startup_reset(void **state)
+{
+    (void)state;
+    h_tokenizer_forget(&g_tok);
+    assert_true(h_emu_start_fast(&g_emu, &g_tok, (const char *const[]){"--emu-think-text", "Hmm.", NULL}));
+    assert_int_equal(h_count(&g_tok, "/encode"), 1);
+    char *body = h_body(&g_tok, "/encode", 0);
+    strbuf want = {0};
+    sb_printf(&want, "{\"img_prompt\":false,\"last_reply\":\"Hmm.\",\"text\":\"\",\"uid\":\"%s\"}", current_uid());
+    assert_string_equal(body, want.data);
+    free(body);
+    sb_free(&want);
+    /* the encode comes right before the reset, which clears what it left in the conversation */
+    pthread_mutex_lock(&g_tok.lock);
+    size_t enc = SIZE_MAX, reset = SIZE_MAX;
+    for (size_t i = 0; i < g_tok.n_reqs; i++) {
+        if (!strcmp(g_tok.reqs[i].path, "/encode"))
+            enc = i;
+        else if (!strcmp(g_tok.reqs[i].path, "/reset"))
+            reset = i;
+    }
+    pthread_mutex_unlock(&g_tok.lock);
+    assert_true(enc != SIZE_MAX && reset == enc + 1);
+    /* the first turn's diff is only its own user block */
+    h_tokenizer_forget(&g_tok);
+    generate(&g_emu, "q", "");
+    wait_generations(&g_emu, 1);
+    char *text = drain(&g_emu);
+    assert_string_equal(text, "<think>\nHmm.\n</think>\n\nq/no_think");
+    free(text);
+    assert_int_equal(last_logged_int(&g_emu, "input token num : "), diff_len("q"));
+}
+
+static void test_reply_tokens_count_after_the_think_text_block(void **state)
+{
+    (void)state;
+    h_emu *e = START("--emu-think-text", REASONING, "--emu-reply-tokens", "7");
+    idvec got = {0}, want = {0};
+    turn(e, "hello world", "", 1, &got); /* echo: 5 ids, cycled to 7 */
+    think_block_ids(REASONING, &want);
+    size_t block = want.len;
+    idvec cycled = {0};
+    cycled_ids("hello world", 7, &cycled);
+    iv_append(&want, cycled.v + 4, cycled.len - 4);
+    assert_ids_equal(&got, want.v, want.len);
+    assert_int_equal(got.len, block + 7);
+    iv_free(&cycled);
+    iv_free(&got);
+    iv_free(&want);
+}
+
+/* Token 1 is still the <think>: a crash at the first echo token comes after the whole block. */
+static void test_fault_token_numbers_count_the_think_text(void **state)
+{
+    (void)state;
+    idvec block = {0};
+    think_block_ids("Hmm, ok.", &block);
+    char at[16];
+    snprintf(at, sizeof at, "%zu", block.len + 1);
+    h_emu *e = START("--emu-think-text", "Hmm, ok.", "--emu-crash-at", at);
+    generate(e, "hello", "");
+    assert_true(h_emu_wait(e, 10.0));
+    assert_true(WIFSIGNALED(e->status) && WTERMSIG(e->status) == SIGABRT);
+    char want[96];
+    snprintf(want, sizeof want, "fault: crash at token %zu of generation 1", block.len + 1);
+    assert_true(h_emu_log_has(e, want));
+    /* every piece of 3 ids before the crash was streamed: the block's text up to there */
+    size_t streamed = block.len / 3 * 3;
+    size_t n = h_count(&g_tok, "/decode");
+    assert_int_equal(n, streamed / 3);
+    iv_free(&block);
+}
+
 /* The sampled reply depends only on --emu-seed and the generation number. */
 static void test_same_seed_gives_same_sampled_reply_across_runs(void **state)
 {
@@ -1250,6 +1371,11 @@ int main(void)
         T(test_repetition_penalty_at_most_one_is_skip),
         T(test_reply_is_empty_think_block_then_echo_of_last_user_message),
         T(test_reply_tokens_fixes_reply_length_after_think_block),
+        T(test_think_text_fills_the_think_block_before_the_echo),
+        T(test_think_text_keeps_its_leading_and_trailing_newlines),
+        T(test_think_text_is_tokenized_by_one_encode_before_the_startup_reset),
+        T(test_reply_tokens_count_after_the_think_text_block),
+        T(test_fault_token_numbers_count_the_think_text),
         T(test_same_seed_gives_same_sampled_reply_across_runs),
         T(test_reset_queued_behind_running_chat_is_dropped),
         T(test_generate_queued_behind_running_chat_produces_nothing),

@@ -3,8 +3,10 @@
  * reset), <tool_call> output parsed into tool_calls streamed and not, tool results fed back with
  * KV reuse (and a reset when the history's calls differ), malformed tool text kept as content,
  * format validated on real replies, think true / false / levels / the manifest default, earlier
- * think blocks stripped. The emulator echoes the last user block, so the last user message (or
- * tool result) is what the "model" answers. One server with three models for the whole group. */
+ * think blocks stripped; with a reasoning emulator (--emu-think-text): thinking / reasoning streamed
+ * before the content on both APIs, hidden when off, and a thinking turn continued in the cache.
+ * The emulator echoes the last user block, so the last user message (or
+ * tool result) is what the "model" answers. One server with four models for the whole group. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,11 @@
 
 static tokenizer *tok;
 static h_server srv;
+
+/* what model r's emulator puts into its think block (JSON-escaped in JR) */
+#define REASONING "The user wrote a word.\n\nI will repeat it, \"exactly\"."
+#define JR "The user wrote a word.\\n\\nI will repeat it, \\\"exactly\\\"."
+
 
 static int setup(void **state)
 {
@@ -31,6 +38,9 @@ static int setup(void **state)
     h_write_manifest(srv.dir, "m", NULL, "\"thinking\": true, \"system_prompt\": \"\"");
     h_write_manifest(srv.dir, "t", NULL, "\"thinking\": true, \"think_default\": true");
     h_write_manifest(srv.dir, "p", NULL, "\"template\": \"qwen2.5\", \"thinking\": false");
+    /* r: like m, but the emulated model reasons (its think block holds REASONING) */
+    h_write_manifest(srv.dir, "r", (const char *const[]){"--emu-think-text", REASONING, NULL},
+                     "\"thinking\": true, \"system_prompt\": \"\"");
     if (!h_server_start(&srv, NULL)) {
         char *log = h_server_log(&srv);
         fprintf(stderr, "server did not start:\n%s\n", log);
@@ -375,6 +385,259 @@ static void test_earlier_think_blocks_are_stripped_from_the_history(void **state
     result_free(&r);
 }
 
+/* ---- a model that reasons (--emu-think-text) ---- */
+
+/* Streamed chat lines: thinking pieces joined into *thinking, content into *content; true when
+ * every thinking piece came before the first content piece. */
+static bool split_stream(const result *r, const char *outer, const char *think_key, const char *content_key,
+                         char **thinking, char **content)
+{
+    strbuf t = {0}, c = {0};
+    sb_puts(&t, "");
+    sb_puts(&c, "");
+    bool ordered = true;
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *obj = outer ? json_object_get(r->lines[i], outer) : r->lines[i];
+        const char *th = json_string_value(json_object_get(obj, think_key));
+        const char *co = json_string_value(json_object_get(obj, content_key));
+        if (th && *th) {
+            if (c.len)
+                ordered = false;
+            sb_puts(&t, th);
+        }
+        if (co)
+            sb_puts(&c, co);
+    }
+    *thinking = sb_steal(&t);
+    *content = sb_steal(&c);
+    return ordered;
+}
+
+static bool any_line_has(const result *r, const char *outer, const char *key)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *obj = outer ? json_object_get(r->lines[i], outer) : r->lines[i];
+        if (json_object_get(obj, key))
+            return true;
+    }
+    return false;
+}
+
+static void test_chat_streams_the_reasoning_as_thinking_before_the_content(void **state)
+{
+    (void)state;
+    result r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    assert_status(&r, 200);
+    assert_true(r.n >= 3);
+    char *thinking, *content;
+    assert_true(split_stream(&r, "message", "thinking", "content", &thinking, &content));
+    assert_string_equal(thinking, REASONING);
+    assert_string_equal(content, "Hi");
+    assert_true(json_is_true(json_object_get(r.last, "done")));
+    assert_string_equal(str(r.last, "done_reason"), "stop");
+    free(thinking);
+    free(content);
+    result_free(&r);
+
+    /* one object */
+    r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    assert_status(&r, 200);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(str(msg(r.last), "thinking"), REASONING);
+    assert_string_equal(str(msg(r.last), "content"), "Hi");
+    result_free(&r);
+}
+
+static void test_think_false_hides_the_reasoning_block(void **state)
+{
+    (void)state;
+    /* think false, and think absent on a model whose default is off */
+    const char *bodies[] = {
+        "{\"model\":\"r\",\"think\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+        "{\"model\":\"r\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        result r = post("/api/chat", bodies[i]);
+        assert_status(&r, 200);
+        assert_false(any_line_has(&r, "message", "thinking"));
+        char *content = h_join(r.lines, r.n, "message", "content");
+        assert_string_equal(content, "Hi");
+        free(content);
+        result_free(&r);
+    }
+    result r = post("/api/chat", "{\"model\":\"r\",\"think\":false,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    assert_status(&r, 200);
+    assert_null(json_object_get(msg(r.last), "thinking"));
+    assert_string_equal(str(msg(r.last), "content"), "Hi");
+    result_free(&r);
+}
+
+static void test_generate_returns_the_reasoning_as_thinking(void **state)
+{
+    (void)state;
+    result r = post("/api/generate", "{\"model\":\"r\",\"think\":true,\"prompt\":\"Hi\"}");
+    assert_status(&r, 200);
+    char *thinking, *response;
+    assert_true(split_stream(&r, NULL, "thinking", "response", &thinking, &response));
+    assert_string_equal(thinking, REASONING);
+    assert_string_equal(response, "Hi");
+    free(thinking);
+    free(response);
+    result_free(&r);
+
+    r = post("/api/generate", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"prompt\":\"Hi\"}");
+    assert_status(&r, 200);
+    assert_string_equal(str(r.last, "thinking"), REASONING);
+    assert_string_equal(str(r.last, "response"), "Hi");
+    result_free(&r);
+
+    r = post("/api/generate", "{\"model\":\"r\",\"think\":false,\"prompt\":\"Hi\"}");
+    assert_status(&r, 200);
+    assert_false(any_line_has(&r, NULL, "thinking"));
+    char *text = h_join(r.lines, r.n, NULL, "response");
+    assert_string_equal(text, "Hi");
+    free(text);
+    result_free(&r);
+}
+
+/* Qwen3's template drops the reasoning of turns before the last user message, but the runtime's
+ * cache holds turn 1 as generated, think block included. The engine continues that cache (design:
+ * earlier replies stay in the cache as generated; the comparison ignores think blocks), so turn 2
+ * prefills only its own part, whether the client sends the reasoning back as `thinking`, inline
+ * in the content, or not at all. */
+static void test_a_turn_after_a_thinking_turn_continues_the_cache(void **state)
+{
+    (void)state;
+    const char *second[] = {
+        "{\"role\":\"assistant\",\"content\":\"q1\",\"thinking\":\"" JR "\"}",
+        "{\"role\":\"assistant\",\"content\":\"<think>\\n" JR "\\n</think>\\n\\nq1\"}",
+        "{\"role\":\"assistant\",\"content\":\"q1\"}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        result r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\","
+                                     "\"content\":\"q1\"}]}");
+        assert_status(&r, 200);
+        assert_string_equal(str(msg(r.last), "thinking"), REASONING);
+        assert_string_equal(str(msg(r.last), "content"), "q1");
+        /* a one-message conversation never continues the previous one: a reset, all prefilled */
+        assert_int_equal(num(r.last, "prompt_eval_count"), n_ids("<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\n"));
+        result_free(&r);
+
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},"
+                 "%s,{\"role\":\"user\",\"content\":\"q2\"}]}",
+                 second[i]);
+        r = post("/api/chat", body);
+        assert_status(&r, 200);
+        assert_string_equal(str(msg(r.last), "thinking"), REASONING);
+        assert_string_equal(str(msg(r.last), "content"), "q2");
+        assert_int_equal(num(r.last, "prompt_eval_count"),
+                         n_ids("<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n"));
+        result_free(&r);
+    }
+}
+
+/* SSE body -> the parsed chunks (without [DONE]); *done = it ended with data: [DONE]. */
+static result sse(const h_http *http, bool *done)
+{
+    result r = {0};
+    size_t cap = 16;
+    r.lines = xcalloc(cap, sizeof *r.lines);
+    *done = false;
+    const char *p = http->body.data ? http->body.data : "";
+    while ((p = strstr(p, "data: "))) {
+        p += 6;
+        const char *end = strstr(p, "\n\n");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 6 && !memcmp(p, "[DONE]", 6)) {
+            *done = true;
+        } else {
+            json_t *v = json_loadb(p, len, 0, NULL);
+            assert_non_null(v);
+            if (r.n == cap)
+                r.lines = xrealloc(r.lines, (cap *= 2) * sizeof *r.lines);
+            r.lines[r.n++] = v;
+        }
+        p += len;
+    }
+    r.last = r.n ? r.lines[r.n - 1] : NULL;
+    return r;
+}
+
+static json_t *choice0(json_t *chunk, const char *member)
+{
+    return json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), member);
+}
+
+static void test_openai_chat_returns_the_reasoning(void **state)
+{
+    (void)state;
+    result r = post("/v1/chat/completions", "{\"model\":\"r\",\"reasoning_effort\":\"high\",\"messages\":[{\"role\":"
+                                            "\"user\",\"content\":\"Hi\"}]}");
+    assert_status(&r, 200);
+    json_t *m = choice0(r.last, "message");
+    assert_string_equal(str(m, "reasoning"), REASONING);
+    assert_string_equal(str(m, "content"), "Hi");
+    assert_null(json_object_get(m, "reasoning_content"));
+    result_free(&r);
+
+    /* absent: the model's default; "none": off */
+    const char *off[] = {"\"reasoning_effort\":\"none\",", "\"reasoning\":{\"effort\":\"none\"},"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"model\":\"r\",%s\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", off[i]);
+        r = post("/v1/chat/completions", body);
+        assert_status(&r, 200);
+        m = choice0(r.last, "message");
+        assert_null(json_object_get(m, "reasoning"));
+        assert_string_equal(str(m, "content"), "Hi");
+        result_free(&r);
+    }
+
+    /* streamed: reasoning deltas, then content deltas */
+    h_http http = h_srv(&srv, "POST", "/v1/chat/completions",
+                        "{\"model\":\"r\",\"stream\":true,\"reasoning_effort\":\"low\",\"messages\":[{\"role\":"
+                        "\"user\",\"content\":\"Hi\"}]}");
+    assert_int_equal(http.status, 200);
+    bool done;
+    r = sse(&http, &done);
+    assert_true(done);
+    assert_true(r.n >= 3);
+    json_t **deltas = xcalloc(r.n, sizeof *deltas);
+    for (size_t i = 0; i < r.n; i++)
+        deltas[i] = choice0(r.lines[i], "delta");
+    result view = {.lines = deltas, .n = r.n};
+    char *reasoning, *content;
+    assert_true(split_stream(&view, NULL, "reasoning", "content", &reasoning, &content));
+    assert_string_equal(reasoning, REASONING);
+    assert_string_equal(content, "Hi");
+    const char *finish = json_string_value(choice0(r.last, "finish_reason"));
+    assert_non_null(finish);
+    assert_string_equal(finish, "stop");
+    free(reasoning);
+    free(content);
+    free(deltas);
+    h_ndjson_free(r.lines, r.n);
+    h_http_free(&http);
+
+    http = h_srv(&srv, "POST", "/v1/chat/completions",
+                 "{\"model\":\"r\",\"stream\":true,\"reasoning_effort\":\"none\",\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"Hi\"}]}");
+    assert_int_equal(http.status, 200);
+    assert_null(strstr(http.body.data, "\"reasoning\""));
+    r = sse(&http, &done);
+    assert_true(done);
+    strbuf joined = {0};
+    sb_puts(&joined, "");
+    for (size_t i = 0; i < r.n; i++)
+        sb_puts(&joined, str(choice0(r.lines[i], "delta"), "content"));
+    assert_string_equal(joined.data, "Hi");
+    sb_free(&joined);
+    h_ndjson_free(r.lines, r.n);
+    h_http_free(&http);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +648,11 @@ int main(void)
         cmocka_unit_test(test_format_schema_passes_and_fails),
         cmocka_unit_test(test_think_values_and_the_manifest_default),
         cmocka_unit_test(test_earlier_think_blocks_are_stripped_from_the_history),
+        cmocka_unit_test(test_chat_streams_the_reasoning_as_thinking_before_the_content),
+        cmocka_unit_test(test_think_false_hides_the_reasoning_block),
+        cmocka_unit_test(test_generate_returns_the_reasoning_as_thinking),
+        cmocka_unit_test(test_a_turn_after_a_thinking_turn_continues_the_cache),
+        cmocka_unit_test(test_openai_chat_returns_the_reasoning),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
