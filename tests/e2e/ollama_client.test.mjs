@@ -2,51 +2,20 @@
 // (axllama-emu, fast profile): what real Ollama clients rely on, streaming and not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Ollama } from 'ollama';
+import { startServe } from './serve.mjs';
 
-const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
 const MODEL = 'qwen3-emu';
-let server, ollama, modelsDir, log = '';
+let ollama;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
+let srv;
 
 before(async () => {
-  const port = await freePort();
-  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
-  server = spawn(path.join(build, 'axllama'), ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
-    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
-  });
-  await ready;
-  ollama = new Ollama({ host: `http://127.0.0.1:${port}` });
+  srv = await startServe();
+  ollama = new Ollama({ host: srv.base });
 });
 
-after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.on('exit', resolve));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
-  rmSync(modelsDir, { recursive: true, force: true });
-});
+after(() => srv?.stop());
 
 test('list shows the built-in model', async () => {
   const { models } = await ollama.list();

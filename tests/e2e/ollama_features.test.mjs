@@ -5,66 +5,25 @@
 // no thinking, no tools) and "reason" (like feat, but the emulator reasons: --emu-think-text).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Ollama } from 'ollama';
+import { emuManifest, startServe } from './serve.mjs';
 
-const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
-const tokenizerDir = process.env.AXLLAMA_TOKENIZER_DIR;
-let server, ollama, modelsDir, log = '';
+let ollama;
 // what the "reason" model's emulator puts into its think block
 const REASONING = 'The user wrote a word.\n\nI will repeat it, "exactly".';
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-function manifest(name, extra, emuArgs = []) {
-  return JSON.stringify({
-    name,
-    runtime: { binary: path.join(build, 'axllama-emu'), args: ['--emu-profile', 'fast', '--emu-port', '{port}', ...emuArgs],
-               port: 0, devices: '0', load_timeout: 20 },
-    tokenizer: tokenizerDir, tokenizer_port: 0, system_prompt: '', ...extra,
-  });
-}
+let srv;
 
 before(async () => {
-  assert.ok(tokenizerDir, 'AXLLAMA_TOKENIZER_DIR must be set (scripts/run-tests.sh sets it)');
-  const port = await freePort();
-  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
-  writeFileSync(path.join(modelsDir, 'feat.json'), manifest('feat', { thinking: true, think_default: false }));
-  writeFileSync(path.join(modelsDir, 'plain.json'), manifest('plain', { template: 'qwen2.5', thinking: false }));
-  writeFileSync(path.join(modelsDir, 'reason.json'),
-                manifest('reason', { thinking: true, think_default: false }, ['--emu-think-text', REASONING]));
-  server = spawn(path.join(build, 'axllama'), ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  srv = await startServe({
+    'feat.json': emuManifest('feat', { thinking: true, think_default: false }),
+    'plain.json': emuManifest('plain', { template: 'qwen2.5', thinking: false }),
+    'reason.json': emuManifest('reason', { thinking: true, think_default: false }, ['--emu-think-text', REASONING]),
   });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
-    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
-  });
-  ollama = new Ollama({ host: `http://127.0.0.1:${port}` });
+  ollama = new Ollama({ host: srv.base });
 });
 
-after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.on('exit', resolve));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
-  rmSync(modelsDir, { recursive: true, force: true });
-});
+after(() => srv?.stop());
 
 const tools = [{
   type: 'function',

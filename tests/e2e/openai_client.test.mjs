@@ -4,51 +4,20 @@
 // stop, completions, models, errors as APIError, tools and response_format.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import OpenAI from 'openai';
+import { startServe } from './serve.mjs';
 
-const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
 const MODEL = 'qwen3-emu';
-let server, client, modelsDir, log = '';
+let client;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
+let srv;
 
 before(async () => {
-  const port = await freePort();
-  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
-  server = spawn(path.join(build, 'axllama'), ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
-    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
-  });
-  await ready;
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'any-key', maxRetries: 0, timeout: 60000 });
+  srv = await startServe();
+  client = new OpenAI({ baseURL: `${srv.base}/v1`, apiKey: 'any-key', maxRetries: 0, timeout: 60000 });
 });
 
-after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.on('exit', resolve));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
-  rmSync(modelsDir, { recursive: true, force: true });
-});
+after(() => srv?.stop());
 
 const user = (content) => [{ role: 'user', content }];
 

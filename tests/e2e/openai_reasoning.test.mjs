@@ -6,60 +6,23 @@
 // which exists only while no manifest does).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import OpenAI from 'openai';
+import { emuManifest, startServe } from './serve.mjs';
 
-const build = process.env.AXLLAMA_BUILD ?? path.resolve('build');
-const tokenizerDir = process.env.AXLLAMA_TOKENIZER_DIR;
 const MODEL = 'reason';
 const REASONING = 'The user wrote a word.\n\nI will repeat it, "exactly".';
-let server, client, modelsDir, log = '';
+let client;
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
+let srv;
 
 before(async () => {
-  assert.ok(tokenizerDir, 'AXLLAMA_TOKENIZER_DIR must be set (scripts/run-tests.sh sets it)');
-  const port = await freePort();
-  modelsDir = mkdtempSync(path.join(tmpdir(), 'axllama-models-'));
-  writeFileSync(path.join(modelsDir, 'reason.json'), JSON.stringify({
-    name: MODEL,
-    runtime: { binary: path.join(build, 'axllama-emu'),
-               args: ['--emu-profile', 'fast', '--emu-port', '{port}', '--emu-think-text', REASONING],
-               port: 0, devices: '0', load_timeout: 20 },
-    tokenizer: tokenizerDir, tokenizer_port: 0, system_prompt: '', thinking: true, think_default: true,
-  }));
-  server = spawn(path.join(build, 'axllama'), ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: modelsDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  srv = await startServe({
+    'reason.json': emuManifest(MODEL, { thinking: true, think_default: true }, ['--emu-think-text', REASONING]),
   });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10000);
-    const onData = (d) => { log += d; if (log.includes('Listening on')) { clearTimeout(timer); resolve(); } };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${log}`)); });
-  });
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'any-key', maxRetries: 0, timeout: 60000 });
+  client = new OpenAI({ baseURL: `${srv.base}/v1`, apiKey: 'any-key', maxRetries: 0, timeout: 60000 });
 });
 
-after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.on('exit', resolve));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
-  rmSync(modelsDir, { recursive: true, force: true });
-});
+after(() => srv?.stop());
 
 const user = (content) => [{ role: 'user', content }];
 

@@ -22,6 +22,16 @@ typedef struct {
     int status;
 } h_server;
 
+/* How many ids the tokenizer gives text (the exact counts the server must report). */
+static inline size_t h_n_ids(const tokenizer *tok, const char *text)
+{
+    idvec ids = {0};
+    tokenizer_encode(tok, text, strlen(text), &ids);
+    size_t n = ids.len;
+    iv_free(&ids);
+    return n;
+}
+
 static inline const char *h_build_dir(void)
 {
     const char *b = getenv("AXLLAMA_BUILD");

@@ -32,15 +32,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t n_ids(const char *text)
-{
-    idvec ids = {0};
-    tokenizer_encode(tok, text, strlen(text), &ids);
-    size_t n = ids.len;
-    iv_free(&ids);
-    return n;
-}
-
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 /* One server per test: model "m" (emulator args). The teardown stops it if a test failed. */
@@ -288,8 +279,8 @@ static void test_chat_answer_shape_and_usage_equal_the_native_counts(void **stat
     answer native = call(&s, "POST", "/api/chat", chat_body(body, sizeof body, "Hello world", "\"stream\":false"));
     assert_int_equal(native.http.status, 200);
     long long prompt = gi(native.json, "prompt_eval_count"), eval = gi(native.json, "eval_count");
-    assert_int_equal(prompt, n_ids(USER_TURN("Hello world")));
-    assert_int_equal(eval, 4 + n_ids("Hello world"));
+    assert_int_equal(prompt, h_n_ids(tok, USER_TURN("Hello world")));
+    assert_int_equal(eval, 4 + h_n_ids(tok, "Hello world"));
     unload(&s);
 
     answer a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "Hello world", NULL));
@@ -377,7 +368,7 @@ static void test_stream_include_usage_ends_with_a_usage_chunk_of_the_real_counts
     json_t *u = ev.events[ev.n - 1], *fin = ev.events[ev.n - 2];
     assert_int_equal(json_array_size(get(u, "choices")), 0);
     assert_true(json_is_array(get(u, "choices")));
-    long long prompt = (long long)n_ids(USER_TURN("count me")), eval = 4 + (long long)n_ids("count me");
+    long long prompt = (long long)h_n_ids(tok, USER_TURN("count me")), eval = 4 + (long long)h_n_ids(tok, "count me");
     assert_int_equal(gi(u, "usage.prompt_tokens"), prompt);
     assert_int_equal(gi(u, "usage.completion_tokens"), eval);
     assert_int_equal(gi(u, "usage.total_tokens"), prompt + eval);

@@ -27,15 +27,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t n_ids(const char *text)
-{
-    idvec ids = {0};
-    tokenizer_encode(tok, text, strlen(text), &ids);
-    size_t n = ids.len;
-    iv_free(&ids);
-    return n;
-}
-
 /* A copy of the running test's server, stopped by the per-test teardown when an assertion failed
  * before the test stopped it (a reaped child makes waitpid fail: nothing to do then). */
 static h_server current;
@@ -125,8 +116,8 @@ static void test_chat_streams_ndjson_with_the_reply_and_exact_counts(void **stat
     free(content);
     for (size_t i = 0; i < r.n; i++)
         assert_string_equal(str(json_object_get(r.lines[i], "message"), "role"), "assistant");
-    assert_int_equal(num(r.last, "prompt_eval_count"), n_ids(USER_TURN("Hello world")));
-    assert_int_equal(num(r.last, "eval_count"), 4 + n_ids("Hello world")); /* think block + echo */
+    assert_int_equal(num(r.last, "prompt_eval_count"), h_n_ids(tok, USER_TURN("Hello world")));
+    assert_int_equal(num(r.last, "eval_count"), 4 + h_n_ids(tok, "Hello world")); /* think block + echo */
     assert_true(num(r.last, "total_duration") > 0);
     assert_true(num(r.last, "eval_duration") > 0);
     assert_true(num(r.last, "total_duration") >= num(r.last, "load_duration"));
@@ -147,7 +138,7 @@ static void test_second_turn_prefills_only_the_new_turn(void **state)
                           "{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}]}");
     assert_int_equal(r2.http.status, 200);
     assert_string_equal(str(json_object_get(r2.last, "message"), "content"), "Second");
-    assert_int_equal(num(r2.last, "prompt_eval_count"), n_ids("<|im_end|>\n" USER_TURN("Second")));
+    assert_int_equal(num(r2.last, "prompt_eval_count"), h_n_ids(tok, "<|im_end|>\n" USER_TURN("Second")));
     /* an edited history is not reused: the whole conversation is prefilled again */
     chat_result r3 = post(&s, "/api/chat",
                           "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Other first\"},"
@@ -480,7 +471,7 @@ static void test_a_long_history_is_fitted_by_dropping_old_turns(void **state)
     chat_result r = post(&s, "/api/chat", body.data);
     assert_int_equal(r.http.status, 200);
     assert_string_equal(str(json_object_get(r.last, "message"), "content"), "short question");
-    assert_int_equal(num(r.last, "prompt_eval_count"), n_ids(USER_TURN("short question")));
+    assert_int_equal(num(r.last, "prompt_eval_count"), h_n_ids(tok, USER_TURN("short question")));
     chat_free(&r);
     sb_free(&body);
     free(big);

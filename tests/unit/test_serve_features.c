@@ -59,15 +59,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t n_ids(const char *text)
-{
-    idvec ids = {0};
-    tokenizer_encode(tok, text, strlen(text), &ids);
-    size_t n = ids.len;
-    iv_free(&ids);
-    return n;
-}
-
 typedef struct {
     h_http http;
     json_t **lines;
@@ -152,7 +143,7 @@ static void test_tools_are_rendered_and_a_streamed_call_comes_whole(void **state
     result r = post("/api/chat", "{\"model\":\"m\",\"tools\":" TOOLS_JSON ",\"messages\":[" SYSTEM ",{\"role\":\"user\",\"content\":"
                                  "\"Checking. " CALL_TEXT " Back soon.\"}]}");
     assert_status(&r, 200);
-    assert_true(reset_with_system_block_of(n_ids(TOOLS_SYSTEM_BLOCK)));
+    assert_true(reset_with_system_block_of(h_n_ids(tok, TOOLS_SYSTEM_BLOCK)));
     strbuf content = {0};
     sb_puts(&content, "");
     size_t calls = 0;
@@ -205,7 +196,7 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     assert_string_equal(str(msg(r.last), "content"), "<tool_response>\nsunny, 21 C\n</tool_response>");
     assert_null(json_object_get(msg(r.last), "tool_calls"));
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     n_ids("<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
+                     h_n_ids(tok, "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
                            "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     result_free(&r);
 
@@ -217,9 +208,9 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     r = post("/api/chat", text);
     free(text);
     assert_status(&r, 200);
-    assert_true(reset_with_system_block_of(n_ids(TOOLS_SYSTEM_BLOCK)));
+    assert_true(reset_with_system_block_of(h_n_ids(tok, TOOLS_SYSTEM_BLOCK)));
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     n_ids("<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+                     h_n_ids(tok, "<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
                            "\"Paris\"}}\n</tool_call><|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": "
                            "\"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call><|im_end|>\n"
                            "<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
@@ -264,7 +255,7 @@ static void test_format_json_instructs_and_validates(void **state)
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"), "{\"answer\": [1, 2]}");
     /* the instruction became the system block (the manifest has no system prompt) */
-    assert_true(reset_with_system_block_of(n_ids("<|im_start|>system\n" INSTRUCTION "<|im_end|>\n")));
+    assert_true(reset_with_system_block_of(h_n_ids(tok, "<|im_start|>system\n" INSTRUCTION "<|im_end|>\n")));
     result_free(&r);
 
     /* after the model's default system prompt */
@@ -272,7 +263,7 @@ static void test_format_json_instructs_and_validates(void **state)
     assert_status(&r, 200);
     assert_string_equal(str(r.last, "response"), "[true]");
     assert_true(reset_with_system_block_of(
-        n_ids("<|im_start|>system\n" CHAT_DEFAULT_SYSTEM_PROMPT "\n\n" INSTRUCTION "<|im_end|>\n")));
+        h_n_ids(tok, "<|im_start|>system\n" CHAT_DEFAULT_SYSTEM_PROMPT "\n\n" INSTRUCTION "<|im_end|>\n")));
     result_free(&r);
 
     r = post("/api/generate", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"prompt\":\"Sure: it is 4\"}");
@@ -310,7 +301,7 @@ static void test_format_schema_passes_and_fails(void **state)
     assert_string_equal(content, "{\"city\": \"Paris\", \"temp\": 21}");
     free(content);
     /* the request's system prompt, then the instruction with the compact schema */
-    assert_true(reset_with_system_block_of(n_ids("<|im_start|>system\nBe exact.\n\n" INSTRUCTION
+    assert_true(reset_with_system_block_of(h_n_ids(tok, "<|im_start|>system\nBe exact.\n\n" INSTRUCTION
                                                  " The JSON must conform to this JSON schema: {\"type\":\"object\","
                                                  "\"properties\":{\"city\":{\"type\":\"string\"},\"temp\":{\"type\":"
                                                  "\"integer\"}},\"required\":[\"city\",\"temp\"]}<|im_end|>\n")));
@@ -345,8 +336,8 @@ static long prefill_of(const char *model, const char *think)
 static void test_think_values_and_the_manifest_default(void **state)
 {
     (void)state;
-    long on = (long)n_ids("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-    long off = (long)n_ids("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    long on = (long)h_n_ids(tok, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    long off = (long)h_n_ids(tok, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     assert_int_equal(prefill_of("m", NULL), off); /* think_default false */
     assert_int_equal(prefill_of("m", "true"), on);
     assert_int_equal(prefill_of("m", "\"low\""), on); /* levels mean on for Qwen3 */
@@ -380,7 +371,7 @@ static void test_earlier_think_blocks_are_stripped_from_the_history(void **state
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"), "q2");
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     n_ids("<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\nanswer<|im_end|>\n"
+                     h_n_ids(tok, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\nanswer<|im_end|>\n"
                            "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     result_free(&r);
 }
@@ -520,7 +511,7 @@ static void test_a_turn_after_a_thinking_turn_continues_the_cache(void **state)
         assert_string_equal(str(msg(r.last), "thinking"), REASONING);
         assert_string_equal(str(msg(r.last), "content"), "q1");
         /* a one-message conversation never continues the previous one: a reset, all prefilled */
-        assert_int_equal(num(r.last, "prompt_eval_count"), n_ids("<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\n"));
+        assert_int_equal(num(r.last, "prompt_eval_count"), h_n_ids(tok, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\n"));
         result_free(&r);
 
         char body[1024];
@@ -533,7 +524,7 @@ static void test_a_turn_after_a_thinking_turn_continues_the_cache(void **state)
         assert_string_equal(str(msg(r.last), "thinking"), REASONING);
         assert_string_equal(str(msg(r.last), "content"), "q2");
         assert_int_equal(num(r.last, "prompt_eval_count"),
-                         n_ids("<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n"));
+                         h_n_ids(tok, "<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n"));
         result_free(&r);
     }
 }
