@@ -22,6 +22,34 @@ typedef struct {
     int status;
 } h_server;
 
+/* The emulator child of the server (its parent pid is the server's). */
+static inline pid_t h_runtime_pid(const h_server *s)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = 0;
+    while (d && (de = readdir(d)) && !found) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *close = strrchr(buf, ')');
+        int ppid = 0;
+        if (strstr(buf, "(axllama-emu)") && close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == s->pid)
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 /* How many ids the tokenizer gives text (the exact counts the server must report). */
 static inline size_t h_n_ids(const tokenizer *tok, const char *text)
 {

@@ -589,33 +589,6 @@ static void test_request_errors_are_openai_error_objects(void **state)
     stop(&s);
 }
 
-static pid_t runtime_pid(const h_server *s)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    pid_t found = 0;
-    while (d && (de = readdir(d)) && !found) {
-        pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        const char *close = strrchr(buf, ')');
-        int ppid = 0;
-        if (strstr(buf, "(axllama-emu)") && close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == s->pid)
-            found = pid;
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
 typedef struct {
     h_server *s;
     const char *body;
@@ -638,7 +611,7 @@ static void test_an_error_mid_stream_is_one_sse_error_event_without_done(void **
     unload(&s);
     answer load = call(&s, "POST", "/api/generate", "{\"model\":\"m\"}");
     answer_free(&load);
-    pid_t rt = runtime_pid(&s);
+    pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
     request_thread t = {.s = &s,
                         .body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};

@@ -363,34 +363,6 @@ static void test_a_client_that_leaves_cancels_its_job_and_the_next_starts_at_onc
     h_server_stop(&s);
 }
 
-/* The emulator child of the server (its parent pid is the server's). */
-static pid_t runtime_pid(const h_server *s)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    pid_t found = 0;
-    while (d && (de = readdir(d)) && !found) {
-        pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        const char *close = strrchr(buf, ')');
-        int ppid = 0;
-        if (strstr(buf, "(axllama-emu)") && close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == s->pid)
-            found = pid;
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
 static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(void **state)
 {
     (void)state;
@@ -398,7 +370,7 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
     const char *args[] = {"--emu-reply-tokens", "3000", NULL};
     start(&s, args, NULL, NULL);
     chat_result load = post(&s, "/api/generate", "{\"model\":\"m\"}");
-    pid_t rt = runtime_pid(&s);
+    pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
     request_thread t = {.s = &s, .body = "{\"model\":\"m\",\"prompt\":\"doomed reply\"}"};
     pthread_t th;
@@ -417,7 +389,7 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
         fprintf(stderr, "answer %ld: %s\n", after.http.status, after.http.body.data);
     assert_int_equal(after.http.status, 200);
     assert_string_equal(str(after.last, "response"), "alive");
-    pid_t rt2 = runtime_pid(&s);
+    pid_t rt2 = h_runtime_pid(&s);
     assert_true(rt2 > 0 && rt2 != rt);
     chat_free(&load);
     chat_free(&t.r);
@@ -537,7 +509,7 @@ static void test_sigterm_stops_the_server_and_leaves_no_runtime(void **state)
     h_server s;
     start(&s, NULL, NULL, NULL);
     chat_result r = post(&s, "/api/generate", "{\"model\":\"m\"}");
-    pid_t rt = runtime_pid(&s);
+    pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
     int status = h_server_stop(&s);
     assert_true(WIFEXITED(status));
