@@ -13,10 +13,19 @@
  *      after our staged /encode was seen: §7.6's start race cannot fool us), to drain the text queue
  *      that is never cleared (§7.5) and to catch the context-full text (§2.8: reset and retry once
  *      with a fitted history);
- *   5. num_predict, stop sequences and a client that left end the run with /api/stop (§7.8). */
+ *   5. num_predict, stop sequences and a client that left end the run with /api/stop (§7.8).
+ *
+ * Compatibility mode (manifest "tokenizer_upstream", docs/models.md): the upstream command (if
+ * any) runs under its own supervisor, started before the runtime and stopped after it; our service
+ * is a proxy to it, so nothing is staged: a turn continues (the new user message as the prompt)
+ * when the request extends the held conversation at the message level (compat_plan), else resets
+ * with the real system prompt and sends the last user message. prompt_eval_count is the diff the
+ * proxy saw; an upstream failure fails the turn and unloads the model (the next job starts both
+ * again). */
 #include "engine/engine.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -92,7 +101,30 @@ typedef struct {
     bool active;
     bool encode_seen;
     observed *head, *tail;
+    /* compatibility mode: what the proxy saw (the last /encode's diff, an upstream failure) */
+    bool have_diff;
+    size_t diff_len;
+    bool upstream_failed;
+    char upstream_err[320];
 } turn_channel;
+
+/* Compatibility mode (manifest "tokenizer_upstream"): what the runtime's conversation holds, at the
+ * message level (the upstream renders it, so ids cannot be compared). */
+typedef struct {
+    bool valid;
+    char *system;
+    char **roles, **contents; /* after the system message, the reply last */
+    size_t n;
+} compat_session;
+
+/* One compat turn: reset with system (or not), then generate with prompt. */
+typedef struct {
+    bool reset;
+    const char *system;
+    const char *prompt;
+    const char *held_system; /* what to commit */
+    size_t first;            /* index of the first message after the system message */
+} compat_turn;
 
 struct engine {
     engine_config cfg;
@@ -122,6 +154,11 @@ struct engine {
     atomic_bool runtime_died;
 
     turn_channel turn;
+    /* compatibility mode */
+    supervisor *up_sup;       /* the upstream tokenizer command, NULL when none */
+    atomic_bool upstream_died;
+    bool reload_needed;       /* an upstream failure: unload after the job */
+    compat_session compat;
 };
 
 static double now_mono(void)
@@ -368,6 +405,60 @@ static void on_request(void *user, const char *method, const char *path, const c
     pthread_mutex_unlock(&e->turn.lock);
 }
 
+static void on_encode(void *user, const char *uid, const int32_t *diff, size_t n)
+{
+    (void)uid;
+    (void)diff;
+    engine *e = user;
+    pthread_mutex_lock(&e->turn.lock);
+    if (e->turn.active) {
+        e->turn.have_diff = true;
+        e->turn.diff_len = n;
+    }
+    pthread_mutex_unlock(&e->turn.lock);
+}
+
+static void on_upstream_error(void *user, const char *path, const char *message)
+{
+    (void)path;
+    engine *e = user;
+    pthread_mutex_lock(&e->turn.lock);
+    if (!e->turn.upstream_failed)
+        snprintf(e->turn.upstream_err, sizeof e->turn.upstream_err, "%s", message);
+    e->turn.upstream_failed = true;
+    pthread_cond_signal(&e->turn.cond);
+    pthread_mutex_unlock(&e->turn.lock);
+    elog(e, "%s", message);
+}
+
+static void on_upstream_log(void *user, const char *line)
+{
+    engine *e = user;
+    elog(e, "tokenizer upstream: %s", line);
+}
+
+static void on_upstream_exit(void *user, const rt_status *st)
+{
+    engine *e = user;
+    atomic_store(&e->upstream_died, true);
+    pthread_mutex_lock(&e->turn.lock);
+    pthread_cond_signal(&e->turn.cond);
+    pthread_mutex_unlock(&e->turn.lock);
+    elog(e, "the tokenizer upstream exited (status %d)", st->last_exit);
+}
+
+static void compat_clear(compat_session *c)
+{
+    free(c->system);
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->roles[i]);
+        free(c->contents[i]);
+    }
+    free(c->roles);
+    free(c->contents);
+    memset(c, 0, sizeof *c);
+}
+
 static void on_runtime_log(void *user, const char *line)
 {
     engine *e = user;
@@ -406,18 +497,22 @@ static void unload(engine *e)
     elog(e, "unloading %s", e->loaded->name);
     pthread_mutex_lock(&e->status_lock); /* engine_ps must not see half-freed parts */
     supervisor *sup = e->sup;
+    supervisor *up = e->up_sup;
     tok_service *svc = e->svc;
     tokenizer *tok = e->tok;
     e->sup = NULL;
+    e->up_sup = NULL;
     e->svc = NULL;
     e->tok = NULL;
     e->loaded = NULL;
     e->uid[0] = '\0';
     pthread_mutex_unlock(&e->status_lock);
     supervisor_free(sup); /* stops the runtime: /api/stop, SIGINT, SIGKILL after a timeout */
+    supervisor_free(up);  /* then the upstream tokenizer it used (compatibility mode) */
     tok_service_stop(svc);
     tokenizer_free(tok);
     session_free(&e->sess);
+    compat_clear(&e->compat);
 }
 
 static char *substitute_port(const char *arg, int port)
@@ -442,14 +537,82 @@ static double load_timeout(const engine *e, const model_manifest *m)
     return t > 0 ? t : 1e9;
 }
 
+/* True once an HTTP server answers (any status) at url within timeout_s (polled). */
+static bool upstream_answers(const char *url, double timeout_s)
+{
+    double end = now_mono() + timeout_s;
+    strbuf target = {0};
+    sb_printf(&target, "%s/bos_id", url);
+    bool ok = false;
+    for (;;) {
+        CURL *curl = curl_easy_init();
+        if (curl) {
+            curl_easy_setopt(curl, CURLOPT_URL, target.data);
+            curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(curl, CURLOPT_PROXY, "");
+            curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+            curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+            curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+            ok = curl_easy_perform(curl) == CURLE_OK;
+            curl_easy_cleanup(curl);
+        }
+        if (ok || now_mono() >= end)
+            break;
+        sleep_s(0.2);
+    }
+    sb_free(&target);
+    return ok;
+}
+
+/* Compatibility mode: starts the manifest's upstream command (if any) and waits until the
+ * upstream's url answers. */
+static bool start_upstream(engine *e, const model_manifest *m, supervisor **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    double timeout = m->upstream_start_timeout_s > 0 ? m->upstream_start_timeout_s : 60;
+    if (m->upstream_command) {
+        elog(e, "starting the tokenizer upstream %s", m->upstream_command[0]);
+        supervisor_config sc = {.binary = m->upstream_command[0],
+                                .args = (const char *const *)m->upstream_command + 1,
+                                .workdir = m->upstream_workdir,
+                                .port = m->upstream_port,
+                                .load_timeout_s = timeout,
+                                .stop_timeout_s = 5,
+                                .restart = false,
+                                .on_log = on_upstream_log,
+                                .on_exit = on_upstream_exit,
+                                .user = e};
+        supervisor *up = supervisor_new(&sc);
+        char why[256];
+        if (!supervisor_start(up, why, sizeof why) || !supervisor_wait_ready(up, timeout + 5, why, sizeof why)) {
+            snprintf(err, errlen, "the tokenizer upstream (%s) did not start: %s", m->upstream_command[0], why);
+            supervisor_free(up);
+            return false;
+        }
+        *out = up;
+    }
+    if (!upstream_answers(m->upstream_url, m->upstream_command ? 5 : timeout)) {
+        snprintf(err, errlen, "the tokenizer upstream %s does not answer", m->upstream_url);
+        supervisor_free(*out);
+        *out = NULL;
+        return false;
+    }
+    return true;
+}
+
 static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
 {
+    if (e->loaded == m && m->upstream_url &&
+        (atomic_load(&e->upstream_died) || (e->up_sup && supervisor_status(e->up_sup).state != RT_READY)))
+        unload(e); /* the upstream is gone: the runtime's uid with it; start both again */
     if (e->loaded == m && e->sup) {
         rt_status st = supervisor_status(e->sup);
         if (st.state == RT_READY || st.state == RT_LOADING || st.state == RT_RESTARTING) {
             if (supervisor_wait_ready(e->sup, load_timeout(e, m), err, errlen)) {
-                if (atomic_exchange(&e->runtime_died, false))
+                if (atomic_exchange(&e->runtime_died, false)) {
                     session_invalidate(&e->sess); /* a restarted runtime holds nothing */
+                    compat_clear(&e->compat);
+                }
                 return true;
             }
         }
@@ -462,17 +625,27 @@ static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
     tokenizer *tok = tokenizer_load(m->tokenizer_dir, err, errlen);
     if (!tok)
         return false;
+    supervisor *up = NULL;
+    atomic_store(&e->upstream_died, false);
+    if (m->upstream_url && !start_upstream(e, m, &up, err, errlen)) {
+        tokenizer_free(tok);
+        return false;
+    }
     tok_service_config tc = {.tok = tok,
                              .host = "127.0.0.1",
                              .port = (uint16_t)m->tokenizer_port,
                              .on_new_uid = on_new_uid,
                              .on_decode = on_decode,
                              .on_request = on_request,
+                             .upstream_url = m->upstream_url,
+                             .on_encode = on_encode,
+                             .on_upstream_error = on_upstream_error,
                              .user = e};
     char svc_err[256];
     tok_service *svc = tok_service_start(&tc, svc_err, sizeof svc_err);
     if (!svc) {
         snprintf(err, errlen, "cannot start the tokenizer service: %s", svc_err);
+        supervisor_free(up);
         tokenizer_free(tok);
         return false;
     }
@@ -512,6 +685,7 @@ static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
     e->tok = tok;
     e->svc = svc;
     e->sup = sup;
+    e->up_sup = up;
     e->runtime_port = port;
     e->uid[0] = '\0';
     e->keep_alive_s = e->cfg.default_keep_alive_s;
@@ -679,8 +853,43 @@ static void take_all_observed(engine *e, output_filter *out, turn_ids *ti, outpu
     }
 }
 
-static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *mt, const char **done_reason,
-                            char *err, size_t errlen)
+/* Compatibility mode: the upstream failed or exited since the turn began (message in err). */
+static bool upstream_failed(engine *e, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&e->turn.lock);
+    bool failed = e->turn.upstream_failed;
+    if (failed)
+        snprintf(err, errlen, "the tokenizer upstream failed: %s", e->turn.upstream_err);
+    pthread_mutex_unlock(&e->turn.lock);
+    if (!failed && atomic_load(&e->upstream_died)) {
+        failed = true;
+        snprintf(err, errlen, "the tokenizer upstream exited unexpectedly");
+    }
+    return failed;
+}
+
+/* Compatibility mode: the conversation the runtime holds after a turn that ended with EOS. */
+static void compat_commit(engine *e, const job *j, const compat_turn *ct, const char *reply, bool eos)
+{
+    compat_session *c = &e->compat;
+    compat_clear(c);
+    if (!eos || j->kind != JOB_CHAT)
+        return;
+    c->valid = true;
+    c->system = xstrdup(ct->held_system);
+    size_t n = j->n_messages - ct->first + 1;
+    c->roles = xcalloc(n, sizeof *c->roles);
+    c->contents = xcalloc(n, sizeof *c->contents);
+    for (size_t i = ct->first; i < j->n_messages; i++) {
+        c->roles[c->n] = xstrdup(j->messages[i].role);
+        c->contents[c->n++] = xstrdup(j->messages[i].content ? j->messages[i].content : "");
+    }
+    c->roles[c->n] = xstrdup("assistant");
+    c->contents[c->n++] = xstrdup(reply ? reply : "");
+}
+
+static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_turn *ct, job_metrics *mt,
+                            const char **done_reason, char *err, size_t errlen)
 {
     const model_manifest *m = j->manifest;
     rt_driver d = {.port = e->runtime_port, .timeout_s = DRIVER_TIMEOUT_S};
@@ -693,34 +902,43 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
         return TURN_FAILED;
     }
 
-    /* stage what the runtime will prefill */
-    idvec full = {0};
-    if (plan->reset) {
-        if (!tok_service_stage_reset(e->svc, uid, plan->reset_ids.v, plan->reset_ids.len)) {
-            snprintf(err, errlen, "cannot stage the reset");
+    pthread_mutex_lock(&e->turn.lock);
+    e->turn.upstream_failed = false;
+    e->turn.have_diff = false;
+    e->turn.diff_len = 0;
+    pthread_mutex_unlock(&e->turn.lock);
+    size_t start_pos = 0;
+    if (!ct) { /* (compatibility mode: the upstream decides what is prefilled) */
+        /* stage what the runtime will prefill */
+        idvec full = {0};
+        if (plan->reset) {
+            if (!tok_service_stage_reset(e->svc, uid, plan->reset_ids.v, plan->reset_ids.len)) {
+                snprintf(err, errlen, "cannot stage the reset");
+                return TURN_FAILED;
+            }
+            iv_append(&full, plan->reset_ids.v, plan->reset_ids.len);
+        } else {
+            iv_append(&full, e->sess.kv_ids.v, e->sess.kv_ids.len);
+        }
+        iv_append(&full, plan->diff.v, plan->diff.len);
+        bool staged = tok_service_stage_encode(e->svc, uid, full.v, full.len, plan->diff.len);
+        start_pos = full.len;
+        iv_free(&full);
+        if (!staged) {
+            snprintf(err, errlen, "cannot stage the prompt");
             return TURN_FAILED;
         }
-        iv_append(&full, plan->reset_ids.v, plan->reset_ids.len);
-    } else {
-        iv_append(&full, e->sess.kv_ids.v, e->sess.kv_ids.len);
-    }
-    iv_append(&full, plan->diff.v, plan->diff.len);
-    bool staged = tok_service_stage_encode(e->svc, uid, full.v, full.len, plan->diff.len);
-    size_t start_pos = full.len;
-    iv_free(&full);
-    if (!staged) {
-        snprintf(err, errlen, "cannot stage the prompt");
-        return TURN_FAILED;
     }
 
     (void)m;
     /* "llm is running" lasts a reset prefill at most (16 chunks x 1.34 s on a Pi): longer means the
      * runtime is wedged (the old build's context-full bug) and only a restart helps */
     double busy_timeout = BUSY_TIMEOUT_S;
-    if (plan->reset) {
+    if (ct ? ct->reset : plan->reset) {
         /* a non-empty system_prompt: an empty one is left out by the runtime, which is fine too
-         * (the staged answer is used either way), but keeps the runtime's log readable */
-        drv_status st = call_retrying(e, &d, true, "(staged by axllama)", NULL, busy_timeout);
+         * (the staged answer is used either way), but keeps the runtime's log readable; in
+         * compatibility mode the real one (the upstream renders it) */
+        drv_status st = call_retrying(e, &d, true, ct ? ct->system : "(staged by axllama)", NULL, busy_timeout);
         if (st != DRV_OK) {
             tok_service_clear_staged(e->svc, uid);
             snprintf(err, errlen, "the runtime refused the reset (%s)", drv_status_text(st));
@@ -736,7 +954,7 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     drv_sampling s = sampling_for(j);
     turn_begin(e);
     double t_gen = now_mono();
-    drv_status st = call_retrying(e, &d, false, last_user_text(j), &s, busy_timeout);
+    drv_status st = call_retrying(e, &d, false, ct ? ct->prompt : last_user_text(j), &s, busy_timeout);
     if (st != DRV_OK) {
         turn_end(e);
         output_free(out);
@@ -751,6 +969,7 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     turn_ids ti = {0};
     output_status ost = OUTPUT_MORE;
     bool stop_sent = false, started = false, finished = false, context_full = false, died = false;
+    bool upstream_bad = false;
     double stop_deadline = 0, last_progress = now_mono(), next_poll = 0;
     strbuf queue_text = {0};
     while (!finished) {
@@ -779,6 +998,10 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
         }
         if (atomic_load(&e->runtime_died)) {
             died = true;
+            break;
+        }
+        if (ct && upstream_failed(e, err, errlen)) {
+            upstream_bad = true;
             break;
         }
         /* limits and cancellation: stop the runtime once */
@@ -821,7 +1044,12 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     sb_free(&queue_text);
 
     turn_result result = TURN_OK;
-    if (died) {
+    if (ct && !upstream_bad && finished && upstream_failed(e, err, errlen))
+        upstream_bad = true; /* a failure in the last decode calls */
+    if (upstream_bad) {
+        e->reload_needed = true; /* the runtime's uid and history are in doubt: start both again */
+        result = TURN_FAILED;
+    } else if (died) {
         snprintf(err, errlen, "the model runtime exited unexpectedly; it is being restarted");
         result = TURN_FAILED;
     } else if (!finished) {
@@ -849,7 +1077,13 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     *done_reason = ost == OUTPUT_LIMIT ? "length" : ost == OUTPUT_STOP ? "stop" : hit_end ? "length" : "stop";
     bool eos = !stop_sent && !hit_end;
     double t_end = now_mono();
-    mt->prompt_eval_count = (int)plan->diff.len;
+    if (ct) {
+        pthread_mutex_lock(&e->turn.lock);
+        mt->prompt_eval_count = (int)e->turn.diff_len; /* as the upstream computed it */
+        pthread_mutex_unlock(&e->turn.lock);
+    } else {
+        mt->prompt_eval_count = (int)plan->diff.len;
+    }
     mt->eval_count = (int)(ost == OUTPUT_MORE ? n_gen : output_ids_taken(out));
     /* the first piece comes after the prefill and two decode steps */
     double per_token = ti.streamed.len > 3 && ti.t_last > ti.t_first ? (ti.t_last - ti.t_first) / (double)(ti.streamed.len - 3) : 0;
@@ -860,12 +1094,50 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, job_metrics *
     double eval = (ti.t_last > 0 ? ti.t_last : t_end) - t_gen - prefill;
     mt->eval_ns = (uint64_t)((eval > 0 ? eval : 0) * 1e9);
 
-    session_commit_calls(&e->sess, plan, gen->v, n_gen, sink.content.data, sink.calls, sink.n_calls, eos);
+    if (ct)
+        compat_commit(e, j, ct, sink.content.data, eos);
+    else
+        session_commit_calls(&e->sess, plan, gen->v, n_gen, sink.content.data, sink.calls, sink.n_calls, eos);
     sink_free(&sink);
     output_free(out);
     iv_free(&ti.streamed);
     iv_free(&ti.final_ids);
     return TURN_OK;
+}
+
+/* ---------------------------------------------------------------- compatibility mode */
+
+/* Plans a compat turn (docs/models.md, "Compatibility mode"): continue when the request is the held
+ * conversation + one new user message (assistant replies compared as the session compares them),
+ * else reset with the request's system prompt (or the manifest's) and send the last user message. */
+static void compat_plan(const compat_session *c, const job *j, bool force_reset, compat_turn *ct)
+{
+    memset(ct, 0, sizeof *ct);
+    const chat_message *msgs = j->messages;
+    size_t n = j->kind == JOB_CHAT ? j->n_messages : 0;
+    const char *system = j->manifest->system_prompt ? j->manifest->system_prompt : "";
+    if (n && !strcmp(msgs[0].role, "system")) {
+        system = msgs[0].content ? msgs[0].content : "";
+        ct->first = 1;
+    }
+    ct->system = ct->held_system = system;
+    ct->prompt = last_user_text(j);
+    bool cont = !force_reset && c->valid && j->kind == JOB_CHAT && n - ct->first == c->n + 1 &&
+                !strcmp(msgs[n - 1].role, "user") && !strcmp(system, c->system ? c->system : "");
+    for (size_t i = 0; cont && i < c->n; i++) {
+        const chat_message *m = &msgs[ct->first + i];
+        const char *content = m->content ? m->content : "";
+        cont = !strcmp(m->role, c->roles[i]) && !m->n_tool_calls;
+        if (cont && !strcmp(m->role, "assistant")) {
+            char *a = session_normalize_reply(content), *b = session_normalize_reply(c->contents[i]);
+            cont = !strcmp(a, b);
+            free(a);
+            free(b);
+        } else if (cont) {
+            cont = !strcmp(content, c->contents[i]);
+        }
+    }
+    ct->reset = !cont;
 }
 
 /* ---------------------------------------------------------------- the worker */
@@ -905,6 +1177,35 @@ static void run_job(engine *e, job *j)
         return;
     }
 
+    if (j->manifest->upstream_url) { /* compatibility mode */
+        const char *done = "stop";
+        turn_result cr = TURN_FAILED;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            compat_turn ct;
+            compat_plan(&e->compat, j, attempt > 0 || e->plan_mode == PLAN_RESET, &ct);
+            elog(e, "compatibility mode: %s", ct.reset ? "reset, sending the last user message" : "continuing");
+            cr = run_turn(e, j, NULL, &ct, &mt, &done, err, sizeof err);
+            if (cr != TURN_CONTEXT_FULL)
+                break;
+            elog(e, "the runtime reported a full context; resetting and retrying once");
+            compat_clear(&e->compat);
+            snprintf(err, sizeof err, "the context is full even after a reset");
+        }
+        if (cr == TURN_OK) {
+            mt.total_ns = (uint64_t)((now_mono() - j->t_submit) * 1e9);
+            job_push(j, (job_event){.kind = JOB_EV_DONE, .done_reason = done, .metrics = mt});
+        } else {
+            compat_clear(&e->compat);
+            elog(e, "generation failed: %s", err);
+            job_fail(j, 500, "%s", err);
+            if (e->reload_needed)
+                unload(e);
+        }
+        e->reload_needed = false;
+        finish_job(e, j);
+        return;
+    }
+
     session_model sm = {.tok = e->tok,
                         .family = j->manifest->template_family,
                         .max_prefill = j->manifest->max_prefill,
@@ -926,7 +1227,7 @@ static void run_job(engine *e, job *j)
         }
         if (plan.dropped)
             elog(e, "dropped the %zu oldest messages to fit the context", plan.dropped);
-        r = run_turn(e, j, &plan, &mt, &done_reason, err, sizeof err);
+        r = run_turn(e, j, &plan, NULL, &mt, &done_reason, err, sizeof err);
         session_plan_free(&plan);
         if (r != TURN_CONTEXT_FULL)
             break;
@@ -1022,6 +1323,7 @@ engine *engine_new(const engine_config *cfg)
     pthread_mutex_init(&e->turn.lock, NULL);
     pthread_cond_init(&e->turn.cond, NULL);
     atomic_init(&e->runtime_died, false);
+    atomic_init(&e->upstream_died, false);
     session_init(&e->sess);
     pthread_create(&e->worker, NULL, worker_main, e);
     return e;
@@ -1128,6 +1430,11 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
     int think = req->think < 0 ? (m->thinking && m->think_default ? 1 : 0) : req->think;
     if (req->think == 1 && !m->thinking) {
         snprintf(err, errlen, "\"%s\" does not support thinking", req->model);
+        return 400;
+    }
+    if (m->upstream_url && req->kind == JOB_CHAT && req->n_tools) { /* the vendor's tokenizer renders no tools */
+        snprintf(err, errlen, "\"%s\" does not support tools (its tokenizer service runs in compatibility mode)",
+                 req->model);
         return 400;
     }
     job *j = xcalloc(1, sizeof *j);

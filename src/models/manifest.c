@@ -26,6 +26,7 @@
 #define DEFAULT_MAX_PREFILL 2048
 #define DEFAULT_MAX_POSITIONS 2559
 #define DEFAULT_LOAD_TIMEOUT_S 300.0
+#define DEFAULT_UPSTREAM_START_TIMEOUT_S 60.0
 
 #define BUILTIN_NAME "qwen3-emu:latest"
 #define BUILTIN_DESCRIPTION                                                                          \
@@ -572,11 +573,82 @@ static void parse_details(parse_ctx *c, model_manifest *m, json_t *root)
         m->format = xstrdup("axmodel");
 }
 
+/* "tokenizer_upstream": compatibility mode (docs/models.md). url "http://HOST[:PORT]" (no path);
+ * with a command the host must be 127.0.0.1 or localhost and the port given, since axllama starts
+ * the service itself and waits for that port. */
+static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
+{
+    json_t *up = get_object(c, root, "tokenizer_upstream", "tokenizer_upstream", false);
+    if (!up)
+        return;
+    static const char *const known[] = {"url", "command", "workdir", "start_timeout", NULL};
+    warn_unknown_keys(c, up, "tokenizer_upstream.", known);
+    const char *url = get_string(c, up, "url", "tokenizer_upstream.url", true, false);
+    if (!url)
+        return;
+    const char *hostport = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
+    size_t hp_len = hostport ? strlen(hostport) : 0;
+    while (hp_len && hostport[hp_len - 1] == '/')
+        hp_len--;
+    const char *colon = hostport ? memchr(hostport, ':', hp_len) : NULL;
+    bool ok = hostport && hp_len > 0 && !memchr(hostport, '/', hp_len) && colon != hostport;
+    long port = 0;
+    if (ok && colon) {
+        char *end = NULL;
+        const char *digits = colon + 1;
+        port = digits < hostport + hp_len && *digits >= '0' && *digits <= '9' ? strtol(digits, &end, 10) : -1;
+        ok = port >= 1 && port <= 65535 && end == hostport + hp_len;
+    }
+    if (!ok) {
+        fail(c, "\"tokenizer_upstream.url\": \"%s\" is not a URL like \"http://127.0.0.1:12345\" (http, a host, "
+                "an optional port from 1 to 65535, no path)",
+             url);
+        return;
+    }
+    m->upstream_url = xstrndup(url, 7 + hp_len);
+    m->upstream_port = colon ? (int)port : 80;
+
+    json_t *cmd = member(up, "command");
+    if (cmd) {
+        if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+            fail(c, "\"tokenizer_upstream.command\": expected a non-empty array of strings, got %s",
+                 json_is_array(cmd) ? "an empty array" : json_type_name(cmd, true));
+            return;
+        }
+        size_t n = json_array_size(cmd);
+        m->upstream_command = xcalloc(n + 1, sizeof *m->upstream_command);
+        for (size_t i = 0; i < n; i++) {
+            json_t *a = json_array_get(cmd, i);
+            if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a) ||
+                (i == 0 && !json_string_value(a)[0])) {
+                fail(c, "\"tokenizer_upstream.command[%zu]\": expected a %sstring, got %s", i, i == 0 ? "non-empty " : "",
+                     json_is_string(a) ? "a string with a NUL character or an empty one" : json_type_name(a, true));
+                return;
+            }
+            m->upstream_command[i] = xstrdup(json_string_value(a));
+            m->n_upstream_command = i + 1;
+        }
+        size_t host_len = colon ? (size_t)(colon - hostport) : hp_len;
+        bool loopback = (host_len == 9 && !strncmp(hostport, "127.0.0.1", 9)) ||
+                        (host_len == 9 && !strncmp(hostport, "localhost", 9));
+        if (!loopback || !colon) {
+            fail(c, "\"tokenizer_upstream.url\": with a \"command\" it must be http://127.0.0.1:PORT (or "
+                    "localhost:PORT): axllama waits for that port");
+            return;
+        }
+    }
+    m->upstream_workdir = get_path(c, up, "workdir", "tokenizer_upstream.workdir", false);
+    if (!m->upstream_workdir && !c->failed && c->dir)
+        m->upstream_workdir = xstrdup(c->dir);
+    get_number(c, up, "start_timeout", "tokenizer_upstream.start_timeout", RANGE_POSITIVE,
+               &m->upstream_start_timeout_s);
+}
+
 static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
 {
     static const char *const known[] = {"name", "runtime", "tokenizer", "tokenizer_port", "template",
                                         "context", "system_prompt", "thinking", "think_default",
-                                        "parameters", "details", "size", NULL};
+                                        "parameters", "details", "size", "tokenizer_upstream", NULL};
     warn_unknown_keys(c, root, "", known);
 
     const char *name = get_string(c, root, "name", "name", true, false);
@@ -603,6 +675,7 @@ static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
             fail(c, "\"template\": \"%s\" is not a known chat template (qwen3 or qwen2.5)", tmpl);
     }
     parse_context(c, m, root);
+    parse_upstream(c, m, root);
     char *prompt = dup_string(c, root, "system_prompt", "system_prompt", true);
     if (prompt) {
         free(m->system_prompt);
@@ -637,6 +710,7 @@ static void manifest_defaults(model_manifest *m)
     m->system_prompt = xstrdup(CHAT_DEFAULT_SYSTEM_PROMPT);
     m->thinking = true;
     m->think_default = false;
+    m->upstream_start_timeout_s = DEFAULT_UPSTREAM_START_TIMEOUT_S;
 }
 
 /* Reads a whole file (at most MANIFEST_MAX_BYTES); NULL and errno-based message on failure. */
@@ -778,6 +852,9 @@ void model_manifest_free(model_manifest *m)
     free(m->parameter_size);
     free(m->quantization_level);
     free(m->format);
+    free(m->upstream_url);
+    free_list(m->upstream_command);
+    free(m->upstream_workdir);
     memset(m, 0, sizeof *m);
 }
 

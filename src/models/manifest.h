@@ -42,7 +42,17 @@
  *                                             0 <= top_p <= 1, repeat_penalty > 0)
  *   "details": {"family": "qwen3", "parameter_size": "4.0B", "quantization_level": "W8A16", "format": "axmodel"},
  *                                             (absent: family from the template, "" sizes, "axmodel")
- *   "size": 5100000000                        bytes on the NPU, for /api/tags and /api/ps (absent: 0)
+ *   "size": 5100000000,                       bytes on the NPU, for /api/tags and /api/ps (absent: 0)
+ *   "tokenizer_upstream": {                   absent: axllama's own tokenizer service (the normal mode)
+ *     "url": "http://127.0.0.1:12345",        compatibility mode: an external tokenizer service (the
+ *                                             vendor's qwen3_tokenizer_uid.py); axllama's service
+ *                                             forwards the runtime's calls there and watches them
+ *     "command": ["python3", "qwen3_tokenizer_uid.py", "--port", "12345"],
+ *                                             optional: axllama starts it before the runtime and stops
+ *                                             it with the model (url must then be 127.0.0.1:PORT)
+ *     "workdir": "/opt/qwen3-4b",             the command's CWD (absent: the manifest's directory)
+ *     "start_timeout": 60                     seconds until the url's port must answer (> 0)
+ *   }
  * }
  * runtime.args must not contain --url_tokenizer_model or --devices (axllama adds both); with port 0
  * some argument must contain "{port}". think_default true needs thinking true; max_prefill <=
@@ -91,6 +101,14 @@ typedef struct {
 
     char *family, *parameter_size, *quantization_level, *format;
     uint64_t size;
+
+    /* compatibility mode ("tokenizer_upstream"); upstream_url NULL = not set (the normal mode) */
+    char *upstream_url;        /* "http://host:port", no trailing slash */
+    int upstream_port;         /* the url's port (80 when it has none) */
+    char **upstream_command;   /* NULL-terminated, or NULL: nothing to start (the service runs already) */
+    size_t n_upstream_command;
+    char *upstream_workdir;    /* absolute: the command's CWD (default: the manifest's directory) */
+    double upstream_start_timeout_s; /* 60 unless set */
 } model_manifest;
 
 typedef struct {

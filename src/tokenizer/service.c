@@ -1,8 +1,11 @@
 /* service: the HTTP tokenizer service (get_uid, bos_id, eos_id, reset, encode, decode) the vendor
  * runtime calls; owns the listen socket, the libmicrohttpd daemon, the uid table (hash + LRU, capped)
- * and each uid's conversation state, plus the staging seam. Protocol: spec/tokenizer-protocol.md. */
+ * and each uid's conversation state, plus the staging seam; in proxy mode (compatibility mode) it
+ * forwards every call to an upstream service instead and reports what it saw. Protocol:
+ * spec/tokenizer-protocol.md. */
 #include "tokenizer/service.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,6 +67,10 @@ struct tok_service {
     tok_service_uid_fn on_new_uid;
     tok_service_decode_fn on_decode;
     tok_service_request_fn on_request;
+    char *upstream_url; /* proxy mode when set */
+    double upstream_timeout_s;
+    tok_service_encode_fn on_encode;
+    tok_service_error_fn on_upstream_error;
     void *user;
 
     struct MHD_Daemon *daemon;
@@ -629,6 +636,177 @@ static enum MHD_Result handle_get(tok_service *svc, struct MHD_Connection *conn,
     return send_error(conn, MHD_HTTP_NOT_FOUND, "Invalid GET endpoint");
 }
 
+/* ---------------------------------------------------------------- proxy mode */
+
+typedef struct {
+    strbuf data;
+    size_t limit;
+    bool too_large;
+} proxy_body;
+
+static size_t proxy_collect(char *data, size_t size, size_t n, void *user)
+{
+    proxy_body *b = user;
+    size_t len = size * n;
+    if (b->data.len + len > b->limit) {
+        b->too_large = true;
+        return 0; /* aborts the transfer */
+    }
+    sb_append(&b->data, data, len);
+    return len;
+}
+
+static void proxy_error(tok_service *svc, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void proxy_error(tok_service *svc, const char *path, const char *fmt, ...)
+{
+    if (!svc->on_upstream_error)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    svc->on_upstream_error(svc->user, path, msg);
+}
+
+/* An array of integers as int32 ids (malloc'ed, never NULL); false if it is not one. */
+static bool proxy_ids(json_t *arr, int32_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr))
+        return false;
+    size_t len = json_array_size(arr);
+    int32_t *ids = xmalloc((len ? len : 1) * sizeof *ids);
+    for (size_t i = 0; i < len; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
+            free(ids);
+            return false;
+        }
+        ids[i] = (int32_t)json_integer_value(v);
+    }
+    *out = ids;
+    *n = len;
+    return true;
+}
+
+/* Tells the callbacks what a successful answer of the upstream says. */
+static void proxy_observe(tok_service *svc, const char *path, const request_ctx *req, const proxy_body *resp)
+{
+    bool get_uid = !strcmp(path, "/get_uid"), encode = !strcmp(path, "/encode"), decode = !strcmp(path, "/decode");
+    if (!get_uid && !encode && !decode)
+        return;
+    json_t *answer = json_loadb(resp->data.data ? resp->data.data : "", resp->data.len, 0, NULL);
+    json_t *request = decode || encode ? json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL) : NULL;
+    const char *uid = request ? json_string_value(json_object_get(request, "uid")) : NULL;
+    bool ok = false;
+    if (get_uid) {
+        const char *u = json_string_value(json_object_get(answer, "uid"));
+        if (u && strlen(u) <= TOK_SERVICE_UID_LEN) {
+            ok = true;
+            pthread_mutex_lock(&svc->table_lock);
+            snprintf(svc->last_uid, sizeof svc->last_uid, "%s", u);
+            pthread_mutex_unlock(&svc->table_lock);
+            if (svc->on_new_uid)
+                svc->on_new_uid(svc->user, u);
+        }
+    } else if (encode) {
+        int32_t *diff;
+        size_t n;
+        if (proxy_ids(json_object_get(answer, "diff"), &diff, &n)) {
+            ok = true;
+            if (svc->on_encode)
+                svc->on_encode(svc->user, uid ? uid : "", diff, n);
+            free(diff);
+        }
+    } else {
+        int32_t *ids;
+        size_t n;
+        json_t *text = json_object_get(answer, "text");
+        if (json_is_string(text) && proxy_ids(json_object_get(request, "token_ids"), &ids, &n)) {
+            ok = true;
+            if (svc->on_decode)
+                svc->on_decode(svc->user, uid ? uid : "", ids, n, json_string_value(text), json_string_length(text));
+            free(ids);
+        }
+    }
+    if (!ok)
+        proxy_error(svc, path, "tokenizer upstream %s: malformed answer to %s", svc->upstream_url, path);
+    json_decref(answer);
+    json_decref(request);
+}
+
+/* Forwards one request to the upstream and returns its answer unchanged (502 if there is none). */
+static enum MHD_Result proxy_forward(tok_service *svc, struct MHD_Connection *conn, bool is_get, const char *path,
+                                     const request_ctx *req)
+{
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return send_error(conn, MHD_HTTP_BAD_GATEWAY, "tokenizer upstream: cannot create an HTTP client");
+    strbuf url = {0};
+    sb_printf(&url, "%s%s", svc->upstream_url, path);
+    const char *uid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "uid");
+    if (uid) {
+        char *esc = curl_easy_escape(curl, uid, 0);
+        sb_printf(&url, "?uid=%s", esc ? esc : "");
+        curl_free(esc);
+    }
+    proxy_body resp = {.limit = svc->max_body};
+    sb_append(&resp.data, "", 0);
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    long timeout_ms = (long)(svc->upstream_timeout_s * 1000);
+    curl_easy_setopt(curl, CURLOPT_URL, url.data);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, proxy_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    if (!is_get) {
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)req->body.len);
+    }
+    CURLcode rc = curl_easy_perform(curl);
+    long code = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    char *ctype = NULL;
+    if (rc == CURLE_OK) {
+        char *ct = NULL;
+        if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+            ctype = xstrdup(ct);
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    sb_free(&url);
+
+    enum MHD_Result ret;
+    if (rc != CURLE_OK || code < 100 || code > 599) {
+        const char *why = resp.too_large ? "answer too large" : rc != CURLE_OK ? curl_easy_strerror(rc) : "bad status";
+        proxy_error(svc, path, "tokenizer upstream %s: %s %s: %s", svc->upstream_url, is_get ? "GET" : "POST", path, why);
+        ret = send_error(conn, MHD_HTTP_BAD_GATEWAY, "tokenizer upstream %s: %s", svc->upstream_url, why);
+    } else {
+        if (code == 200)
+            proxy_observe(svc, path, req, &resp);
+        else if (strcmp(path, "/api/generate_provider") && strcmp(path, "/api/stop"))
+            proxy_error(svc, path, "tokenizer upstream %s: %s %s answered %ld: %.200s", svc->upstream_url,
+                        is_get ? "GET" : "POST", path, code, resp.data.data);
+        struct MHD_Response *r = MHD_create_response_from_buffer(resp.data.len, resp.data.data, MHD_RESPMEM_MUST_COPY);
+        if (r) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype ? ctype : "application/json");
+            ret = MHD_queue_response(conn, (unsigned)code, r);
+            MHD_destroy_response(r);
+        } else {
+            ret = MHD_NO;
+        }
+    }
+    free(ctype);
+    sb_free(&resp.data);
+    return ret;
+}
+
 /* libmicrohttpd calls this once with the headers, then once per chunk of body, then once more with
  * *upload_size == 0 when the body is complete. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -682,6 +860,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     while (url[0] == '/' && url[1] == '/')
         url++;
+    if (svc->upstream_url && !req->too_large)
+        return proxy_forward(svc, conn, is_get, url, req);
     if (is_get)
         return handle_get(svc, conn, url);
     if (req->too_large)
@@ -777,6 +957,15 @@ tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t 
     svc->on_new_uid = cfg->on_new_uid;
     svc->on_decode = cfg->on_decode;
     svc->on_request = cfg->on_request;
+    if (cfg->upstream_url) {
+        size_t n = strlen(cfg->upstream_url);
+        while (n && cfg->upstream_url[n - 1] == '/')
+            n--;
+        svc->upstream_url = xstrndup(cfg->upstream_url, n);
+    }
+    svc->upstream_timeout_s = cfg->upstream_timeout_s > 0 ? cfg->upstream_timeout_s : TOK_SERVICE_DEFAULT_TIMEOUT_S;
+    svc->on_encode = cfg->on_encode;
+    svc->on_upstream_error = cfg->on_upstream_error;
     svc->user = cfg->user;
     svc->n_buckets = 16;
     while (svc->n_buckets < svc->max_uids && svc->n_buckets < ((size_t)1 << 20))
@@ -833,6 +1022,7 @@ void tok_service_stop(tok_service *svc)
         }
     }
     free(svc->buckets);
+    free(svc->upstream_url);
     pthread_mutex_destroy(&svc->table_lock);
     free(svc);
 }

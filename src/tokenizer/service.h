@@ -20,7 +20,18 @@
  *     uid or endpoint, 405 method, 413 body too large); the service stays up.
  *   - at most max_uids uids are kept (default 4096); creating one more evicts the least recently
  *     used (the vendor never deletes any).
- *   - binds 127.0.0.1 by default (the vendor binds 0.0.0.0). */
+ *   - binds 127.0.0.1 by default (the vendor binds 0.0.0.0).
+ *
+ * PROXY MODE (compatibility mode, cfg.upstream_url set): every request is forwarded unchanged (the
+ * method, the path, the body, and the uid query parameter, the only one the protocol has) to an
+ * external tokenizer service (the vendor's qwen3_tokenizer_uid.py) with libcurl (bounded by
+ * upstream_timeout_s) and its answer (status and body) returned unchanged; nothing is computed
+ * here and nothing can be staged (the stage functions return false). The service only watches:
+ * on_new_uid gets the uid of a /get_uid answer, on_encode the `diff` of each /encode answer,
+ * on_decode the ids and the answered text of each /decode, on_upstream_error every call the
+ * upstream failed (no answer: the runtime then gets 502 {"error": ...}; a non-200 answer or a
+ * malformed /get_uid, /encode or /decode answer is passed on unchanged and reported). The vendor
+ * runtime makes one call at a time, so the callbacks see its calls in order. */
 #ifndef AXLLAMA_TOKENIZER_SERVICE_H
 #define AXLLAMA_TOKENIZER_SERVICE_H
 
@@ -56,6 +67,12 @@ typedef void (*tok_service_decode_fn)(void *user, const char *uid, const int32_t
 typedef void (*tok_service_request_fn)(void *user, const char *method, const char *path, const char *body,
                                        size_t len);
 
+/* Proxy mode: the diff of a successful /encode answer (what the runtime will prefill). Runs on an
+ * HTTP thread before the answer is sent; same rules as on_decode. */
+typedef void (*tok_service_encode_fn)(void *user, const char *uid, const int32_t *diff, size_t n_diff);
+/* Proxy mode: the upstream failed a call (path without the query; message names the upstream). */
+typedef void (*tok_service_error_fn)(void *user, const char *path, const char *message);
+
 typedef struct {
     const tokenizer *tok;          /* required; borrowed: must outlive the service, never freed by it */
     const char *host;              /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
@@ -67,6 +84,10 @@ typedef struct {
     tok_service_uid_fn on_new_uid; /* optional */
     tok_service_decode_fn on_decode; /* optional */
     tok_service_request_fn on_request; /* optional */
+    const char *upstream_url;      /* NULL: the normal mode; "http://host:port": proxy mode (above) */
+    double upstream_timeout_s;     /* proxy mode: per forwarded call; <= 0: 30 */
+    tok_service_encode_fn on_encode; /* optional; proxy mode only */
+    tok_service_error_fn on_upstream_error; /* optional; proxy mode only */
     void *user;                    /* passed to the callbacks */
 } tok_service_config;
 

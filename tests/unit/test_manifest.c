@@ -674,6 +674,97 @@ static void test_docs_examples_load(void **state)
     assert_true(examples >= 3);
 }
 
+/* ================================ compatibility mode ("tokenizer_upstream") ================================ */
+
+static void test_tokenizer_upstream_absent_is_the_normal_mode(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_file("models/qwen3.json", MINIMAL);
+    model_manifest m;
+    load_ok("models/qwen3.json", &m);
+    assert_null(m.upstream_url);
+    assert_null(m.upstream_command);
+    assert_int_equal(m.n_upstream_command, 0);
+    assert_null(m.upstream_workdir);
+    model_manifest_free(&m);
+}
+
+static void test_tokenizer_upstream_parsed_with_defaults_and_paths(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "a", NULL,
+                   "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:12345/\", \"command\": [\"python3\", "
+                   "\"qwen3_tokenizer_uid.py\", \"--port\", \"12345\"], \"workdir\": \"tok\", \"start_timeout\": 7.5}");
+    model_manifest m;
+    load_ok("models/a.json", &m);
+    assert_string_equal(m.upstream_url, "http://127.0.0.1:12345"); /* trailing slash dropped */
+    assert_int_equal(m.upstream_port, 12345);
+    assert_int_equal(m.n_upstream_command, 4);
+    assert_string_equal(m.upstream_command[0], "python3");
+    assert_string_equal(m.upstream_command[3], "12345");
+    assert_null(m.upstream_command[4]);
+    assert_string_equal(m.upstream_workdir, at("models/tok"));
+    assert_true(m.upstream_start_timeout_s == 7.5);
+    assert_int_equal(warning_count(), 0);
+    model_manifest_free(&m);
+
+    /* no command: any host, the port optional; workdir and timeout default */
+    write_manifest("models/b.json", "b", NULL, "\"tokenizer_upstream\": {\"url\": \"http://tokenizer.lan\"}");
+    load_ok("models/b.json", &m);
+    assert_string_equal(m.upstream_url, "http://tokenizer.lan");
+    assert_int_equal(m.upstream_port, 80);
+    assert_null(m.upstream_command);
+    assert_string_equal(m.upstream_workdir, at("models"));
+    assert_true(m.upstream_start_timeout_s == 60);
+    model_manifest_free(&m);
+
+    /* null = not set; an unknown key warns */
+    write_manifest("models/c.json", "c", NULL, "\"tokenizer_upstream\": null");
+    load_ok("models/c.json", &m);
+    assert_null(m.upstream_url);
+    model_manifest_free(&m);
+    write_manifest("models/d.json", "d", NULL, "\"tokenizer_upstream\": {\"url\": \"http://localhost:1\", \"cmd\": []}");
+    load_ok("models/d.json", &m);
+    assert_string_equal(m.upstream_url, "http://localhost:1");
+    assert_non_null(strstr(warning_text(), "unknown key \"tokenizer_upstream.cmd\" ignored"));
+    model_manifest_free(&m);
+}
+
+static void test_tokenizer_upstream_bad_values_rejected_naming_the_key(void **state)
+{
+    (void)state;
+    CHECK_BAD({NULL, "\"tokenizer_upstream\": \"http://127.0.0.1:1\"", "\"tokenizer_upstream\"", "expected an object"},
+              {NULL, "\"tokenizer_upstream\": {}", "\"tokenizer_upstream.url\"", "is missing"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": 12345}", "\"tokenizer_upstream.url\"", "got integer"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"127.0.0.1:12345\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"https://h:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:0\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:65536\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:12x\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:1/encode\"}", "\"tokenizer_upstream.url\"", "no path"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": \"python3 x.py\"}",
+               "\"tokenizer_upstream.command\"", "got string"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": []}",
+               "\"tokenizer_upstream.command\"", "an empty array"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"python3\", 1]}",
+               "\"tokenizer_upstream.command[1]\"", "got integer"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"\"]}",
+               "\"tokenizer_upstream.command[0]\"", "non-empty"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://10.0.0.2:1\", \"command\": [\"python3\"]}",
+               "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1\", \"command\": [\"python3\"]}",
+               "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": 0}",
+               "\"tokenizer_upstream.start_timeout\"", "out of range"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": \"60\"}",
+               "\"tokenizer_upstream.start_timeout\"", "got string"},
+              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"workdir\": 3}",
+               "\"tokenizer_upstream.workdir\"", "got integer"});
+}
+
 /* ================================ the registry ================================ */
 
 static model_registry load_registry(const char *override_rel, const char *emu, const char *tok)
@@ -1069,6 +1160,9 @@ static void test_find_unknown_or_invalid_is_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_tokenizer_upstream_absent_is_the_normal_mode),
+        T(test_tokenizer_upstream_parsed_with_defaults_and_paths),
+        T(test_tokenizer_upstream_bad_values_rejected_naming_the_key),
         T(test_minimal_manifest_defaults),
         T(test_digest_and_modified_come_from_the_file),
         T(test_full_manifest_every_field),

@@ -1137,6 +1137,131 @@ static void test_start_fails_with_a_message_when_the_port_is_taken(void **state)
     assert_memory_equal(err, want_resolve, strlen(want_resolve));
 }
 
+/* ------------------------------------------------------------------ proxy mode */
+
+static struct {
+    pthread_mutex_t lock;
+    char uid[TOK_SERVICE_UID_LEN + 1];
+    size_t n_encodes, last_diff_len;
+    size_t n_decodes;
+    char decoded[256];
+    size_t n_errors;
+    char error[512];
+} g_px = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void px_uid(void *user, const char *uid)
+{
+    (void)user;
+    pthread_mutex_lock(&g_px.lock);
+    snprintf(g_px.uid, sizeof g_px.uid, "%s", uid);
+    pthread_mutex_unlock(&g_px.lock);
+}
+
+static void px_encode(void *user, const char *uid, const int32_t *diff, size_t n)
+{
+    (void)user;
+    (void)uid;
+    (void)diff;
+    pthread_mutex_lock(&g_px.lock);
+    g_px.n_encodes++;
+    g_px.last_diff_len = n;
+    pthread_mutex_unlock(&g_px.lock);
+}
+
+static void px_decode(void *user, const char *uid, const int32_t *ids, size_t n, const char *text, size_t len)
+{
+    (void)user;
+    (void)uid;
+    (void)ids;
+    (void)n;
+    pthread_mutex_lock(&g_px.lock);
+    g_px.n_decodes++;
+    snprintf(g_px.decoded, sizeof g_px.decoded, "%.*s", (int)len, text);
+    pthread_mutex_unlock(&g_px.lock);
+}
+
+static void px_error(void *user, const char *path, const char *message)
+{
+    (void)user;
+    (void)path;
+    pthread_mutex_lock(&g_px.lock);
+    g_px.n_errors++;
+    snprintf(g_px.error, sizeof g_px.error, "%s", message);
+    pthread_mutex_unlock(&g_px.lock);
+}
+
+static void test_proxy_mode_forwards_unchanged_and_reports_what_it_saw(void **state)
+{
+    (void)state;
+    char base[64];
+    tok_service_config cfg = {.upstream_url = g_base, .upstream_timeout_s = 10, .on_new_uid = px_uid,
+                              .on_encode = px_encode, .on_decode = px_decode, .on_upstream_error = px_error};
+    tok_service *px = start_extra(cfg, base, sizeof base);
+    char uid[TOK_SERVICE_UID_LEN + 1];
+    new_uid_on(base, uid); /* created by the upstream, seen by the proxy */
+    assert_string_equal(g_px.uid, uid);
+    char last[TOK_SERVICE_UID_LEN + 1];
+    assert_true(tok_service_last_uid(px, last));
+    assert_string_equal(last, uid);
+    char path[128];
+    snprintf(path, sizeof path, "/eos_id?uid=%s", uid);
+    http_result r = http_on(NULL, base, "GET", path, NULL, 0, false);
+    assert_response(&r, 200, "{\"eos_id\":151645}");
+    /* the upstream's answers, byte for byte; the diff and the decoded text are reported */
+    idvec full = {0}, diff = {0};
+    encode_turn_on(base, uid, "Hello", NULL, &full, &diff);
+    assert_true(diff.len > 0);
+    assert_int_equal(g_px.n_encodes, 1);
+    assert_int_equal(g_px.last_diff_len, diff.len);
+    idvec hello = {0};
+    encode_text("Hello", &hello);
+    char *text = decode_ids_on(base, uid, hello.v, hello.len);
+    assert_string_equal(text, "Hello");
+    free(text);
+    assert_int_equal(g_px.n_decodes, 1);
+    assert_string_equal(g_px.decoded, "Hello");
+    assert_false(tok_service_stage_encode(px, uid, full.v, full.len, diff.len)); /* no staging here */
+    assert_int_equal(g_px.n_errors, 0);
+    /* an upstream error answer is passed on unchanged and reported */
+    http_result bad = http_post_json(base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
+    http_result direct = http_post_json(g_base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
+    assert_int_equal(bad.status, 404);
+    assert_string_equal(bad.body.data, direct.body.data);
+    http_result_free(&direct);
+    http_result_free(&bad);
+    assert_int_equal(g_px.n_errors, 1);
+    assert_non_null(strstr(g_px.error, "answered 404"));
+    tok_service_stop(px);
+    iv_free(&full);
+    iv_free(&diff);
+    iv_free(&hello);
+}
+
+static void test_proxy_mode_without_an_upstream_answers_502_and_reports_it(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0); /* a port nobody listens on */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    char upstream[64], base[64];
+    snprintf(upstream, sizeof upstream, "http://127.0.0.1:%u/", (unsigned)ntohs(sa.sin_port));
+    pthread_mutex_lock(&g_px.lock);
+    g_px.n_errors = 0;
+    pthread_mutex_unlock(&g_px.lock);
+    tok_service_config cfg = {.upstream_url = upstream, .upstream_timeout_s = 5, .on_upstream_error = px_error};
+    tok_service *px = start_extra(cfg, base, sizeof base);
+    http_result r = http_on(NULL, base, "GET", "/get_uid", NULL, 0, false);
+    assert_int_equal(r.status, 502);
+    assert_non_null(strstr(r.body.data, "{\"error\":\"tokenizer upstream http://127.0.0.1:"));
+    http_result_free(&r);
+    assert_int_equal(g_px.n_errors, 1);
+    assert_non_null(strstr(g_px.error, "GET /get_uid"));
+    tok_service_stop(px);
+    close(fd);
+}
+
 /* ------------------------------------------------------------------ the seam */
 
 static void test_staged_encode_is_returned_verbatim_and_next_encode_diffs_against_it(void **state)
@@ -1438,6 +1563,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_uid_returns_a_fresh_uuid4_each_time),
+        cmocka_unit_test(test_proxy_mode_forwards_unchanged_and_reports_what_it_saw),
+        cmocka_unit_test(test_proxy_mode_without_an_upstream_answers_502_and_reports_it),
         cmocka_unit_test(test_bos_id_is_minus_one_for_qwen3),
         cmocka_unit_test(test_eos_id_is_im_end),
         cmocka_unit_test(test_bos_and_eos_with_unknown_or_missing_uid_fail),
