@@ -22,13 +22,15 @@ typedef struct {
     int status;
 } h_server;
 
-/* The emulator child of the server (its parent pid is the server's). */
-static inline pid_t h_runtime_pid(const h_server *s)
+/* Children of pid whose command name is comm (e.g. "axllama" for the upstream, "axllama-emu"). */
+static inline size_t h_children_named(pid_t parent, const char *comm, pid_t *first)
 {
     DIR *d = opendir("/proc");
     struct dirent *de;
-    pid_t found = 0;
-    while (d && (de = readdir(d)) && !found) {
+    size_t n = 0;
+    char want[64];
+    snprintf(want, sizeof want, "(%s)", comm);
+    while (d && (de = readdir(d))) {
         pid_t pid = (pid_t)atoi(de->d_name);
         if (pid <= 0)
             continue;
@@ -37,17 +39,30 @@ static inline pid_t h_runtime_pid(const h_server *s)
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
-        buf[n] = '\0';
+        buf[len] = '\0';
         const char *close = strrchr(buf, ')');
+        char st = 0;
         int ppid = 0;
-        if (strstr(buf, "(axllama-emu)") && close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == s->pid)
-            found = pid;
+        if (strncmp(strchr(buf, '(') ? strchr(buf, '(') : "", want, strlen(want)) == 0 && close &&
+            sscanf(close + 2, "%c %d", &st, &ppid) == 2 && ppid == parent && st != 'Z') {
+            if (first && !n)
+                *first = pid;
+            n++;
+        }
     }
     if (d)
         closedir(d);
-    return found;
+    return n;
+}
+
+/* The emulator child of the server (0 if none). */
+static inline pid_t h_runtime_pid(const h_server *s)
+{
+    pid_t pid = 0;
+    h_children_named(s->pid, "axllama-emu", &pid);
+    return pid;
 }
 
 /* How many ids the tokenizer gives text (the exact counts the server must report). */

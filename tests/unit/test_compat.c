@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "serve_harness.h"
+#include "chat_result.h"
 
 static tokenizer *tok;
 
@@ -77,87 +78,11 @@ static int start(h_server *s, const char *const *emu_args, const char *command, 
     return port;
 }
 
-typedef struct {
-    h_http http;
-    json_t **lines;
-    size_t n;
-    json_t *last;
-} chat_result;
-
-static chat_result post(h_server *s, const char *path, const char *body)
-{
-    chat_result r = {0};
-    r.http = h_srv(s, "POST", path, body);
-    r.lines = h_ndjson(r.http.body.data, &r.n);
-    r.last = r.n ? r.lines[r.n - 1] : NULL;
-    return r;
-}
-
-static void chat_free(chat_result *r)
-{
-    h_ndjson_free(r->lines, r->n);
-    h_http_free(&r->http);
-}
-
-static long num(json_t *obj, const char *key)
-{
-    return (long)json_integer_value(json_object_get(obj, key));
-}
-
-static const char *str(json_t *obj, const char *key)
-{
-    const char *v = json_string_value(json_object_get(obj, key));
-    return v ? v : "";
-}
-
 static const char *content_of(const chat_result *r)
 {
     return str(json_object_get(r->last, "message"), "content");
 }
 
-static void assert_done(const chat_result *r, const char *reason)
-{
-    if (!r->last || !json_is_true(json_object_get(r->last, "done"))) {
-        fprintf(stderr, "status %ld body: %s\n", r->http.status, r->http.body.data);
-        fail_msg("no final done:true line");
-    }
-    assert_string_equal(str(r->last, "done_reason"), reason);
-}
-
-/* Children of pid whose command name is comm (e.g. "axllama" for the upstream, "axllama-emu"). */
-static size_t children_named(pid_t parent, const char *comm, pid_t *first)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    size_t n = 0;
-    char want[64];
-    snprintf(want, sizeof want, "(%s)", comm);
-    while (d && (de = readdir(d))) {
-        pid_t pid = (pid_t)atoi(de->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *close = strrchr(buf, ')');
-        char st = 0;
-        int ppid = 0;
-        if (strncmp(strchr(buf, '(') ? strchr(buf, '(') : "", want, strlen(want)) == 0 && close &&
-            sscanf(close + 2, "%c %d", &st, &ppid) == 2 && ppid == parent && st != 'Z') {
-            if (first && !n)
-                *first = pid;
-            n++;
-        }
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static size_t count_in_log(const h_server *s, const char *needle)
 {
@@ -299,7 +224,7 @@ static void test_a_bad_upstream_command_fails_the_load_with_a_clear_error_and_no
     assert_int_equal(r.http.status, 500);
     assert_non_null(strstr(r.http.body.data, "tokenizer upstream"));
     assert_non_null(strstr(r.http.body.data, "No such file"));
-    assert_int_equal(children_named(s.pid, "axllama-emu", NULL), 0);
+    assert_int_equal(h_children_named(s.pid, "axllama-emu", NULL), 0);
     chat_free(&r);
     h_server_stop(&s);
 }
@@ -314,8 +239,8 @@ static void test_an_upstream_whose_port_never_opens_fails_the_load_and_is_killed
     assert_int_equal(r.http.status, 500);
     assert_non_null(strstr(r.http.body.data, "tokenizer upstream"));
     assert_true(h_now() - t0 < 30); /* bounded by start_timeout, not the 60 s sleep */
-    assert_int_equal(children_named(s.pid, "sleep", NULL), 0);
-    assert_int_equal(children_named(s.pid, "axllama-emu", NULL), 0);
+    assert_int_equal(h_children_named(s.pid, "sleep", NULL), 0);
+    assert_int_equal(h_children_named(s.pid, "axllama-emu", NULL), 0);
     chat_free(&r);
     h_server_stop(&s);
 }
@@ -342,7 +267,7 @@ static void test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start(
     chat_result load = post(&s, "/api/generate", "{\"model\":\"m\"}");
     assert_int_equal(load.http.status, 200);
     pid_t up = 0;
-    assert_int_equal(children_named(s.pid, "axllama", &up), 1);
+    assert_int_equal(h_children_named(s.pid, "axllama", &up), 1);
     request_thread t = {.s = &s, .body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
     pthread_t th;
     pthread_create(&th, NULL, run_request, &t);
@@ -361,7 +286,7 @@ static void test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start(
         fprintf(stderr, "answer %ld: %s\n", after.http.status, after.http.body.data);
     assert_done(&after, "length");
     pid_t up2 = 0;
-    assert_int_equal(children_named(s.pid, "axllama", &up2), 1);
+    assert_int_equal(h_children_named(s.pid, "axllama", &up2), 1);
     assert_true(up2 != up);
     chat_free(&load);
     chat_free(&t.r);
@@ -377,8 +302,8 @@ static void test_shutdown_leaves_neither_runtime_nor_upstream(void **state)
     chat_result r = post(&s, "/api/generate", "{\"model\":\"m\"}");
     assert_int_equal(r.http.status, 200);
     pid_t rt = 0, up = 0;
-    assert_int_equal(children_named(s.pid, "axllama-emu", &rt), 1);
-    assert_int_equal(children_named(s.pid, "axllama", &up), 1);
+    assert_int_equal(h_children_named(s.pid, "axllama-emu", &rt), 1);
+    assert_int_equal(h_children_named(s.pid, "axllama", &up), 1);
     int status = h_server_stop(&s);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
