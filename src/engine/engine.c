@@ -49,6 +49,7 @@
 #define CONTEXT_FULL_PREFIX "error: SetKVCache failed"
 #define BUSY_TIMEOUT_S 60.0
 #define STOP_GRACE_S 30.0 /* after /api/stop, how long the run may take to end */
+#define STOP_RESEND_S 0.5 /* a stop that lands before the runtime's Run starts is lost (§2.7): repeat it */
 
 /* ---------------------------------------------------------------- jobs */
 
@@ -135,7 +136,7 @@ struct engine {
     pthread_cond_t queue_cond;
     job *head, *tail;
     size_t queued;
-    bool shutting_down;
+    atomic_bool shutting_down;
     char *unload_requested; /* model name, handled by the worker when idle */
     pthread_t worker;
 
@@ -600,6 +601,25 @@ static bool start_upstream(engine *e, const model_manifest *m, supervisor **out,
     return true;
 }
 
+/* supervisor_wait_ready in short slices, so that a server shutting down does not wait out a
+ * load (133 s on a Pi, or forever with load_timeout 0). */
+static bool wait_ready(engine *e, supervisor *sup, double timeout_s, char *err, size_t errlen)
+{
+    double end = now_mono() + timeout_s;
+    for (;;) {
+        if (atomic_load(&e->shutting_down)) {
+            snprintf(err, errlen, "the server is shutting down");
+            return false;
+        }
+        double left = end - now_mono();
+        if (supervisor_wait_ready(sup, left < 0.5 ? (left > 0 ? left : 0) : 0.5, err, errlen))
+            return true;
+        rt_state st = supervisor_status(sup).state;
+        if ((st != RT_LOADING && st != RT_RESTARTING) || now_mono() >= end)
+            return false;
+    }
+}
+
 static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
 {
     if (e->loaded == m && m->upstream_url &&
@@ -608,7 +628,7 @@ static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
     if (e->loaded == m && e->sup) {
         rt_status st = supervisor_status(e->sup);
         if (st.state == RT_READY || st.state == RT_LOADING || st.state == RT_RESTARTING) {
-            if (supervisor_wait_ready(e->sup, load_timeout(e, m), err, errlen)) {
+            if (wait_ready(e, e->sup, load_timeout(e, m), err, errlen)) {
                 if (atomic_exchange(&e->runtime_died, false)) {
                     session_invalidate(&e->sess); /* a restarted runtime holds nothing */
                     compat_clear(&e->compat);
@@ -693,7 +713,7 @@ static bool ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
     session_init(&e->sess);
     atomic_store(&e->runtime_died, false);
 
-    if (!supervisor_start(sup, err, errlen) || !supervisor_wait_ready(sup, timeout, err, errlen)) {
+    if (!supervisor_start(sup, err, errlen) || !wait_ready(e, sup, timeout, err, errlen)) {
         unload(e);
         return false;
     }
@@ -970,7 +990,8 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
     output_status ost = OUTPUT_MORE;
     bool stop_sent = false, started = false, finished = false, context_full = false, died = false;
     bool upstream_bad = false;
-    double stop_deadline = 0, last_progress = now_mono(), next_poll = 0;
+    double stop_deadline = 0, next_stop = 0, last_progress = now_mono(), next_poll = 0;
+    bool was_started = false, saw_full_text = false;
     strbuf queue_text = {0};
     while (!finished) {
         /* take what the runtime decoded */
@@ -989,6 +1010,10 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
         e->turn.head = e->turn.tail = NULL;
         started = started || e->turn.encode_seen;
         pthread_mutex_unlock(&e->turn.lock);
+        if (started && !was_started) { /* the runtime took the turn: its prefill begins */
+            was_started = true;
+            last_progress = now_mono();
+        }
         for (; o;) {
             observed *next = o->next;
             o->next = NULL;
@@ -1005,11 +1030,13 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
             break;
         }
         /* limits and cancellation: stop the runtime once */
-        bool want_stop = ost != OUTPUT_MORE || atomic_load(&j->cancelled) || e->shutting_down;
-        if (want_stop && !stop_sent) {
+        bool want_stop = ost != OUTPUT_MORE || atomic_load(&j->cancelled) || atomic_load(&e->shutting_down);
+        if (want_stop && (!stop_sent || now_mono() >= next_stop)) {
             driver_stop(&d);
+            if (!stop_sent)
+                stop_deadline = now_mono() + STOP_GRACE_S;
             stop_sent = true;
-            stop_deadline = now_mono() + STOP_GRACE_S;
+            next_stop = now_mono() + STOP_RESEND_S;
         }
         if (now_mono() >= next_poll) {
             bool done = false;
@@ -1018,11 +1045,11 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
             next_poll = now_mono() + POLL_INTERVAL_S;
             if (ps == DRV_OK) {
                 if (queue_text.len && strstr(queue_text.data, CONTEXT_FULL_PREFIX))
-                    context_full = true;
-                if (done && (started || context_full))
+                    saw_full_text = true;
+                if (done && (started || saw_full_text))
                     finished = true;
-                if (!done)
-                    last_progress = now_mono();
+                /* done:false alone is no progress: a runtime whose NPU call hangs (or the old
+                 * build's context-full wedge) answers it forever; progress is its decode calls */
             }
         }
         if (stop_sent && !finished && now_mono() > stop_deadline) {
@@ -1039,6 +1066,12 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
      * them now, or the end of the reply would be lost. */
     if (finished)
         take_all_observed(e, out, &ti, &ost);
+    /* Context full (§2.8): the run ended without a single decode call (every real run makes at
+     * least the final one). Not the queue text alone: it also carries the model's own words, and
+     * the runtime clears busy before it pushes the error text, so a poll may miss it. */
+    context_full = finished && ti.streamed.len == 0 && !ti.have_final && !ti.maybe_final;
+    if (context_full && !saw_full_text)
+        elog(e, "the run ended without generating: taken as a full context");
     turn_end(e);
     free_observed(ti.maybe_final);
     sb_free(&queue_text);
@@ -1068,6 +1101,13 @@ static turn_result run_turn(engine *e, job *j, session_plan *plan, const compat_
         return result;
     }
 
+    /* At the context end (and after a stop) the runtime does not stream its 1-2 leftover ids
+     * (§2.6); they are in the final decode. Hand them on unless a limit already ended the text. */
+    if (ti.have_final && ost == OUTPUT_MORE && ti.final_ids.len > ti.streamed.len &&
+        (ti.streamed.len == 0 || !memcmp(ti.final_ids.v, ti.streamed.v, ti.streamed.len * sizeof *ti.streamed.v))) {
+        size_t from = ti.streamed.len;
+        take_piece(out, &ti, ti.final_ids.v + from, ti.final_ids.len - from, &ost);
+    }
     output_finish(out);
     if (sink.tc)
         toolcall_finish(sink.tc);
@@ -1168,6 +1208,16 @@ static void run_job(engine *e, job *j)
         pthread_mutex_unlock(&e->status_lock);
         return;
     }
+    if (atomic_load(&j->cancelled) || atomic_load(&e->shutting_down)) {
+        /* the client left while the model loaded: nothing to run (and no reset that would throw
+         * away the conversation the runtime holds) */
+        if (atomic_load(&e->shutting_down))
+            job_fail(j, 503, "the server is shutting down");
+        else
+            job_fail(j, 499, "request canceled");
+        finish_job(e, j);
+        return;
+    }
     double t_ready = now_mono();
     job_metrics mt = {.load_ns = (uint64_t)((t_ready - j->t_submit) * 1e9)};
     if (j->kind == JOB_LOAD) {
@@ -1251,7 +1301,7 @@ static void *worker_main(void *arg)
     engine *e = arg;
     for (;;) {
         pthread_mutex_lock(&e->queue_lock);
-        while (!e->head && !e->shutting_down && !e->unload_requested) {
+        while (!e->head && !atomic_load(&e->shutting_down) && !e->unload_requested) {
             pthread_mutex_lock(&e->status_lock);
             bool expiring = e->loaded && !e->running_job && e->keep_alive_s >= 0;
             double expires = e->expires_mono;
@@ -1268,7 +1318,7 @@ static void *worker_main(void *arg)
             until.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
             pthread_cond_timedwait(&e->queue_cond, &e->queue_lock, &until);
         }
-        if (e->shutting_down) {
+        if (atomic_load(&e->shutting_down)) {
             pthread_mutex_unlock(&e->queue_lock);
             break;
         }
@@ -1334,7 +1384,7 @@ void engine_free(engine *e)
     if (!e)
         return;
     pthread_mutex_lock(&e->queue_lock);
-    e->shutting_down = true;
+    atomic_store(&e->shutting_down, true);
     pthread_cond_broadcast(&e->queue_cond);
     pthread_mutex_unlock(&e->queue_lock);
     pthread_join(e->worker, NULL);
@@ -1465,7 +1515,7 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
     j->t_submit = now_mono();
 
     pthread_mutex_lock(&e->queue_lock);
-    if (e->queued >= e->cfg.max_queue || e->shutting_down) {
+    if (e->queued >= e->cfg.max_queue || atomic_load(&e->shutting_down)) {
         pthread_mutex_unlock(&e->queue_lock);
         j->refs = 1;
         job_unref(j);

@@ -323,6 +323,89 @@ static void test_a_client_that_leaves_cancels_its_job_and_the_next_starts_at_onc
     h_server_stop(&s);
 }
 
+/* The runtime forgets a stop that lands while the generate is only queued (§2.7): the engine
+ * repeats it until the run ends, so an abandoned reply does not run to its end. */
+static void test_a_stop_sent_before_the_run_starts_is_repeated_until_it_takes(void **state)
+{
+    (void)state;
+    h_server s;
+    const char *args[] = {"--emu-reply-tokens", "3000", "--emu-dispatch-delay", "0.4", NULL}; /* ~6 s */
+    start(&s, args, NULL, NULL);
+    chat_result load = post(&s, "/api/generate", "{\"model\":\"m\"}");
+    assert_int_equal(load.http.status, 200);
+    chat_free(&load);
+    CURL *c = curl_easy_init();
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/generate", s.port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"model\":\"m\",\"prompt\":\"a reply nobody reads\"}");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 150L); /* leaves while the tasks are only queued */
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    double t0 = h_now();
+    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":5}}");
+    double took = h_now() - t0;
+    assert_int_equal(r.http.status, 200);
+    assert_string_equal(str(r.last, "response"), "next");
+    assert_true(took < 4.0); /* the abandoned 6-second reply was stopped once it started */
+    chat_free(&r);
+    h_server_stop(&s);
+}
+
+/* The older build's context-full wedge (§1.4): busy forever, done:false forever, no decode call.
+ * done:false is no progress, so the turn fails after the stall timeout instead of hanging. */
+static void test_a_wedged_runtime_fails_the_turn_after_the_stall_timeout(void **state)
+{
+    (void)state;
+    h_server s;
+    const char *args[] = {"--emu-context-full-wedge", "1", "--emu-prefill-max", "256", NULL};
+    const char *env[] = {"AXLLAMA_STALL_TIMEOUT=3", NULL};
+    start(&s, args, NULL, env);
+    strbuf body = {0};
+    sb_puts(&body, "{\"model\":\"m\",\"stream\":false,\"prompt\":\"");
+    for (int i = 0; i < 400; i++)
+        sb_puts(&body, "word ");
+    sb_puts(&body, "\"}");
+    double t0 = h_now();
+    chat_result r = post(&s, "/api/generate", body.data);
+    double took = h_now() - t0;
+    assert_int_equal(r.http.status, 500);
+    assert_non_null(strstr(r.http.body.data, "stopped answering"));
+    assert_true(took < 30.0);
+    chat_free(&r);
+    sb_free(&body);
+    h_server_stop(&s);
+}
+
+/* At the context end the runtime does not stream its 1-2 leftover ids (§2.6); they come with the
+ * final decode and must reach the reply. */
+static void test_the_last_ids_at_the_context_end_reach_the_reply(void **state)
+{
+    (void)state;
+    h_server s;
+    const char *args[] = {"--emu-reply-tokens", "400", "--emu-max-token-len", "300", "--emu-prefill-max", "256", NULL};
+    start(&s, args, "\"context\": {\"max_prefill\": 256, \"max_positions\": 300}", NULL);
+    const char *words = "a b c d e f g h i j";
+    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"stream\":false,\"prompt\":\"a b c d e f g h i j\"}");
+    assert_int_equal(r.http.status, 200);
+    assert_done(&r, "length");
+    long n = num(r.last, "eval_count");
+    assert_true(n > 4 + 10);
+    /* the reply: the 4 ids of the empty think block, then the echo's ids cycled */
+    idvec echo = {0}, reply = {0};
+    tokenizer_encode(tok, words, strlen(words), &echo);
+    for (long i = 0; i < n - 4; i++)
+        iv_push(&reply, echo.v[(size_t)i % echo.len]);
+    strbuf want = {0};
+    assert_true(tokenizer_decode(tok, reply.v, reply.len, &want));
+    assert_string_equal(str(r.last, "response"), want.data);
+    sb_free(&want);
+    iv_free(&echo);
+    iv_free(&reply);
+    chat_free(&r);
+    h_server_stop(&s);
+}
+
 static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(void **state)
 {
     (void)state;
@@ -513,6 +596,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_a_full_queue_answers_503_with_ollamas_message, stop_current),
         cmocka_unit_test_teardown(test_concurrent_clients_are_served_in_arrival_order, stop_current),
         cmocka_unit_test_teardown(test_a_client_that_leaves_cancels_its_job_and_the_next_starts_at_once, stop_current),
+        cmocka_unit_test_teardown(test_a_stop_sent_before_the_run_starts_is_repeated_until_it_takes, stop_current),
+        cmocka_unit_test_teardown(test_a_wedged_runtime_fails_the_turn_after_the_stall_timeout, stop_current),
+        cmocka_unit_test_teardown(test_the_last_ids_at_the_context_end_reach_the_reply, stop_current),
         cmocka_unit_test_teardown(test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart, stop_current),
         cmocka_unit_test_teardown(test_a_slow_load_shows_progress_in_ps_and_counts_in_load_duration, stop_current),
         cmocka_unit_test_teardown(test_a_long_history_is_fitted_by_dropping_old_turns, stop_current),
