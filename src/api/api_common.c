@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/buf.h"
+#include "common/utf8.h"
 #include "models/manifest.h"
 
 bool api_wait_event(const http_request *req, job *j, job_event *ev)
@@ -32,6 +34,17 @@ void api_gen_options_free(gen_options *o)
     free(o->stop);
     o->stop = NULL;
     o->n_stop = 0;
+}
+
+json_t *api_load_body(const char *body, size_t len, size_t flags, json_error_t *err)
+{
+    if (utf8_is_valid(body, len))
+        return json_loadb(body, len, flags, err);
+    strbuf clean = {0};
+    utf8_append_lossy(&clean, body, len);
+    json_t *v = json_loadb(clean.data ? clean.data : "", clean.len, flags, err);
+    sb_free(&clean);
+    return v;
 }
 
 json_t *api_field(json_t *obj, const char *key)

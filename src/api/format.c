@@ -3,6 +3,7 @@
 #include "api/format.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,7 @@ static bool check_schema(const json_t *s, strbuf *path, char *err, size_t errlen
         return false;
     }
     json_t *items = json_object_get(s, "items");
-    if (items) {
+    if (items && !json_is_array(items)) { /* tuple items (an array) are shown, not checked */
         size_t len = path->len;
         sb_puts(path, ".items");
         bool ok = check_schema(items, path, err, errlen);
@@ -241,7 +242,7 @@ static bool type_matches(const char *t, const json_t *v)
         if (json_is_integer(v))
             return true;
         double d = json_is_real(v) ? json_real_value(v) : 0.5;
-        return d == (double)(long long)d; /* 3.0 is an integer in JSON Schema */
+        return isfinite(d) && d == floor(d); /* 3.0 is an integer in JSON Schema */
     }
     return !strcmp(t, json_type_name(v, true));
 }
@@ -345,7 +346,7 @@ static bool validate(const json_t *s, const json_t *v, strbuf *path, char *err, 
         }
     }
     json_t *items = json_object_get(s, "items");
-    if (items && json_is_array(v)) {
+    if (items && !json_is_array(items) && json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++) {
             size_t len = path->len;
             sb_printf(path, "[%zu]", i);

@@ -56,7 +56,10 @@ static void rfc3339_utc_now(char *out, size_t n)
 static void rfc3339_local(time_t t, char *out, size_t n)
 {
     struct tm tm;
-    localtime_r(&t, &tm);
+    if (!localtime_r(&t, &tm)) { /* out of the calendar's range: the epoch rather than garbage */
+        time_t zero = 0;
+        gmtime_r(&zero, &tm);
+    }
     size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
     long off = tm.tm_gmtoff;
     char sign = off < 0 ? '-' : '+';
@@ -170,7 +173,7 @@ static http_response *decode_body(const http_request *req, const char *go_type, 
     if (start == len)
         return http_response_error(STATUS_BAD_REQUEST, "missing request body");
     json_error_t jerr;
-    json_t *v = json_loadb(req->body + start, len - start, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &jerr);
+    json_t *v = api_load_body(req->body + start, len - start, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &jerr);
     if (!v) {
         if ((size_t)jerr.position >= len - start)
             return http_response_error(STATUS_BAD_REQUEST, "unexpected EOF");
@@ -390,7 +393,9 @@ static http_response *decode_options(const ollama_api *api, json_t *opts, gen_op
             out->has_top_k = true;
             out->top_k = clamp_int(num);
         } else if (!strcmp(key, "top_p")) {
-            out->has_top_p = true;
+            /* the runtime takes 0 < p < 1 only; 1 (no nucleus cut) or 0 would switch both top-p
+             * and top-k off there (greedy): leave the manifest's sampler in place instead */
+            out->has_top_p = num > 0 && num < 1;
             out->top_p = num;
         } else if (!strcmp(key, "repeat_penalty")) {
             out->has_repeat_penalty = true;
@@ -731,7 +736,9 @@ static bool stream_pull(void *state, strbuf *out, double timeout_s)
     }
     case JOB_EV_DONE: {
         char ferr[512];
-        if (!format_validate(&s->fmt, s->content.data ? s->content.data : "", NULL, NULL, ferr, sizeof ferr)) {
+        /* a reply that calls tools answers with the calls: the format applies to prose answers */
+        if (s->n_calls == 0 &&
+            !format_validate(&s->fmt, s->content.data ? s->content.data : "", NULL, NULL, ferr, sizeof ferr)) {
             /* the text went out already: end with an error line instead of done */
             json_t *o = json_object();
             json_object_set_new(o, "error", http_json_string(ferr));
@@ -825,7 +832,8 @@ static http_response *run_job(ollama_api *api, const http_request *req, const ge
                 const char *text = content.data ? content.data : "";
                 size_t off = 0, len = strlen(text);
                 char ferr[512];
-                if (!format_validate(&r->fmt, text, &off, &len, ferr, sizeof ferr)) {
+                bool calls_made = json_array_size(calls) > 0; /* then the format does not apply */
+                if (!calls_made && !format_validate(&r->fmt, text, &off, &len, ferr, sizeof ferr)) {
                     resp = http_response_error(STATUS_INTERNAL_ERROR, "%s", ferr);
                 } else {
                     /* with a format: the JSON itself (whitespace and a code fence removed) */

@@ -124,7 +124,7 @@ static http_response *decode_body(const http_request *req, json_t **out)
     if (start == len)
         return oai_error(STATUS_BAD_REQUEST, "missing request body");
     json_error_t jerr;
-    json_t *v = json_loadb(req->body + start, len - start, JSON_DECODE_ANY, &jerr);
+    json_t *v = api_load_body(req->body + start, len - start, JSON_DECODE_ANY, &jerr);
     if (!v)
         return oai_error(STATUS_BAD_REQUEST, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
     if (!json_is_object(v)) {

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/display.h"
 #include "common/buf.h"
+#include "common/utf8.h"
 
 #define STREAM_IDLE_TIMEOUT_S 900.0 /* no byte for 15 min: beyond any load timeout of the server */
 #define PS_POLL_INTERVAL_S 0.25
@@ -278,11 +279,22 @@ static void print_stats(const reply *rp)
     fflush(stderr);
 }
 
+/* {"role": role, "content": text}, invalid UTF-8 in text replaced by U+FFFD (as Go's JSON
+ * encoder does in ollama), so that no typed byte makes the message vanish. */
+static json_t *chat_message_json(const char *role, const char *text)
+{
+    strbuf clean = {0};
+    utf8_append_lossy(&clean, text, strlen(text));
+    json_t *m = json_pack("{ss s:s%}", "role", role, "content", clean.data ? clean.data : "", clean.len);
+    sb_free(&clean);
+    return m;
+}
+
 static json_t *chat_messages(run_state *rs)
 {
     json_t *msgs = json_array();
     if (rs->system)
-        json_array_append_new(msgs, json_pack("{ssss}", "role", "system", "content", rs->system));
+        json_array_append_new(msgs, chat_message_json("system", rs->system));
     json_array_extend(msgs, rs->history);
     return msgs;
 }
@@ -324,7 +336,7 @@ static turn_result chat_turn(run_state *rs, bool interactive)
         r.result = res;
     }
     if (res == CLIENT_OK) {
-        json_t *m = json_pack("{ssss}", "role", "assistant", "content", rp.content.data ? rp.content.data : "");
+        json_t *m = chat_message_json("assistant", rp.content.data ? rp.content.data : "");
         if (rp.thinking.len)
             json_object_set_new(m, "thinking", json_string(rp.thinking.data));
         json_array_append_new(rs->history, m);
@@ -355,7 +367,7 @@ static turn_result chat_turn(run_state *rs, bool interactive)
 
 static turn_result send_user(run_state *rs, const char *text, bool interactive)
 {
-    json_array_append_new(rs->history, json_pack("{ssss}", "role", "user", "content", text));
+    json_array_append_new(rs->history, chat_message_json("user", text));
     return chat_turn(rs, interactive);
 }
 

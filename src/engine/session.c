@@ -254,12 +254,13 @@ static bool try_continue(const session *s, const session_model *m, const tool_li
 
 /* Index just past the first turn after the system message (a user message and what follows it up
  * to the next user message), or 0 if there is only one turn left. */
-static size_t end_of_first_turn(const chat_message *all, size_t n, size_t start)
+/* view = msgs[0..start) + msgs[from..count): the conversation without its oldest turns before
+ * from (the system message kept). Returns the view's length. */
+static size_t keep_from(chat_message *view, const chat_message *msgs, size_t count, size_t start, size_t from)
 {
-    for (size_t i = start + 1; i < n; i++)
-        if (!strcmp(all[i].role, "user"))
-            return i;
-    return 0;
+    memcpy(view, msgs, start * sizeof *view);
+    memcpy(view + start, msgs + from, (count - from) * sizeof *view);
+    return start + (count - from);
 }
 
 static bool plan_reset(const session_model *m, const tool_list *tools, chat_message *all, size_t n, int think,
@@ -296,53 +297,83 @@ static bool plan_reset(const session_model *m, const tool_list *tools, chat_mess
             count -= plan->dropped;
         }
     }
-    for (;;) {
+    /* Drop the fewest oldest turns (a turn starts at a user message; the system message stays)
+     * that make the conversation fit. Fewer turns never take more tokens, so the number to drop is
+     * found by bisection: O(log turns) renders, not one per dropped turn (a 20,000-message history
+     * would otherwise keep the worker busy for minutes). */
+    size_t *cuts = xcalloc(count + 1, sizeof *cuts), n_cuts = 0;
+    for (size_t i = start + 1; i < count; i++)
+        if (!strcmp(msgs[i].role, "user"))
+            cuts[n_cuts++] = i;
+    chat_message *view = xcalloc(count + 1, sizeof *view);
+    size_t sys = plan->reset_ids.len;
+    bool ok = false;
+    int verdict = 0;
+    size_t view_count = 0, lo = 0, hi = n_cuts, drop = 0;
+    for (int phase = 0;; phase++) {
+        /* phase 0: drop nothing; phase 1: drop all but the last turn; then bisect (lo fails, hi fits) */
+        drop = phase == 0 ? 0 : phase == 1 ? n_cuts : lo + (hi - lo) / 2;
+        view_count = keep_from(view, msgs, count, start, drop ? cuts[drop - 1] : start);
         sb_clear(&text);
         iv_clear(&full);
-        if (!render(m, tools, msgs, count, think, 0, true, &text)) {
+        if (!render(m, tools, view, view_count, think, 0, true, &text)) {
             snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
+            verdict = -1;
             break;
         }
         tokenizer_encode(m->tok, text.data, text.len, &full);
-        size_t sys = plan->reset_ids.len;
         if (full.len < sys || (sys && memcmp(full.v, plan->reset_ids.v, sys * sizeof *full.v))) {
             snprintf(err, errlen, "internal error: the system block does not prefix the conversation");
+            verdict = -1;
             break;
         }
-        size_t turn = full.len - sys;
-        if (turn_fits(m, sys, turn)) {
-            iv_append(&plan->diff, full.v + sys, turn);
-            plan->reset = true;
-            copy_into_plan(plan, msgs, count);
-            if (msgs != all)
-                free(msgs);
-            sb_free(&text);
-            iv_free(&full);
-            return true;
-        }
-        size_t cut = end_of_first_turn(msgs, count, start);
-        if (cut == 0) {
-            snprintf(err, errlen,
-                     "the prompt is too long: %zu tokens with the system prompt (this model takes at most %d per turn "
-                     "after a %zu-token system prompt)",
-                     full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
+        bool fits = turn_fits(m, sys, full.len - sys);
+        if (phase == 0 && (fits || n_cuts == 0)) {
+            verdict = fits;
             break;
         }
-        /* drop the oldest turn, keep the system message */
-        size_t drop = cut - start;
-        if (msgs == all) {
-            msgs = xcalloc(count, sizeof *msgs);
-            memcpy(msgs, all, count * sizeof *msgs);
+        if (phase == 1 && !fits) {
+            verdict = 0;
+            break;
         }
-        memmove(msgs + start, msgs + cut, (count - cut) * sizeof *msgs);
-        count -= drop;
-        plan->dropped += drop;
+        if (phase >= 2) {
+            if (fits)
+                hi = drop;
+            else
+                lo = drop;
+        }
+        if (hi - lo <= 1) {
+            if (drop != hi) { /* render the answer once more */
+                drop = hi;
+                view_count = keep_from(view, msgs, count, start, drop ? cuts[drop - 1] : start);
+                sb_clear(&text);
+                iv_clear(&full);
+                render(m, tools, view, view_count, think, 0, true, &text);
+                tokenizer_encode(m->tok, text.data, text.len, &full);
+            }
+            verdict = 1;
+            break;
+        }
     }
+    if (verdict == 1) {
+        iv_append(&plan->diff, full.v + sys, full.len - sys);
+        plan->reset = true;
+        plan->dropped += drop ? cuts[drop - 1] - start : 0;
+        copy_into_plan(plan, view, view_count);
+        ok = true;
+    } else if (verdict == 0) {
+        snprintf(err, errlen,
+                 "the prompt is too long: %zu tokens with the system prompt (this model takes at most %d per turn "
+                 "after a %zu-token system prompt)",
+                 full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
+    }
+    free(cuts);
+    free(view);
     if (msgs != all)
         free(msgs);
     sb_free(&text);
     iv_free(&full);
-    return false;
+    return ok;
 }
 
 bool session_plan_chat(const session *s, const session_model *m, const chat_message *msgs, size_t n, int think,

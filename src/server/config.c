@@ -362,7 +362,8 @@ bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err
         return false;
     }
     *present = true;
-    *seconds = d < 0 ? -1 : d;
+    /* past a Go time.Duration (2^63 ns, ~292 years) it is forever, as a negative value is; NaN too */
+    *seconds = (d < 0 || !(d < 9223372036.0)) ? -1 : d;
     return true;
 }
 

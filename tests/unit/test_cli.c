@@ -487,6 +487,17 @@ static void test_run_piped_stdin_comes_before_the_arguments(void **state)
     cli_free(&r);
 }
 
+/* Bytes that are not UTF-8 (a Latin-1 terminal) become U+FFFD, as in ollama; the message is not
+ * lost (it used to turn into a load-only request). */
+static void test_run_input_that_is_not_utf8_is_repaired_not_dropped(void **state)
+{
+    (void)state;
+    cli_result r = CLI("caf\xe9", "run", "echo");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out.data, "caf\xef\xbf\xbd\n");
+    cli_free(&r);
+}
+
 static void test_run_empty_prompt_only_loads(void **state)
 {
     (void)state;
@@ -1017,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_display_parse_time),
         cmocka_unit_test(test_run_prompt_argument_prints_reply_and_exits_0),
         cmocka_unit_test(test_run_piped_stdin_comes_before_the_arguments),
+        cmocka_unit_test(test_run_input_that_is_not_utf8_is_repaired_not_dropped),
         cmocka_unit_test(test_run_empty_prompt_only_loads),
         cmocka_unit_test(test_run_unknown_model_is_error_exit_1),
         cmocka_unit_test(test_run_unreachable_server_is_error_exit_1),

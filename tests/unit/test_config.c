@@ -528,6 +528,8 @@ static void test_keep_alive_negative_number_is_forever(void **state)
     (void)state;
     keep_alive_of("-1", true, true, -1, NULL);
     keep_alive_of("-0.5", true, true, -1, NULL);
+    /* past Go's time.Duration range (~292 years) it is forever too, never an overflowing expiry */
+    keep_alive_of("1e300", true, true, -1, NULL);
     keep_alive_of("-3600", true, true, -1, NULL);
 }
 

@@ -198,6 +198,18 @@ static void test_schema_types(void **state)
     assert_string_equal(check("{\"type\":[\"string\",\"null\"]}", "true"),
                         "the model's reply does not match the format schema: $: expected string or null, got boolean");
     assert_string_equal(check("{\"type\":\"boolean\"}", "false"), "");
+    /* beyond long long: still a whole number (and no overflowing cast) */
+    assert_string_equal(check("{\"type\":\"integer\"}", "1e300"), "");
+    assert_string_equal(check("{\"type\":\"integer\"}", "1.5e300"), "");
+}
+
+/* Tuple "items" (an array of schemas) is accepted and shown to the model, not checked. */
+static void test_tuple_items_are_accepted_unchecked(void **state)
+{
+    (void)state;
+    assert_string_equal(check("{\"type\":\"array\",\"items\":[{\"type\":\"string\"}]}", "[1, \"a\"]"), "");
+    assert_string_equal(check("{\"type\":\"array\",\"items\":[{\"type\":\"string\"}]}", "{}"),
+                        "the model's reply does not match the format schema: $: expected array, got object");
 }
 
 static void test_schema_properties_required_enum_items(void **state)
@@ -281,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_none_accepts_anything),
         cmocka_unit_test(test_the_json_text_is_located_inside_fences),
         cmocka_unit_test(test_schema_types),
+        cmocka_unit_test(test_tuple_items_are_accepted_unchecked),
         cmocka_unit_test(test_schema_properties_required_enum_items),
         cmocka_unit_test(test_tojson_separators_order_and_unicode),
         cmocka_unit_test(test_tojson_reals_as_python_repr),

@@ -247,6 +247,26 @@ static void test_malformed_tool_call_text_is_returned_as_content(void **state)
 
 #define INSTRUCTION "Respond with valid JSON only: a single JSON value, no other text, no code fences."
 
+/* A reply that calls tools answers with the calls even under a format (the format is for prose
+ * answers; LangChain binds tools and a schema together), streamed and not. */
+static void test_tool_calls_under_a_format_are_the_answer(void **state)
+{
+    (void)state;
+    result r = post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"tools\":" TOOLS_JSON
+                                 ",\"messages\":[" USER_CALL "]}");
+    assert_status(&r, 200);
+    json_t *tc = json_object_get(msg(r.last), "tool_calls");
+    assert_int_equal(json_array_size(tc), 1);
+    assert_string_equal(str(json_object_get(json_array_get(tc, 0), "function"), "name"), "get_weather");
+    assert_string_equal(str(r.last, "done_reason"), "stop");
+    result_free(&r);
+    r = post("/api/chat", "{\"model\":\"m\",\"format\":\"json\",\"tools\":" TOOLS_JSON ",\"messages\":[" USER_CALL "]}");
+    assert_status(&r, 200);
+    assert_null(json_object_get(r.last, "error"));
+    assert_true(json_is_true(json_object_get(r.last, "done")));
+    result_free(&r);
+}
+
 static void test_format_json_instructs_and_validates(void **state)
 {
     (void)state;
@@ -635,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_tools_are_rendered_and_a_streamed_call_comes_whole),
         cmocka_unit_test(test_a_tool_result_continues_the_cached_conversation),
         cmocka_unit_test(test_malformed_tool_call_text_is_returned_as_content),
+        cmocka_unit_test(test_tool_calls_under_a_format_are_the_answer),
         cmocka_unit_test(test_format_json_instructs_and_validates),
         cmocka_unit_test(test_format_schema_passes_and_fails),
         cmocka_unit_test(test_think_values_and_the_manifest_default),

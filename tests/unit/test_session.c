@@ -201,6 +201,42 @@ static void test_a_long_history_drops_the_oldest_turns_to_fit(void **state)
     free(big);
 }
 
+/* A long history keeps exactly the newest turns that fit: dropping one turn fewer does not fit. */
+static void test_a_history_of_many_turns_keeps_the_most_that_fit(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    enum { TURNS = 3000 };
+    chat_message *msgs = calloc(2 * TURNS + 1, sizeof *msgs);
+    char (*texts)[16] = calloc(TURNS, sizeof *texts);
+    for (int i = 0; i < TURNS; i++) {
+        snprintf(texts[i], sizeof texts[i], "question %d", i);
+        msgs[2 * i] = MSG("user", texts[i]);
+        msgs[2 * i + 1] = MSG("assistant", "an answer");
+    }
+    msgs[2 * TURNS] = MSG("user", "last question");
+    size_t n = 2 * TURNS + 1;
+    session_plan plan;
+    char err[256];
+    assert_true(session_plan_chat(&s, &model, msgs, n, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.reset);
+    assert_true(plan.dropped > 0 && plan.dropped % 2 == 0); /* whole turns */
+    assert_string_equal(plan.msgs[plan.n_msgs - 1].content, "last question");
+    size_t budget = (2048 - plan.reset_ids.len) / 128 * 128;
+    assert_true(plan.diff.len <= budget);
+    /* one more turn (the newest of the dropped ones) would not fit */
+    session_plan more;
+    size_t keep_from = plan.dropped - 2;
+    assert_true(session_plan_chat(&s, &model, msgs + keep_from, n - keep_from, 0, PLAN_ANY, &more, err, sizeof err));
+    assert_int_equal(more.dropped, 2);
+    session_plan_free(&more);
+    session_plan_free(&plan);
+    session_free(&s);
+    free(msgs);
+    free(texts);
+}
+
 static void test_a_single_turn_too_long_for_the_context_is_an_error(void **state)
 {
     (void)state;
@@ -427,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_a_turn_that_did_not_end_with_eos_is_not_continued),
         cmocka_unit_test(test_force_reset_never_continues),
         cmocka_unit_test(test_a_long_history_drops_the_oldest_turns_to_fit),
+        cmocka_unit_test(test_a_history_of_many_turns_keeps_the_most_that_fit),
         cmocka_unit_test(test_a_single_turn_too_long_for_the_context_is_an_error),
         cmocka_unit_test(test_a_continuation_past_the_budget_resets_instead),
         cmocka_unit_test(test_raw_prompt_resets_with_an_empty_system_block),
