@@ -565,8 +565,8 @@ static bool upstream_answers(const char *url, double timeout_s)
     return ok;
 }
 
-/* Compatibility mode: starts the manifest's upstream command (if any) and waits until the
- * upstream's url answers. */
+/* Compatibility mode: starts the manifest's upstream command and waits until it is ready, or
+ * (without a command) waits until the upstream's url answers. */
 static bool start_upstream(engine *e, const model_manifest *m, supervisor **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -590,12 +590,12 @@ static bool start_upstream(engine *e, const model_manifest *m, supervisor **out,
             supervisor_free(up);
             return false;
         }
+        /* ready means its port (the url's, manifest.c checks that) answered HTTP */
         *out = up;
+        return true;
     }
-    if (!upstream_answers(m->upstream_url, m->upstream_command ? 5 : timeout)) {
+    if (!upstream_answers(m->upstream_url, timeout)) {
         snprintf(err, errlen, "the tokenizer upstream %s does not answer", m->upstream_url);
-        supervisor_free(*out);
-        *out = NULL;
         return false;
     }
     return true;
