@@ -13,41 +13,11 @@
 #include <pthread.h>
 
 #include "serve_harness.h"
-
-static tokenizer *tok;
-
-static int setup(void **state)
-{
-    (void)state;
-    char err[256];
-    tok = tokenizer_load(getenv("AXLLAMA_TOKENIZER_DIR"), err, sizeof err);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    return tok ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tokenizer_free(tok);
-    return 0;
-}
+#include "server_fixture.h"
 
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
 /* One server per test: model "m" (emulator args). The teardown stops it if a test failed. */
-static h_server current;
-
-static int stop_current(void **state)
-{
-    (void)state;
-    if (current.pid > 0 && waitpid(current.pid, &current.status, WNOHANG) == 0) {
-        current.exited = false;
-        h_server_stop(&current);
-    }
-    memset(&current, 0, sizeof current);
-    return 0;
-}
-
 static void start(h_server *s, const char *const *emu_args)
 {
     h_server_dir(s);

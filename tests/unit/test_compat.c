@@ -10,38 +10,8 @@
 #include <cmocka.h>
 
 #include "serve_harness.h"
+#include "server_fixture.h"
 #include "chat_result.h"
-
-static tokenizer *tok;
-
-static int setup(void **state)
-{
-    (void)state;
-    char err[256];
-    tok = tokenizer_load(getenv("AXLLAMA_TOKENIZER_DIR"), err, sizeof err);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    return tok ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tokenizer_free(tok);
-    return 0;
-}
-
-static h_server current;
-
-static int stop_current(void **state)
-{
-    (void)state;
-    if (current.pid > 0 && waitpid(current.pid, &current.status, WNOHANG) == 0) {
-        current.exited = false;
-        h_server_stop(&current);
-    }
-    memset(&current, 0, sizeof current);
-    return 0;
-}
 
 /* The manifest member for an upstream: `axllama tokenizer serve` on port, or the given command
  * (a JSON array text) when not NULL. */

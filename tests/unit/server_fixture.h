@@ -1,0 +1,41 @@
+/* server_fixture: the cmocka fixtures the tests of a running `axllama serve` share: the group
+ * setup loads the Qwen3 tokenizer into `tok` (for exact token counts) and initialises libcurl; the
+ * per-test teardown stop_current stops the test's server (`current`, a copy the test's start
+ * helper keeps) when an assertion failed before the test stopped it. Include after
+ * serve_harness.h. */
+#ifndef AXLLAMA_TESTS_SERVER_FIXTURE_H
+#define AXLLAMA_TESTS_SERVER_FIXTURE_H
+
+static tokenizer *tok;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[256];
+    tok = tokenizer_load(getenv("AXLLAMA_TOKENIZER_DIR"), err, sizeof err);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return tok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tokenizer_free(tok);
+    return 0;
+}
+
+/* A reaped child makes waitpid fail: nothing to do then. */
+static h_server current;
+
+static int stop_current(void **state)
+{
+    (void)state;
+    if (current.pid > 0 && waitpid(current.pid, &current.status, WNOHANG) == 0) {
+        current.exited = false;
+        h_server_stop(&current);
+    }
+    memset(&current, 0, sizeof current);
+    return 0;
+}
+
+#endif
