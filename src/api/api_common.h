@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "api/http_server.h"
+#include "net/http_server.h"
 #include "engine/engine.h"
 
 /* The next event of j, in waits of HTTP_STREAM_POLL_S; false (and j cancelled) when the client

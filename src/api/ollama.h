@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "api/http_server.h"
+#include "net/http_server.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
 

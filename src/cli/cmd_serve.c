@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/http_server.h"
+#include "net/http_server.h"
 #include "api/ollama.h"
 #include "api/openai.h"
 #include "cli/commands.h"

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/http_server.h"
+#include "net/http_server.h"
 #include "api/ollama.h"
 #include "common/buf.h"
 #include "engine/engine.h"

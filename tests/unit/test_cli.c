@@ -12,7 +12,7 @@
 #include <sys/ioctl.h>
 #include <cmocka.h>
 
-#include "api/http_server.h"
+#include "net/http_server.h"
 #include "cli/display.c" /* the CLI's formatting rules, not part of the library */
 #include "serve_harness.h"
 

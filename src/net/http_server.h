@@ -13,8 +13,8 @@
  * streaming handlers far more complex. Connections that run a handler flagged `blocking` have
  * their idle timeout lifted until the response is complete (libmicrohttpd would otherwise close a
  * stream that is quiet for longer than the timeout). */
-#ifndef AXLLAMA_API_HTTP_SERVER_H
-#define AXLLAMA_API_HTTP_SERVER_H
+#ifndef AXLLAMA_NET_HTTP_SERVER_H
+#define AXLLAMA_NET_HTTP_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* http_server: the HTTP plumbing under axllama's APIs (see http_server.h): listener, routing,
  * bodies, CORS and the Host guard, responses and chunked streaming with disconnect detection. */
-#include "api/http_server.h"
+#include "net/http_server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
