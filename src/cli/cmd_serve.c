@@ -187,6 +187,8 @@ int cmd_serve(int argc, char **argv)
         .max_queue = cfg.max_queue,
         .default_keep_alive_s = cfg.keep_alive_s,
         .load_timeout_s = cfg.load_timeout_s,
+        .stall_timeout_s = cfg.stall_timeout_s,
+        .reset_every_turn = cfg.reset_every_turn,
         .log = log_line,
     };
     engine *eng = engine_new(&ecfg);

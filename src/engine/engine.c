@@ -1363,10 +1363,8 @@ engine *engine_new(const engine_config *cfg)
     e->cfg = *cfg;
     if (!e->cfg.max_queue)
         e->cfg.max_queue = 512;
-    const char *stall = getenv("AXLLAMA_STALL_TIMEOUT");
-    e->stall_timeout_s = stall && atof(stall) > 0 ? atof(stall) : 120.0;
-    const char *reset_every_turn = getenv("AXLLAMA_RESET_EVERY_TURN");
-    e->plan_mode = reset_every_turn && !strcmp(reset_every_turn, "1") ? PLAN_RESET : PLAN_ANY;
+    e->stall_timeout_s = cfg->stall_timeout_s > 0 ? cfg->stall_timeout_s : 120.0;
+    e->plan_mode = cfg->reset_every_turn ? PLAN_RESET : PLAN_ANY;
     pthread_mutex_init(&e->queue_lock, NULL);
     pthread_cond_init(&e->queue_cond, NULL);
     pthread_mutex_init(&e->status_lock, NULL);

@@ -105,6 +105,10 @@ typedef struct {
     size_t max_queue;             /* OLLAMA_MAX_QUEUE, default 512 */
     double default_keep_alive_s;  /* OLLAMA_KEEP_ALIVE, default 300; < 0 forever */
     double load_timeout_s;        /* OLLAMA_LOAD_TIMEOUT, default 300 (a manifest's value wins) */
+    double stall_timeout_s;       /* AXLLAMA_STALL_TIMEOUT: a running turn with no progress this long
+                                     means a hung runtime; <= 0: 120 */
+    bool reset_every_turn;        /* AXLLAMA_RESET_EVERY_TURN=1: reset and re-prefill every turn (the
+                                     seeds' design, for make bench) */
     void (*log)(void *user, const char *line); /* server log (runtime output included) */
     void *log_user;
 } engine_config;

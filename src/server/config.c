@@ -17,6 +17,7 @@
 #define DEFAULT_PORT 11434
 #define DEFAULT_MAX_QUEUE 512
 #define DEFAULT_KEEP_ALIVE_S 300.0
+#define DEFAULT_STALL_TIMEOUT_S 120.0
 #define DEFAULT_LOAD_TIMEOUT_S 300.0
 
 /* ------------------------------------------------------------------------------------------ */
@@ -519,6 +520,23 @@ void server_config_from_env(server_config *c, char **warnings)
     free(v);
 
     c->models_dir = env_value("AXLLAMA_MODELS");
+
+    c->stall_timeout_s = DEFAULT_STALL_TIMEOUT_S;
+    v = env_value("AXLLAMA_STALL_TIMEOUT");
+    if (v) {
+        double d;
+        if (env_duration(v, &d) && d > 0)
+            c->stall_timeout_s = d;
+        else
+            sb_printf(&warn, "AXLLAMA_STALL_TIMEOUT=\"%s\": not a positive duration (\"2m\", \"90s\") or whole "
+                             "seconds; using the default 2m\n",
+                      v);
+        free(v);
+    }
+
+    v = env_value("AXLLAMA_RESET_EVERY_TURN");
+    c->reset_every_turn = v && !strcmp(v, "1");
+    free(v);
 
     if (warnings)
         *warnings = warn.len ? sb_steal(&warn) : NULL;

@@ -18,6 +18,8 @@ typedef struct {
     char **origins;        /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
     bool debug;            /* OLLAMA_DEBUG */
     char *models_dir;      /* AXLLAMA_MODELS, NULL if unset */
+    double stall_timeout_s; /* AXLLAMA_STALL_TIMEOUT (seconds or a Go duration), default 120 */
+    bool reset_every_turn;  /* AXLLAMA_RESET_EVERY_TURN=1 (make bench's baseline) */
 } server_config;
 
 /* Reads the environment. Every value is trimmed of spaces and surrounding quotes first (Ollama's
