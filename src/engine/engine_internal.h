@@ -1,0 +1,88 @@
+/* engine_internal: the engine object, shared by the engine's own files (engine.c: the worker and the
+ * public API; loader.c: loading and unloading; compat.c: compatibility mode). Nothing outside
+ * src/engine/ includes this. The thread and lock rules are at the top of engine.c. */
+#ifndef AXLLAMA_ENGINE_ENGINE_INTERNAL_H
+#define AXLLAMA_ENGINE_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "common/log.h"
+#include "engine/driver.h"
+#include "engine/engine.h"
+#include "engine/job.h"
+#include "engine/session.h"
+#include "engine/turn.h"
+#include "tokenizer/service.h"
+
+/* Compatibility mode (manifest "tokenizer_upstream"): what the runtime's conversation holds, at the
+ * message level (the upstream renders it, so ids cannot be compared). */
+typedef struct {
+    bool valid;
+    char *system;
+    char **roles, **contents; /* after the system message, the reply last */
+    size_t n;
+} compat_session;
+
+struct engine {
+    engine_config cfg;
+    log_sink log;
+    plan_mode plan_mode; /* PLAN_RESET with reset_every_turn: the seeds' design, for make bench */
+    rt_driver *drv;      /* lives as long as the engine; attached to each loaded runtime */
+
+    /* the queue (queue_lock) */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_cond; /* monotonic: a job, an unload request, or shutdown */
+    job *head, *tail;
+    size_t queued;
+    char *unload_requested; /* model name, handled by the worker when idle */
+    atomic_bool shutting_down;
+    pthread_t worker;
+    job *running; /* the job the worker runs (queue_lock): job_cancel interrupts its wait */
+
+    /* the loaded model: written by the worker only, under status_lock (engine_ps reads it) */
+    pthread_mutex_t status_lock;
+    const model_manifest *loaded;
+    tokenizer *tok;
+    tok_service *svc;
+    supervisor *sup;
+    int runtime_port;
+    char uid[TOK_SERVICE_UID_LEN + 1];
+    double keep_alive_s; /* sticky, per loaded model */
+    bool running_job;
+    double expires_mono; /* clock_mono(); valid when !running_job and keep_alive >= 0 */
+
+    /* worker only */
+    session sess;
+    atomic_bool runtime_died; /* set by the supervisor's thread */
+    /* compatibility mode */
+    supervisor *up_sup; /* the upstream tokenizer command, NULL when none */
+    atomic_bool upstream_died;
+    compat_session compat;
+};
+
+/* loader.c */
+/* Makes m the loaded model, ready to run (loading it, or waiting out a load or restart in progress). */
+bool engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen);
+/* Stops the runtime (and the upstream) and forgets the model. */
+void engine_unload_now(engine *e);
+
+/* compat.c */
+void compat_clear(compat_session *c);
+/* Runs a job in compatibility mode (docs/models.md) and ends it with DONE or ERROR. */
+void compat_run_job(engine *e, job *j, job_metrics *mt);
+
+/* engine.c */
+/* The turn's view of the runtime (the driver) and of the tokenizer service's staging seam. */
+turn_runtime engine_turn_runtime(engine *e);
+turn_staging engine_turn_staging(engine *e);
+/* The runtime's sampling keys for j: its options, else the manifest's parameters (engine.c). */
+drv_sampling engine_sampling(const job *j);
+/* What a failed turn leaves to the engine: a wedged or hung runtime is stopped (the next job
+ * starts it again). */
+void engine_after_failed_turn(engine *e, const turn_outcome *o);
+/* Ends j with DONE (metrics' total_ns set here) or with a 500 and the turn's error. */
+void engine_end_job(engine *e, job *j, const turn_outcome *o, job_metrics *mt);
+
+#endif
