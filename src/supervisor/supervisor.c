@@ -27,7 +27,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -48,7 +47,10 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/utf8.h"
+#include "net/http_client.h"
+#include "net/socket.h"
 
 extern char **environ;
 
@@ -70,13 +72,6 @@ extern char **environ;
 #define DETECT_OUTPUT_MAX (64 * 1024)
 
 /* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Copies src into dst (size n > 0), cut at a UTF-8 character boundary if it does not fit. */
 static void copy_text(char *dst, size_t n, const char *src)
@@ -131,40 +126,15 @@ static void describe_wait_status(int status, char *out, size_t n)
 /* Waits up to timeout_s for pid to end; true with *status if it did. */
 static bool reap_within(pid_t pid, double timeout_s, int *status)
 {
-    double end = now_s() + timeout_s;
+    double end = clock_mono() + timeout_s;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD))
             return r == pid;
-        if (now_s() >= end)
+        if (clock_mono() >= end)
             return false;
-        struct timespec nap = {.tv_sec = 0, .tv_nsec = 2 * 1000 * 1000};
-        nanosleep(&nap, NULL);
+        clock_sleep(0.002); /* a child's end is no event we can wait on here (no SIGCHLD handler) */
     }
-}
-
-/* True if something accepts a TCP connection on 127.0.0.1:port within timeout_s. A full accept
- * backlog (no answer in time) also means a listener exists. */
-static bool port_answers(int port, double timeout_s)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool answers = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
-    if (!answers && errno == EINPROGRESS) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int rc = poll(&pfd, 1, (int)(timeout_s * 1000));
-        int soerr = 0;
-        socklen_t len = sizeof soerr;
-        if (rc == 0)
-            answers = true;
-        else if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0)
-            answers = soerr == 0;
-    }
-    close(fd);
-    return answers;
 }
 
 /* The program to exec: a name with a '/' is a path (a relative one is taken relative to axllama's
@@ -319,9 +289,9 @@ static pid_t spawn_process(const char *shown, const char *path, char *const argv
     exec_report r = {0};
     size_t got = 0;
     bool timed_out = false;
-    double end = now_s() + EXEC_REPORT_TIMEOUT_S;
+    double end = clock_mono() + EXEC_REPORT_TIMEOUT_S;
     for (;;) {
-        double left = end - now_s();
+        double left = end - clock_mono();
         if (left <= 0) {
             timed_out = true;
             break;
@@ -421,7 +391,7 @@ struct supervisor {
     double next_backoff;
     bool stopping, killed, load_timed_out, saw_server_running;
     char last_error_line[ERROR_LINE_MAX + 1];
-    CURL *curl;
+    http_client *http; /* the monitor thread's, to probe and stop the runtime */
 };
 
 supervisor *supervisor_new(const supervisor_config *cfg)
@@ -445,13 +415,9 @@ supervisor *supervisor_new(const supervisor_config *cfg)
     s->user = cfg->user;
     pthread_mutex_init(&s->control, NULL);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init(&s->changed);
     s->st.state = RT_STOPPED;
-    s->st.state_since = now_s();
+    s->st.state_since = clock_mono();
     s->wake[0] = s->wake[1] = -1;
     s->out[0].fd = s->out[1].fd = -1;
     return s;
@@ -460,14 +426,7 @@ supervisor *supervisor_new(const supervisor_config *cfg)
 /* Waits on s->changed until the absolute CLOCK_MONOTONIC time end (lock held). */
 static void wait_changed_until(supervisor *s, double end)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)end;
-    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+    clock_cond_wait_until(&s->changed, &s->lock, end);
 }
 
 /* Sets the state (error: new message; NULL keeps the current one), calls on_exit (if died) and
@@ -478,7 +437,7 @@ static void change_state(supervisor *s, rt_state state, const char *error, bool 
 {
     pthread_mutex_lock(&s->lock);
     s->st.state = state;
-    s->st.state_since = now_s();
+    s->st.state_since = clock_mono();
     if (error)
         copy_text(s->st.error, sizeof s->st.error, error);
     if (final)
@@ -676,29 +635,16 @@ static void close_streams(supervisor *s)
 
 /* ---- HTTP (monitor thread) ---- */
 
-static size_t discard_body(char *data, size_t size, size_t n, void *user)
-{
-    (void)data;
-    (void)user;
-    return size * n;
-}
-
-/* GET http://127.0.0.1:port<path>; true if any HTTP answer came within timeout_s. */
+/* GET http://127.0.0.1:port<path> on a fresh connection (none of the runtime's few threads is kept
+ * busy); true if any HTTP answer came within timeout_s. */
 static bool http_get_answers(supervisor *s, const char *path, double timeout_s)
 {
-    if (!s->curl)
+    if (!s->http)
         return false;
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
-    curl_easy_reset(s->curl);
-    curl_easy_setopt(s->curl, CURLOPT_URL, url);
-    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(s->curl, CURLOPT_PROXY, "");
-    curl_easy_setopt(s->curl, CURLOPT_FORBID_REUSE, 1L); /* keep none of the runtime's few threads busy */
-    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
-    curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_s * 1000));
-    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, discard_body);
-    return curl_easy_perform(s->curl) == CURLE_OK;
+    http_reply r;
+    bool answered = http_client_call(s->http, &(http_call){.path = path, .timeout_s = timeout_s}, &r) == HTTPC_OK;
+    http_reply_free(&r);
+    return answered;
 }
 
 /* ---- the child's life (monitor thread) ---- */
@@ -745,7 +691,7 @@ static bool open_pty(int *master_fd, int *slave_fd)
  * with a message on failure. */
 static bool spawn_runtime(supervisor *s, char *err, size_t errlen)
 {
-    if (port_answers(s->port, PORT_CHECK_TIMEOUT_S)) {
+    if (net_port_answers(s->port, PORT_CHECK_TIMEOUT_S)) {
         /* the vendor would print "Server running", fail to bind and exit 0 */
         char msg[160];
         snprintf(msg, sizeof msg, "port %d is already in use by another process (is a runtime still running?)",
@@ -797,7 +743,7 @@ static bool spawn_runtime(supervisor *s, char *err, size_t errlen)
     if (pid <= 0)
         return false;
 
-    double now = now_s();
+    double now = clock_mono();
     s->child = pid;
     s->phase = PHASE_LOADING;
     s->spawned_at = now;
@@ -857,7 +803,7 @@ static void handle_exit(supervisor *s, int status)
             exit_message(s, "runtime exited during load", status, msg, sizeof msg);
         set_state(s, RT_FAILED, msg, true, false);
     } else {
-        double now = now_s();
+        double now = clock_mono();
         exit_message(s, "runtime died", status, msg, sizeof msg);
         if (s->restart) {
             if (now - s->ready_at >= BACKOFF_RESET_UPTIME_S)
@@ -881,7 +827,7 @@ static void begin_stop(supervisor *s, double now)
     if (s->phase == PHASE_READY) {
         http_get_answers(s, "/api/stop", API_STOP_TIMEOUT_S); /* end a generation first */
         signal_child_group(s, SIGINT);
-        s->stop_deadline = now_s() + s->stop_timeout_s;
+        s->stop_deadline = clock_mono() + s->stop_timeout_s;
     } else { /* still loading: the runtime ignores SIGINT until it serves (see top of file) */
         signal_child_group(s, SIGKILL);
         s->killed = true;
@@ -904,12 +850,14 @@ static void *monitor_main(void *arg)
     s->monitor_self = pthread_self(); /* for supervisor_stop called from a callback */
     s->monitor_self_known = true;
     pthread_mutex_unlock(&s->lock);
-    s->curl = curl_easy_init();
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", s->port);
+    s->http = http_client_new(&(http_client_config){.base_url = base, .fresh_connection = true});
     char err[256];
     bool ok = spawn_runtime(s, err, sizeof err);
     report_spawn(s, ok, err);
     while (ok) {
-        double now = now_s();
+        double now = clock_mono();
         pthread_mutex_lock(&s->lock);
         bool stop = s->stop_requested;
         pthread_mutex_unlock(&s->lock);
@@ -989,21 +937,21 @@ static void *monitor_main(void *arg)
                 handle_exit(s, status);
                 continue;
             }
-            now = now_s();
+            now = clock_mono();
             if (s->phase == PHASE_LOADING && !s->stopping && !s->killed && now >= s->next_probe) {
                 if (http_get_answers(s, "/api/generate_provider", PROBE_TIMEOUT_S)) {
                     s->phase = PHASE_READY;
-                    s->ready_at = now_s();
+                    s->ready_at = clock_mono();
                     set_state(s, RT_READY, NULL, false, false);
                 } else {
-                    s->next_probe = now_s() + PROBE_INTERVAL_S;
+                    s->next_probe = clock_mono() + PROBE_INTERVAL_S;
                 }
             }
         }
     }
     close_streams(s);
-    curl_easy_cleanup(s->curl);
-    s->curl = NULL;
+    http_client_free(s->http);
+    s->http = NULL;
     return NULL;
 }
 
@@ -1084,8 +1032,8 @@ bool supervisor_start(supervisor *s, char *err, size_t errlen)
 
     /* The spawn outcome (the port check and exec take well under this). */
     pthread_mutex_lock(&s->lock);
-    double end = now_s() + EXEC_REPORT_TIMEOUT_S + 2 * KILL_WAIT_S;
-    while ((!s->spawn_reported || s->notified_seq != s->state_seq) && now_s() < end)
+    double end = clock_mono() + EXEC_REPORT_TIMEOUT_S + 2 * KILL_WAIT_S;
+    while ((!s->spawn_reported || s->notified_seq != s->state_seq) && clock_mono() < end)
         wait_changed_until(s, end);
     bool reported = s->spawn_reported;
     bool ok = reported && s->spawn_ok;
@@ -1107,11 +1055,11 @@ bool supervisor_start(supervisor *s, char *err, size_t errlen)
 
 bool supervisor_wait_ready(supervisor *s, double timeout_s, char *err, size_t errlen)
 {
-    double end = now_s() + (timeout_s > 0 ? timeout_s : 0);
+    double end = clock_mono() + (timeout_s > 0 ? timeout_s : 0);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         rt_state state = s->st.state;
-        if (s->notified_seq != s->state_seq && now_s() < end) { /* its callbacks are still running */
+        if (s->notified_seq != s->state_seq && clock_mono() < end) { /* its callbacks are still running */
             wait_changed_until(s, end);
             continue;
         }
@@ -1124,7 +1072,7 @@ bool supervisor_wait_ready(supervisor *s, double timeout_s, char *err, size_t er
             pthread_mutex_unlock(&s->lock);
             return false;
         }
-        if (now_s() >= end) {
+        if (clock_mono() >= end) {
             char msg[160];
             if (state == RT_LOADING && s->st.load_total > 0)
                 snprintf(msg, sizeof msg, "the runtime is not ready after %g s (loading %d / %d)", timeout_s,
@@ -1289,10 +1237,10 @@ static char *run_and_capture(char *const argv[])
     }
     strbuf text = {0};
     bool finished = false;
-    double end = now_s() + DETECT_TIMEOUT_S;
-    while (now_s() < end) {
+    double end = clock_mono() + DETECT_TIMEOUT_S;
+    while (clock_mono() < end) {
         struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-        int rc = poll(&pfd, 1, (int)((end - now_s()) * 1000) + 1);
+        int rc = poll(&pfd, 1, (int)((end - clock_mono()) * 1000) + 1);
         if (rc < 0 && errno != EINTR)
             break;
         if (rc <= 0)
