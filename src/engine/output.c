@@ -100,6 +100,8 @@ static size_t char_boundary(const char *s, size_t at)
 
 static void take_pending(output_filter *o, size_t n)
 {
+    if (!o->pending.data) /* nothing was ever pending (a turn that generated nothing) */
+        return;
     memmove(o->pending.data, o->pending.data + n, o->pending.len - n);
     o->pending.len -= n;
     o->pending.data[o->pending.len] = '\0';

@@ -165,6 +165,28 @@ static void test_num_predict_takes_exactly_that_many_ids(void **state)
     sink_free(&s);
 }
 
+/* A turn that generated nothing (num_predict 0, or a run that ended at once) finishes cleanly:
+ * UBSan once caught a write through a NULL buffer here, and an unsanitised build crashed. */
+static void test_a_turn_without_any_id_finishes_with_nothing_emitted(void **state)
+{
+    (void)state;
+    const char *stop[] = {"world"};
+    for (int with_stop = 0; with_stop < 2; with_stop++) {
+        for (int show = 0; show < 2; show++) {
+            sink s = {0};
+            output_filter *o = output_new(tok, show, with_stop ? stop : NULL, with_stop ? 1 : 0, 0, collect, &s);
+            int32_t id = 9707;
+            assert_int_equal(output_push(o, &id, 1), OUTPUT_LIMIT); /* num_predict 0 takes nothing */
+            output_finish(o);
+            assert_int_equal(output_ids_taken(o), 0);
+            assert_int_equal(s.pieces, 0);
+            assert_string_equal(output_content(o), "");
+            output_free(o);
+            sink_free(&s);
+        }
+    }
+}
+
 static void test_a_character_split_across_ids_is_emitted_whole(void **state)
 {
     (void)state;
@@ -188,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_held_text_is_flushed_at_the_end),
         cmocka_unit_test(test_num_predict_takes_exactly_that_many_ids),
         cmocka_unit_test(test_a_character_split_across_ids_is_emitted_whole),
+        cmocka_unit_test(test_a_turn_without_any_id_finishes_with_nothing_emitted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
