@@ -174,7 +174,9 @@ static bool plan_turn(engine *e, job *j, int attempt, session_plan *plan, char *
                         .family = j->manifest->template_family,
                         .max_prefill = j->manifest->max_prefill,
                         .max_positions = j->manifest->max_positions,
-                        .default_system = j->manifest->system_prompt};
+                        .default_system = j->manifest->system_prompt,
+                        .retain_ratio = e->cfg.context_retain,
+                        .truncate = !j->no_truncate};
     if (j->kind == JOB_RAW)
         return session_plan_raw(&sm, j->raw_prompt, plan, err, errlen);
     return session_plan_chat_tools(&e->sess, &sm, j->messages, j->n_messages, (const char *const *)j->tools_json,
@@ -202,6 +204,9 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
         }
         if (plan.dropped)
             log_printf(&e->log, "dropped the %zu oldest messages to fit the context", plan.dropped);
+        if (plan.truncated)
+            log_printf(&e->log, "truncated the prompt: cut %zu tokens from the middle of the newest message to fit "
+                       "the context (truncate: false refuses it instead)", plan.truncated);
         turn_plan tp = {.reset = plan.reset,
                         /* a non-empty system_prompt: an empty one is left out by the runtime, which is
                          * fine too (the staged answer is used either way), but keeps its log readable */

@@ -64,6 +64,8 @@ typedef struct {
      * NULL / "" = none. Ignored for JOB_RAW. Copied by submit. */
     const char *system_suffix;
     gen_options options;    /* copied by submit */
+    bool no_truncate;       /* the request's truncate: false: a prompt too long for the context is
+                               refused (400) instead of cut in the middle (Ollama's default) */
     bool has_keep_alive;
     double keep_alive_s;    /* < 0: forever; 0: unload when done */
 } job_request;
@@ -109,6 +111,8 @@ typedef struct {
                                      means a hung runtime; <= 0: 120 */
     bool reset_every_turn;        /* AXLLAMA_RESET_EVERY_TURN=1: reset and re-prefill every turn (the
                                      seeds' design, for make bench) */
+    double context_retain;        /* AXLLAMA_CONTEXT_RETAIN: when history must be dropped, keep this
+                                     share of the window; 0: 0.5 (session.h) */
     void (*log)(void *user, const char *line); /* server log (runtime output included) */
     void *log_user;
 } engine_config;

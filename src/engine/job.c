@@ -37,6 +37,7 @@ job *job_new(const job_request *req, const model_manifest *m, int think)
     j->options.stop = xcalloc(req->options.n_stop + 1, sizeof *j->options.stop);
     for (size_t i = 0; i < req->options.n_stop; i++)
         j->options.stop[i] = xstrdup(req->options.stop[i]);
+    j->no_truncate = req->no_truncate;
     j->has_keep_alive = req->has_keep_alive;
     j->keep_alive_s = req->keep_alive_s;
     j->t_submit = clock_mono();

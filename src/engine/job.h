@@ -49,6 +49,7 @@ struct job {
     char **tools_json;
     size_t n_tools;
     gen_options options;
+    bool no_truncate;
     bool has_keep_alive;
     double keep_alive_s;
     double t_submit; /* clock_mono() */

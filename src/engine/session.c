@@ -217,27 +217,33 @@ static bool render(const session_model *m, const tool_list *tools, const chat_me
     return chat_template_render(m->family, msgs, n, &opt, out);
 }
 
+typedef enum {
+    CONTINUE_OK,        /* plan->diff holds the new turn */
+    CONTINUE_DIFFERENT, /* another conversation (or none held) */
+    CONTINUE_NO_ROOM,   /* the held conversation, but the new turn does not fit after it */
+} continue_result;
+
 /* Continue if the request extends the held conversation; fills plan->diff. */
-static bool try_continue(const session *s, const session_model *m, const tool_list *tools, const chat_message *all,
-                         size_t n, int think, session_plan *plan)
+static continue_result try_continue(const session *s, const session_model *m, const tool_list *tools,
+                                    const chat_message *all, size_t n, int think, session_plan *plan)
 {
     if (!s->valid || !s->continuable || s->n_msgs == 0)
-        return false;
+        return CONTINUE_DIFFERENT;
     if ((s->tools == NULL) != (plan->tools == NULL) || (s->tools && strcmp(s->tools, plan->tools)))
-        return false; /* another tool list: another system block */
+        return CONTINUE_DIFFERENT; /* another tool list: another system block */
     bool has_system = n > 0 && !strcmp(all[0].role, "system");
     const char *system = has_system ? (all[0].content ? all[0].content : "") : NULL;
     if ((system == NULL) != (s->system == NULL) || (system && strcmp(system, s->system)))
-        return false;
-    size_t start = has_system ? 1 : 0;
+        return CONTINUE_DIFFERENT;
+    size_t start = (has_system ? 1 : 0) + s->skipped; /* the held conversation's first message */
     size_t first_new = start + s->n_msgs;
     if (n <= first_new)
-        return false;
+        return CONTINUE_DIFFERENT;
     for (size_t i = 0; i < s->n_msgs; i++)
         if (!same_message(&s->msgs[i], &all[start + i]))
-            return false;
+            return CONTINUE_DIFFERENT;
     if (!strcmp(all[first_new].role, "assistant") || !strcmp(all[n - 1].role, "assistant"))
-        return false;
+        return CONTINUE_DIFFERENT;
     strbuf text = {0};
     sb_puts(&text, "<|im_end|>\n");
     bool ok = render(m, tools, all, n, think, first_new, true, &text);
@@ -246,133 +252,200 @@ static bool try_continue(const session *s, const session_model *m, const tool_li
     sb_free(&text);
     if (!ok || !turn_fits(m, s->kv_ids.len, plan->diff.len)) {
         iv_clear(&plan->diff);
-        return false;
+        return ok ? CONTINUE_NO_ROOM : CONTINUE_DIFFERENT;
     }
     plan->reset = false;
+    return CONTINUE_OK;
+}
+
+/* The largest turn (in tokens) that fits after a system block of sys tokens (0: none fits). */
+static size_t max_turn(const session_model *m, size_t sys)
+{
+    size_t best = 0;
+    size_t hi = (size_t)m->max_prefill > sys ? (size_t)m->max_prefill - sys : 0;
+    for (size_t lo = 0; lo <= hi;) { /* turn_fits is monotonic in the turn's length */
+        size_t mid = lo + (hi - lo) / 2;
+        if (turn_fits(m, sys, mid)) {
+            best = mid;
+            lo = mid + 1;
+        } else if (mid == 0) {
+            break;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+/* Cuts the middle of ids (a turn too long for the window) to at most max tokens: keeps its first
+ * SESSION_TRUNCATE_KEEP_START tokens and its end. Returns the number cut; 0 if it cannot. */
+static size_t truncate_middle(idvec *ids, size_t max)
+{
+    size_t keep_start = SESSION_TRUNCATE_KEEP_START;
+    if (ids->len <= max)
+        return 0;
+    if (max < 2 * keep_start)
+        return 0; /* no room for a meaningful start and end */
+    size_t cut = ids->len - max;
+    memmove(ids->v + keep_start, ids->v + keep_start + cut, (ids->len - keep_start - cut) * sizeof *ids->v);
+    ids->len -= cut;
+    return cut;
+}
+
+/* One reset plan being fitted: the conversation (msgs[0..count), the system message first when
+ * start is 1), where each turn begins (cuts), and the rendering of the view that keeps all but
+ * the oldest `drop` turns. */
+typedef struct {
+    const session_model *m;
+    const tool_list *tools;
+    const chat_message *msgs;
+    size_t count, start;
+    int think;
+    size_t *cuts, n_cuts;
+    chat_message *view;
+    size_t view_count;
+    strbuf text;
+    idvec full; /* the rendering of the view: the system block, then the turn to prefill */
+    size_t measured; /* the drop that full holds; SIZE_MAX: none */
+} fitting;
+
+/* Renders the view without the oldest drop turns into f->full; false if it cannot be rendered. */
+static bool measure(fitting *f, size_t drop)
+{
+    if (f->measured == drop)
+        return true;
+    size_t from = drop ? f->cuts[drop - 1] : f->start;
+    memcpy(f->view, f->msgs, f->start * sizeof *f->view);
+    memcpy(f->view + f->start, f->msgs + from, (f->count - from) * sizeof *f->view);
+    f->view_count = f->start + (f->count - from);
+    sb_clear(&f->text);
+    iv_clear(&f->full);
+    f->measured = SIZE_MAX;
+    if (!render(f->m, f->tools, f->view, f->view_count, f->think, 0, true, &f->text))
+        return false;
+    tokenizer_encode(f->m->tok, f->text.data, f->text.len, &f->full);
+    f->measured = drop;
     return true;
 }
 
-/* Index just past the first turn after the system message (a user message and what follows it up
- * to the next user message), or 0 if there is only one turn left. */
-/* view = msgs[0..start) + msgs[from..count): the conversation without its oldest turns before
- * from (the system message kept). Returns the view's length. */
-static size_t keep_from(chat_message *view, const chat_message *msgs, size_t count, size_t start, size_t from)
+/* The fewest oldest turns to drop (the system message stays). Fewer turns never take more tokens,
+ * so it is found by bisection: O(log turns) renders, not one per dropped turn (a 20,000-message
+ * history would otherwise keep the worker busy for minutes). Headroom (retain_ratio) applies when
+ * turns must go anyway or the held conversation ran out of room. Returns 1 with *drop and f->full
+ * set to that view, 0 when even the last turn alone does not fit (f->full: that turn), -1 when the
+ * conversation cannot be rendered. */
+static int choose_drop(fitting *f, size_t sys, bool overflow, size_t *drop)
 {
-    memcpy(view, msgs, start * sizeof *view);
-    memcpy(view + start, msgs + from, (count - from) * sizeof *view);
-    return start + (count - from);
+    const session_model *m = f->m;
+    double ratio = m->retain_ratio > 0 ? m->retain_ratio : SESSION_DEFAULT_RETAIN;
+    size_t limit = ratio >= 1 ? SIZE_MAX : (size_t)(ratio * m->max_prefill);
+    if (!measure(f, 0))
+        return -1;
+    bool plain = turn_fits(m, sys, f->full.len - sys);
+    bool headroom = overflow || !plain;
+    *drop = 0;
+    if (plain && (!headroom || f->full.len <= limit))
+        return 1;
+    if (f->n_cuts == 0)
+        return plain;
+    if (!measure(f, f->n_cuts))
+        return -1;
+    *drop = f->n_cuts;
+    if (!turn_fits(m, sys, f->full.len - sys))
+        return 0;
+    if (f->full.len > limit)
+        return 1; /* the last turn alone takes more than the headroom allows: keep just it */
+    size_t lo = 0, hi = f->n_cuts; /* lo does not fit (with headroom), hi does */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (!measure(f, mid))
+            return -1;
+        if (turn_fits(m, sys, f->full.len - sys) && f->full.len <= limit)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    *drop = hi;
+    return measure(f, hi) ? 1 : -1;
 }
 
+/* A reset plan: the system block to stage for /api/reset, and the rest of the (fitted) conversation
+ * to prefill. overflow: the held conversation had no room for this turn (keep headroom). */
 static bool plan_reset(const session_model *m, const tool_list *tools, chat_message *all, size_t n, int think,
-                       bool last_turn_only, session_plan *plan, char *err, size_t errlen)
+                       bool last_turn_only, bool overflow, session_plan *plan, char *err, size_t errlen)
 {
     bool has_system = n > 0 && !strcmp(all[0].role, "system");
-    size_t start = has_system ? 1 : 0;
-    strbuf text = {0};
-    idvec full = {0};
+    fitting f = {.m = m, .tools = tools, .msgs = all, .count = n, .start = has_system ? 1 : 0, .think = think,
+                 .measured = SIZE_MAX};
     if (has_system) {
-        if (!render(m, tools, all, 1, think, 0, false, &text)) {
+        if (!render(m, tools, all, 1, think, 0, false, &f.text)) {
             snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
+            sb_free(&f.text);
             return false;
         }
-        tokenizer_encode(m->tok, text.data, text.len, &plan->reset_ids);
+        tokenizer_encode(m->tok, f.text.data, f.text.len, &plan->reset_ids);
     }
-    if (plan->reset_ids.len >= (size_t)m->max_prefill) {
-        snprintf(err, errlen, "the system prompt is too long: %zu tokens (this model's context takes at most %d)",
-                 plan->reset_ids.len, m->max_prefill);
+    size_t sys = plan->reset_ids.len;
+    if (sys >= (size_t)m->max_prefill) {
+        snprintf(err, errlen, "the system prompt is too long: %zu tokens (this model's context takes at most %d)", sys,
+                 m->max_prefill);
+        sb_free(&f.text);
         return false;
     }
-    chat_message *msgs = all;
-    size_t count = n;
+    chat_message *trimmed = NULL;
     if (last_turn_only) { /* keep the system message and the last turn only */
         size_t last_user = 0;
-        for (size_t i = start + 1; i < count; i++)
-            if (!strcmp(msgs[i].role, "user"))
+        for (size_t i = f.start + 1; i < n; i++)
+            if (!strcmp(all[i].role, "user"))
                 last_user = i;
-        if (last_user > start) {
-            msgs = xcalloc(count, sizeof *msgs);
-            memcpy(msgs, all, start * sizeof *msgs);
-            memcpy(msgs + start, all + last_user, (count - last_user) * sizeof *msgs);
-            plan->dropped = last_user - start;
-            count -= plan->dropped;
+        if (last_user > f.start) {
+            trimmed = xcalloc(n, sizeof *trimmed);
+            memcpy(trimmed, all, f.start * sizeof *trimmed);
+            memcpy(trimmed + f.start, all + last_user, (n - last_user) * sizeof *trimmed);
+            plan->dropped = last_user - f.start;
+            f.msgs = trimmed;
+            f.count = n - plan->dropped;
         }
     }
-    /* Drop the fewest oldest turns (a turn starts at a user message; the system message stays)
-     * that make the conversation fit. Fewer turns never take more tokens, so the number to drop is
-     * found by bisection: O(log turns) renders, not one per dropped turn (a 20,000-message history
-     * would otherwise keep the worker busy for minutes). */
-    size_t *cuts = xcalloc(count + 1, sizeof *cuts), n_cuts = 0;
-    for (size_t i = start + 1; i < count; i++)
-        if (!strcmp(msgs[i].role, "user"))
-            cuts[n_cuts++] = i;
-    chat_message *view = xcalloc(count + 1, sizeof *view);
-    size_t sys = plan->reset_ids.len;
-    bool ok = false;
-    int verdict = 0;
-    size_t view_count = 0, lo = 0, hi = n_cuts, drop = 0;
-    for (int phase = 0;; phase++) {
-        /* phase 0: drop nothing; phase 1: drop all but the last turn; then bisect (lo fails, hi fits) */
-        drop = phase == 0 ? 0 : phase == 1 ? n_cuts : lo + (hi - lo) / 2;
-        view_count = keep_from(view, msgs, count, start, drop ? cuts[drop - 1] : start);
-        sb_clear(&text);
-        iv_clear(&full);
-        if (!render(m, tools, view, view_count, think, 0, true, &text)) {
-            snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
-            verdict = -1;
-            break;
-        }
-        tokenizer_encode(m->tok, text.data, text.len, &full);
-        if (full.len < sys || (sys && memcmp(full.v, plan->reset_ids.v, sys * sizeof *full.v))) {
-            snprintf(err, errlen, "internal error: the system block does not prefix the conversation");
-            verdict = -1;
-            break;
-        }
-        bool fits = turn_fits(m, sys, full.len - sys);
-        if (phase == 0 && (fits || n_cuts == 0)) {
-            verdict = fits;
-            break;
-        }
-        if (phase == 1 && !fits) {
-            verdict = 0;
-            break;
-        }
-        if (phase >= 2) {
-            if (fits)
-                hi = drop;
-            else
-                lo = drop;
-        }
-        if (hi - lo <= 1) {
-            if (drop != hi) { /* render the answer once more */
-                drop = hi;
-                view_count = keep_from(view, msgs, count, start, drop ? cuts[drop - 1] : start);
-                sb_clear(&text);
-                iv_clear(&full);
-                render(m, tools, view, view_count, think, 0, true, &text);
-                tokenizer_encode(m->tok, text.data, text.len, &full);
-            }
-            verdict = 1;
-            break;
-        }
+    f.cuts = xcalloc(f.count + 1, sizeof *f.cuts);
+    for (size_t i = f.start + 1; i < f.count; i++)
+        if (!strcmp(f.msgs[i].role, "user"))
+            f.cuts[f.n_cuts++] = i;
+    f.view = xcalloc(f.count + 1, sizeof *f.view);
+    size_t drop = 0;
+    int verdict = choose_drop(&f, sys, overflow, &drop);
+    if (verdict >= 0 && (f.full.len < sys || (sys && memcmp(f.full.v, plan->reset_ids.v, sys * sizeof *f.full.v)))) {
+        snprintf(err, errlen, "internal error: the system block does not prefix the conversation");
+        verdict = -1;
+    } else if (verdict < 0) {
+        snprintf(err, errlen, "the conversation cannot be rendered (unknown role?)");
     }
-    if (verdict == 1) {
-        iv_append(&plan->diff, full.v + sys, full.len - sys);
+    if (verdict >= 0)
+        iv_append(&plan->diff, f.full.v + sys, f.full.len - sys);
+    if (verdict == 0 && m->truncate) {
+        size_t turn = plan->diff.len;
+        plan->truncated = truncate_middle(&plan->diff, max_turn(m, sys));
+        verdict = plan->truncated ? 1 : 0;
+        if (!verdict)
+            plan->diff.len = turn;
+    }
+    bool ok = verdict == 1;
+    if (ok) {
         plan->reset = true;
-        plan->dropped += drop ? cuts[drop - 1] - start : 0;
-        copy_into_plan(plan, view, view_count);
-        ok = true;
+        plan->dropped += drop ? f.cuts[drop - 1] - f.start : 0;
+        plan->skipped = plan->dropped;
+        copy_into_plan(plan, f.view, f.view_count);
     } else if (verdict == 0) {
         snprintf(err, errlen,
                  "the prompt is too long: %zu tokens with the system prompt (this model takes at most %d per turn "
                  "after a %zu-token system prompt)",
-                 full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
+                 f.full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
     }
-    free(cuts);
-    free(view);
-    if (msgs != all)
-        free(msgs);
-    sb_free(&text);
-    iv_free(&full);
+    free(f.cuts);
+    free(f.view);
+    free(trimmed);
+    sb_free(&f.text);
+    iv_free(&f.full);
     return ok;
 }
 
@@ -394,11 +467,19 @@ bool session_plan_chat_tools(const session *s, const session_model *m, const cha
     bool ok = count > 0;
     if (!ok)
         snprintf(err, errlen, "no messages");
-    if (ok && mode == PLAN_ANY && try_continue(s, m, &tools, all, count, think, plan)) {
-        copy_into_plan(plan, all, count);
-    } else if (ok) {
-        ok = plan_reset(m, &tools, all, count, think, mode == PLAN_RESET_LAST_TURN, plan, err, errlen);
-    }
+    continue_result cont = ok && mode == PLAN_ANY ? try_continue(s, m, &tools, all, count, think, plan)
+                                                  : CONTINUE_DIFFERENT;
+    if (cont == CONTINUE_OK) { /* the held conversation (after what its reset dropped) and the new turn */
+        size_t start = count > 0 && !strcmp(all[0].role, "system") ? 1 : 0;
+        chat_message *view = xcalloc(count + 1, sizeof *view);
+        memcpy(view, all, start * sizeof *view);
+        memcpy(view + start, all + start + s->skipped, (count - start - s->skipped) * sizeof *view);
+        copy_into_plan(plan, view, count - s->skipped);
+        plan->skipped = s->skipped;
+        free(view);
+    } else if (ok)
+        ok = plan_reset(m, &tools, all, count, think, mode == PLAN_RESET_LAST_TURN, cont == CONTINUE_NO_ROOM, plan,
+                        err, errlen);
     free(all);
     if (!ok)
         session_plan_free(plan);
@@ -409,6 +490,8 @@ bool session_plan_raw(const session_model *m, const char *prompt, session_plan *
 {
     memset(plan, 0, sizeof *plan);
     tokenizer_encode(m->tok, prompt, strlen(prompt), &plan->diff);
+    if (!turn_fits(m, 0, plan->diff.len) && m->truncate)
+        plan->truncated = truncate_middle(&plan->diff, max_turn(m, 0));
     if (!turn_fits(m, 0, plan->diff.len)) {
         snprintf(err, errlen, "the prompt is too long: %zu tokens (this model takes at most %d)", plan->diff.len,
                  m->max_prefill);
@@ -441,6 +524,7 @@ void session_commit_calls(session *s, session_plan *plan, const int32_t *generat
     s->tools = plan->tools;
     s->msgs = plan->msgs;
     s->n_msgs = plan->n_msgs;
+    s->skipped = plan->skipped;
     plan->system = NULL;
     plan->tools = NULL;
     plan->msgs = NULL;

@@ -10,7 +10,10 @@
  *     conversation.
  * and fits the turn into the runtime's budget (§2.8: history + turn <= max prefill, turn <= the
  * 128-aligned remainder) by dropping the oldest turns (the system prompt is kept), as Ollama
- * truncates. Earlier replies stay in the cache exactly as generated (with their think block) while
+ * truncates. When turns must be dropped, or the held conversation has no room left for the next
+ * turn, it keeps at most retain_ratio of the window, so a long chat resets once every several
+ * turns instead of on every turn. A newest turn that is too long alone is cut in the middle (its
+ * start and its end kept) when truncate is on, as Ollama's runner does. Earlier replies stay in the cache exactly as generated (with their think block) while
  * the conversation continues; after a reset they are rendered as the template does. Pure logic: no
  * I/O, no threads. */
 #ifndef AXLLAMA_ENGINE_SESSION_H
@@ -38,6 +41,8 @@ typedef struct {
     char *tools;      /* the tool definitions it was rendered with, joined by "\n" (NULL: none) */
     held_message *msgs; /* the conversation after the system message, reply included */
     size_t n_msgs;
+    size_t skipped;   /* the client's messages (after the system message) that precede msgs: dropped
+                         by the last reset to fit; a request continues when msgs follow them */
 } session;
 
 typedef struct {
@@ -46,13 +51,26 @@ typedef struct {
     int max_prefill;        /* 2048 for Qwen3-4B */
     int max_positions;      /* 2559 */
     const char *default_system; /* prepended when the first message is not a system message; NULL/"" = none */
+    /* When history must be dropped (or a continuation found no room), keep at most this share of
+     * max_prefill, so that the next turns continue instead of each resetting a full window (the
+     * context cliff). 0: SESSION_DEFAULT_RETAIN; >= 1: refill the whole window. */
+    double retain_ratio;
+    /* The newest turn alone does not fit: cut its middle (true, Ollama's truncate) or refuse it. */
+    bool truncate;
 } session_model;
+
+#define SESSION_DEFAULT_RETAIN 0.5
+/* A truncated turn keeps this many of its first tokens (the message header and the first words),
+ * then its end: Ollama's runner keeps num_keep tokens and the end of the prompt. */
+#define SESSION_TRUNCATE_KEEP_START 8
 
 typedef struct {
     bool reset;
     idvec reset_ids; /* reset: the system block to stage for /api/reset (may be empty) */
     idvec diff;      /* the ids to stage for /api/generate (the prompt to prefill) */
     size_t dropped;  /* messages dropped from the front to fit */
+    size_t truncated; /* tokens cut from the middle of the newest turn to fit (model.truncate) */
+    size_t skipped;  /* the request's messages (after the system message) not rendered: see session */
     /* the conversation this plan renders (owned copies), to commit after the turn */
     char *system;
     char *tools;

@@ -201,8 +201,9 @@ static void test_a_long_history_drops_the_oldest_turns_to_fit(void **state)
     free(big);
 }
 
-/* A long history keeps exactly the newest turns that fit: dropping one turn fewer does not fit. */
-static void test_a_history_of_many_turns_keeps_the_most_that_fit(void **state)
+/* A long history keeps the newest turns that fit in the retained share of the window (half by
+ * default): keeping one turn more would pass it. */
+static void test_a_history_of_many_turns_keeps_the_most_that_fit_in_the_retained_share(void **state)
 {
     (void)state;
     session s;
@@ -223,18 +224,96 @@ static void test_a_history_of_many_turns_keeps_the_most_that_fit(void **state)
     assert_true(plan.reset);
     assert_true(plan.dropped > 0 && plan.dropped % 2 == 0); /* whole turns */
     assert_string_equal(plan.msgs[plan.n_msgs - 1].content, "last question");
-    size_t budget = (2048 - plan.reset_ids.len) / 128 * 128;
-    assert_true(plan.diff.len <= budget);
-    /* one more turn (the newest of the dropped ones) would not fit */
+    size_t kept = plan.reset_ids.len + plan.diff.len;
+    assert_true(kept <= 2048 / 2);
+    /* one more turn (the newest of the dropped ones) would pass the retained share: with the whole
+     * window allowed it fits without dropping anything, and takes more than half of it */
+    session_model whole = model;
+    whole.retain_ratio = 1;
     session_plan more;
     size_t keep_from = plan.dropped - 2;
-    assert_true(session_plan_chat(&s, &model, msgs + keep_from, n - keep_from, 0, PLAN_ANY, &more, err, sizeof err));
-    assert_int_equal(more.dropped, 2);
+    assert_true(session_plan_chat(&s, &whole, msgs + keep_from, n - keep_from, 0, PLAN_ANY, &more, err, sizeof err));
+    assert_int_equal(more.dropped, 0);
+    assert_true(more.reset_ids.len + more.diff.len > 2048 / 2);
     session_plan_free(&more);
     session_plan_free(&plan);
     session_free(&s);
     free(msgs);
     free(texts);
+}
+
+/* With retain_ratio 1 the fitting refills the whole window: exactly the newest turns that fit. */
+static void test_retain_ratio_one_keeps_the_most_that_fit_in_the_whole_window(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    session_model whole = model;
+    whole.retain_ratio = 1;
+    enum { TURNS = 400 };
+    chat_message *msgs = calloc(2 * TURNS + 1, sizeof *msgs);
+    char (*texts)[16] = calloc(TURNS, sizeof *texts);
+    for (int i = 0; i < TURNS; i++) {
+        snprintf(texts[i], sizeof texts[i], "question %d", i);
+        msgs[2 * i] = MSG("user", texts[i]);
+        msgs[2 * i + 1] = MSG("assistant", "an answer");
+    }
+    msgs[2 * TURNS] = MSG("user", "last question");
+    size_t n = 2 * TURNS + 1;
+    session_plan plan, more;
+    char err[256];
+    assert_true(session_plan_chat(&s, &whole, msgs, n, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.dropped > 0);
+    assert_true(plan.reset_ids.len + plan.diff.len > 2048 / 2);
+    size_t keep_from = plan.dropped - 2;
+    assert_true(session_plan_chat(&s, &whole, msgs + keep_from, n - keep_from, 0, PLAN_ANY, &more, err, sizeof err));
+    assert_int_equal(more.dropped, 2); /* one turn more does not fit */
+    session_plan_free(&more);
+    session_plan_free(&plan);
+    session_free(&s);
+    free(msgs);
+    free(texts);
+}
+
+/* A long chat, turn after turn, each reply committed as the runtime would hold it: once the window
+ * has filled, a reset leaves room for several turns (no reset on every turn: the context cliff). */
+static void test_a_long_chat_resets_at_most_once_every_five_turns_once_the_window_is_full(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    enum { TURNS = 40 };
+    char *question = words(60), *answer = words(90);
+    chat_message msgs[2 * TURNS];
+    int resets = 0, first_full = -1, resets_after_full = 0;
+    for (int t = 0; t < TURNS; t++) {
+        msgs[2 * t] = MSG("user", question);
+        session_plan plan;
+        char err[256];
+        assert_true(session_plan_chat(&s, &model, msgs, (size_t)(2 * t + 1), 0, PLAN_ANY, &plan, err, sizeof err));
+        if (getenv("SESSION_TRACE"))
+            fprintf(stderr, "turn %d: %s held %zu diff %zu dropped %zu\n", t, plan.reset ? "reset" : "continue",
+                    s.kv_ids.len, plan.diff.len, plan.dropped);
+        if (plan.reset) {
+            resets++;
+            if (t > 0 && first_full < 0)
+                first_full = t;
+            else if (first_full >= 0)
+                resets_after_full++;
+        }
+        idvec gen = {0};
+        tokenizer_encode(tok, answer, strlen(answer), &gen);
+        session_commit(&s, &plan, gen.v, gen.len, answer, true);
+        iv_free(&gen);
+        session_plan_free(&plan);
+        msgs[2 * t + 1] = MSG("assistant", answer);
+    }
+    assert_true(first_full > 0); /* the window did fill */
+    int turns_after = TURNS - first_full;
+    assert_true(resets_after_full * 5 <= turns_after);
+    session_free(&s);
+    free(question);
+    free(answer);
 }
 
 static void test_a_single_turn_too_long_for_the_context_is_an_error(void **state)
@@ -248,6 +327,41 @@ static void test_a_single_turn_too_long_for_the_context_is_an_error(void **state
     char err[256] = "";
     assert_false(session_plan_chat(&s, &model, msgs, 1, 0, PLAN_ANY, &plan, err, sizeof err));
     assert_non_null(strstr(err, "too long"));
+    session_free(&s);
+    free(huge);
+}
+
+/* truncate (Ollama's default): a turn too long alone keeps its start and its end (where the
+ * question and the generation prompt are) and fits the window. */
+static void test_a_turn_too_long_alone_is_cut_in_the_middle_when_truncating(void **state)
+{
+    (void)state;
+    session s;
+    session_init(&s);
+    session_model cut = model;
+    cut.truncate = true;
+    char *huge = words(5000);
+    strbuf text = {0};
+    sb_printf(&text, "Summarise:%s. What is it about?", huge);
+    chat_message msgs[] = {MSG("user", text.data)};
+    session_plan plan;
+    char err[256] = "";
+    assert_true(session_plan_chat(&s, &cut, msgs, 1, 0, PLAN_ANY, &plan, err, sizeof err));
+    assert_true(plan.truncated > 2900);
+    size_t budget = (2048 - plan.reset_ids.len) / 128 * 128;
+    assert_true(plan.diff.len <= budget);
+    strbuf got = {0};
+    tokenizer_decode(tok, plan.diff.v, plan.diff.len, &got);
+    assert_true(!strncmp(got.data, "<|im_start|>user\nSummarise:", 27));
+    const char *tail = "What is it about?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+    assert_string_equal(got.data + got.len - strlen(tail), tail);
+    sb_free(&got);
+    sb_free(&text);
+    session_plan_free(&plan);
+    /* a raw prompt is cut the same way */
+    assert_true(session_plan_raw(&cut, huge, &plan, err, sizeof err));
+    assert_true(plan.truncated > 0 && plan.diff.len <= 2048);
+    session_plan_free(&plan);
     session_free(&s);
     free(huge);
 }
@@ -463,7 +577,10 @@ int main(void)
         cmocka_unit_test(test_a_turn_that_did_not_end_with_eos_is_not_continued),
         cmocka_unit_test(test_force_reset_never_continues),
         cmocka_unit_test(test_a_long_history_drops_the_oldest_turns_to_fit),
-        cmocka_unit_test(test_a_history_of_many_turns_keeps_the_most_that_fit),
+        cmocka_unit_test(test_a_history_of_many_turns_keeps_the_most_that_fit_in_the_retained_share),
+        cmocka_unit_test(test_retain_ratio_one_keeps_the_most_that_fit_in_the_whole_window),
+        cmocka_unit_test(test_a_long_chat_resets_at_most_once_every_five_turns_once_the_window_is_full),
+        cmocka_unit_test(test_a_turn_too_long_alone_is_cut_in_the_middle_when_truncating),
         cmocka_unit_test(test_a_single_turn_too_long_for_the_context_is_an_error),
         cmocka_unit_test(test_a_continuation_past_the_budget_resets_instead),
         cmocka_unit_test(test_raw_prompt_resets_with_an_empty_system_block),
