@@ -13,6 +13,9 @@ struct toolcall_parser {
     void *user;
     bool in_block; /* after an opening tag */
     strbuf held;   /* text: a possible partial opening tag; in a block: the block's inner text */
+    strbuf space;  /* the text since the last call (or the start) while it is only whitespace */
+    bool texted;   /* that text has more than whitespace: it is passed on as it comes */
+    bool called;   /* a call was passed on */
 };
 
 toolcall_parser *toolcall_new(toolcall_text_fn on_text, toolcall_call_fn on_call, void *user)
@@ -29,13 +32,45 @@ void toolcall_free(toolcall_parser *p)
     if (!p)
         return;
     sb_free(&p->held);
+    sb_free(&p->space);
     free(p);
 }
 
+static bool is_space_char(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Passes text on, except text that is only whitespace next to a call: Qwen writes "\n" between
+ * parallel calls and around them, which is no content. The text since the last call is held while
+ * it is only whitespace: passed on once something else follows in it, dropped when a call follows,
+ * passed on at the end only if there was no call at all. */
 static void text_out(toolcall_parser *p, const char *s, size_t n)
 {
-    if (n)
-        p->on_text(p->user, s, n);
+    if (!n)
+        return;
+    if (!p->texted) {
+        size_t lead = 0;
+        while (lead < n && is_space_char(s[lead]))
+            lead++;
+        if (lead == n) {
+            sb_append(&p->space, s, n);
+            return;
+        }
+        p->texted = true;
+        if (p->space.len)
+            p->on_text(p->user, p->space.data, p->space.len);
+        sb_clear(&p->space);
+    }
+    p->on_text(p->user, s, n);
+}
+
+static void call_out(toolcall_parser *p, const char *name, const char *arguments)
+{
+    sb_clear(&p->space);
+    p->texted = false;
+    p->called = true;
+    p->on_call(p->user, name, arguments);
 }
 
 bool toolcall_parse_block(const char *text, size_t len, char **name, char **arguments)
@@ -81,7 +116,7 @@ static void block_out(toolcall_parser *p, const char *inner, size_t n, bool clos
 {
     char *name, *arguments;
     if (toolcall_parse_block(inner, n, &name, &arguments)) {
-        p->on_call(p->user, name, arguments);
+        call_out(p, name, arguments);
         free(name);
         free(arguments);
         return;
@@ -146,6 +181,9 @@ void toolcall_finish(toolcall_parser *p)
         block_out(p, p->held.data ? p->held.data : "", p->held.len, false);
     else
         text_out(p, p->held.data ? p->held.data : "", p->held.len);
+    if (p->space.len && !p->called)
+        p->on_text(p->user, p->space.data, p->space.len);
+    sb_clear(&p->space);
     sb_clear(&p->held);
     p->in_block = false;
 }

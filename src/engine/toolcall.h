@@ -7,7 +7,9 @@
  * it ignored) is a JSON object with a non-empty string "name" and an "arguments" that is an
  * object, absent/null (= {}), or a string holding a JSON object (some models quote it). Anything
  * else (bad JSON, no name, arguments of another type, no closing tag at the end) is passed on as
- * text, verbatim, tags included: never lost, never a crash. Pure logic: no I/O, no threads. */
+ * text, verbatim, tags included: never lost, never a crash. Text that is only whitespace next to a
+ * call (Qwen3 writes "\n" between parallel calls and after the last) is no content and is dropped;
+ * text with words keeps its whitespace. Pure logic: no I/O, no threads. */
 #ifndef AXLLAMA_ENGINE_TOOLCALL_H
 #define AXLLAMA_ENGINE_TOOLCALL_H
 

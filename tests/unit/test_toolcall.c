@@ -85,7 +85,19 @@ static void test_several_calls_in_order(void **state)
     (void)state;
     expect_all_splits("<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n</tool_call>\n"
                       "<tool_call>\n{\"name\": \"b\", \"arguments\": {\"y\": [true, null]}}\n</tool_call>",
-                      "[[a|{\"x\":1}]]\n[[b|{\"y\":[true,null]}]]", 2);
+                      "[[a|{\"x\":1}]][[b|{\"y\":[true,null]}]]", 2);
+}
+
+/* Whitespace-only text next to calls is no content (Qwen3 writes "\n" between parallel calls and
+ * after the last); text with words keeps its whitespace; a reply without calls keeps all of it. */
+static void test_whitespace_only_text_next_to_calls_is_dropped(void **state)
+{
+    (void)state;
+    expect_all_splits("\n<tool_call>{\"name\": \"a\"}</tool_call>\n\n<tool_call>{\"name\": \"b\"}</tool_call>\n",
+                      "[[a|{}]][[b|{}]]", 2);
+    expect_all_splits("Sure.\n<tool_call>{\"name\": \"a\"}</tool_call>\n And more.\n",
+                      "Sure.\n[[a|{}]]\n And more.\n", 1);
+    expect_all_splits("  \n", "  \n", 0);
 }
 
 static void test_argument_key_order_and_unicode_are_kept(void **state)
@@ -239,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_one_call_is_parsed_for_every_split),
         cmocka_unit_test(test_text_before_and_after_stays_text),
         cmocka_unit_test(test_several_calls_in_order),
+        cmocka_unit_test(test_whitespace_only_text_next_to_calls_is_dropped),
         cmocka_unit_test(test_argument_key_order_and_unicode_are_kept),
         cmocka_unit_test(test_arguments_absent_null_or_quoted_json),
         cmocka_unit_test(test_malformed_blocks_come_back_verbatim_as_text),
