@@ -142,8 +142,9 @@ void engine_after_failed_turn(engine *e, const turn_outcome *o)
 
 void engine_end_job(engine *e, job *j, const turn_outcome *o, job_metrics *mt)
 {
-    (void)e;
     if (o->result == TURN_OK) {
+        if (e->sup)
+            supervisor_note_served(e->sup); /* a later crash restarts after the shortest back-off */
         job_metrics done = o->metrics;
         done.load_ns = mt->load_ns;
         done.total_ns = (uint64_t)((clock_mono() - j->t_submit) * 1e9);
@@ -254,7 +255,14 @@ static void run_job(engine *e, job *j)
 {
     char err[512];
     set_running(e, j);
-    if (!engine_ensure_loaded(e, j->manifest, err, sizeof err)) {
+    int status = engine_ensure_loaded(e, j->manifest, err, sizeof err);
+    if (status == 503) {
+        log_printf(&e->log, "%s: %s", j->manifest->name, err);
+        job_fail(j, 503, "%s", err);
+        set_running(e, NULL);
+        return;
+    }
+    if (status) {
         log_printf(&e->log, "loading %s failed: %s", j->manifest->name, err);
         job_fail(j, 500, "failed to load model %s: %s", j->manifest->name, err);
         set_running(e, NULL);

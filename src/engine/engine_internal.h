@@ -63,8 +63,10 @@ struct engine {
 };
 
 /* loader.c */
-/* Makes m the loaded model, ready to run (loading it, or waiting out a load or restart in progress). */
-bool engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen);
+/* Makes m the loaded model, ready to run (loading it, or waiting out a load or restart in progress).
+ * 0, or the HTTP status to fail the job with and a message: 503 while a crashed runtime waits out a
+ * long restart back-off (a retryable answer instead of a silent wait), 500 when it cannot load. */
+int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen);
 /* Stops the runtime (and the upstream) and forgets the model. */
 void engine_unload_now(engine *e);
 

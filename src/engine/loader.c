@@ -15,6 +15,7 @@
 #define UPSTREAM_PROBE_INTERVAL_S 0.2
 #define DEFAULT_UPSTREAM_START_TIMEOUT_S 60.0
 #define READY_WAIT_SLICE_S 0.5
+#define RESTART_WAIT_MAX_S 5.0 /* a job waits for a restart due this soon; a later one answers 503 */
 
 /* ---------------------------------------------------------------- callbacks (other threads) */
 
@@ -236,20 +237,28 @@ static char **runtime_args(const model_manifest *m, int port, uint16_t tokenizer
     return args;
 }
 
-/* The loaded model is m and its runtime is up, loading or restarting: wait for it. */
-static bool reuse_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
+/* The loaded model is m and its runtime is up, loading or restarting: wait for it. 0, 503 (a restart
+ * not due soon), or 500 (it is gone: load it again). */
+static int reuse_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
 {
     rt_status st = supervisor_status(e->sup);
     if (st.state != RT_READY && st.state != RT_LOADING && st.state != RT_RESTARTING)
-        return false;
+        return 500;
+    double due = st.restart_at - clock_mono();
+    if (st.state == RT_RESTARTING && due > RESTART_WAIT_MAX_S) {
+        snprintf(err, errlen,
+                 "the model runtime is restarting after a failure (%s); the next start is in %.0f s, try again then",
+                 st.error[0] ? st.error : "it died", due);
+        return 503;
+    }
     if (!wait_ready(e, e->sup, load_timeout(e, m), err, errlen))
-        return false;
+        return 500;
     if (atomic_exchange(&e->runtime_died, false)) { /* a restarted runtime holds nothing */
         session_invalidate(&e->sess);
         compat_clear(&e->compat);
         driver_attach(e->drv, e->runtime_port);
     }
-    return true;
+    return 0;
 }
 
 /* Starts the tokenizer service (and the upstream in compatibility mode) for m's tokenizer. */
@@ -279,14 +288,15 @@ static tok_service *start_service(engine *e, const model_manifest *m, const toke
     return svc;
 }
 
-bool engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
+int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
 {
     if (e->loaded == m && m->upstream_url &&
         (atomic_load(&e->upstream_died) || (e->up_sup && supervisor_status(e->up_sup).state != RT_READY)))
         engine_unload_now(e); /* the upstream is gone: the runtime's uid with it; start both again */
     if (e->loaded == m && e->sup) {
-        if (reuse_loaded(e, m, err, errlen))
-            return true;
+        int status = reuse_loaded(e, m, err, errlen);
+        if (status != 500)
+            return status;
         engine_unload_now(e); /* failed or stopped: start over */
     }
     if (e->loaded)
@@ -295,12 +305,12 @@ bool engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
     log_printf(&e->log, "loading %s", m->name);
     tokenizer *tok = tokenizer_load(m->tokenizer_dir, err, errlen);
     if (!tok)
-        return false;
+        return 500;
     supervisor *up = NULL;
     tok_service *svc = start_service(e, m, tok, &up, err, errlen);
     if (!svc) {
         tokenizer_free(tok);
-        return false;
+        return 500;
     }
     int port = m->runtime_port > 0 ? m->runtime_port : net_free_port();
     size_t n_args;
@@ -337,8 +347,8 @@ bool engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t 
 
     if (!supervisor_start(sup, err, errlen) || !wait_ready(e, sup, timeout, err, errlen)) {
         engine_unload_now(e);
-        return false;
+        return 500;
     }
     log_printf(&e->log, "%s is ready", m->name);
-    return true;
+    return 0;
 }

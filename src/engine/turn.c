@@ -111,13 +111,14 @@ static turn_result start(turn_state *t)
     const turn_plan *p = t->plan;
     if (p->reset) {
         drv_status st = t->rt->reset(t->rt->rt, p->reset_system);
-        if (st != DRV_OK)
-            return failed(t, st == DRV_BUSY, "the runtime refused the reset (%s)", refusal_text(st));
+        if (st != DRV_OK) /* busy for a minute, or no answer at all: wedged or hung */
+            return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the reset (%s)", refusal_text(st));
     }
     t->t_gen = clock_mono();
     drv_status st = t->rt->start(t->rt->rt, p->prompt, &p->sampling);
     if (st != DRV_OK)
-        return failed(t, st == DRV_BUSY, "the runtime refused the generation (%s)", refusal_text(st));
+        return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the generation (%s)",
+                      refusal_text(st));
     t->running = true;
     return TURN_OK;
 }

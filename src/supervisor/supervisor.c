@@ -69,6 +69,12 @@ extern char **environ;
 #define LINE_MAX_BYTES 4096         /* longer output lines are split */
 #define ERROR_LINE_MAX 150
 #define DETECT_TIMEOUT_S 5.0
+#define DEFAULT_LIVENESS_INTERVAL_S 5.0 /* a ready runtime's HTTP server is asked this often ... */
+#define DEFAULT_LIVENESS_TIMEOUT_S 2.0  /* ... to answer within this ... */
+#define DEFAULT_LIVENESS_FAILURES 2     /* ... and killed as hung after this many misses in a row */
+/* An unrouted path: any answer (the vendor's 404) proves the server lives, and unlike
+ * /api/generate_provider it drains nothing and changes nothing. */
+#define LIVENESS_PATH "/axllama-liveness"
 #define DETECT_OUTPUT_MAX (64 * 1024)
 
 /* ---- small helpers ---- */
@@ -360,6 +366,8 @@ struct supervisor {
     char *workdir;
     int port;
     double load_timeout_s, stop_timeout_s, backoff_initial_s, backoff_max_s;
+    double liveness_interval_s, liveness_timeout_s; /* interval <= 0: no liveness probe */
+    int liveness_failures;
     bool restart;
     void (*on_log)(void *user, const char *line);
     void (*on_exit)(void *user, const rt_status *st);
@@ -382,6 +390,7 @@ struct supervisor {
     pthread_t monitor_self;  /* set by the monitor itself */
     bool monitor_self_known;
     int wake[2];             /* self-pipe: wakes the monitor's poll() */
+    bool served;             /* the current run answered a request (supervisor_note_served) */
 
     /* monitor thread only */
     monitor_phase phase;
@@ -389,7 +398,9 @@ struct supervisor {
     output_stream out[2];
     double spawned_at, ready_at, load_deadline, next_probe, restart_at, stop_deadline, kill_deadline;
     double next_backoff;
-    bool stopping, killed, load_timed_out, saw_server_running;
+    double next_liveness;
+    int liveness_misses;
+    bool stopping, killed, load_timed_out, saw_server_running, hung;
     char last_error_line[ERROR_LINE_MAX + 1];
     http_client *http; /* the monitor thread's, to probe and stop the runtime */
 };
@@ -408,6 +419,9 @@ supervisor *supervisor_new(const supervisor_config *cfg)
     s->backoff_max_s = cfg->backoff_max_s > 0 ? cfg->backoff_max_s : DEFAULT_BACKOFF_MAX_S;
     if (s->backoff_max_s < s->backoff_initial_s)
         s->backoff_max_s = s->backoff_initial_s;
+    s->liveness_interval_s = cfg->liveness_interval_s == 0 ? DEFAULT_LIVENESS_INTERVAL_S : cfg->liveness_interval_s;
+    s->liveness_timeout_s = cfg->liveness_timeout_s > 0 ? cfg->liveness_timeout_s : DEFAULT_LIVENESS_TIMEOUT_S;
+    s->liveness_failures = cfg->liveness_failures > 0 ? cfg->liveness_failures : DEFAULT_LIVENESS_FAILURES;
     s->restart = cfg->restart;
     s->on_log = cfg->on_log;
     s->on_exit = cfg->on_exit;
@@ -749,9 +763,10 @@ static bool spawn_runtime(supervisor *s, char *err, size_t errlen)
     s->spawned_at = now;
     s->load_deadline = now + s->load_timeout_s;
     s->next_probe = now + PROBE_INTERVAL_S;
-    s->stopping = s->killed = s->load_timed_out = s->saw_server_running = false;
+    s->stopping = s->killed = s->load_timed_out = s->saw_server_running = s->hung = false;
     s->last_error_line[0] = '\0';
     pthread_mutex_lock(&s->lock);
+    s->served = false;
     s->st.pid = pid;
     s->st.load_step = s->st.load_total = 0;
     s->st.exited = false;
@@ -804,11 +819,21 @@ static void handle_exit(supervisor *s, int status)
         set_state(s, RT_FAILED, msg, true, false);
     } else {
         double now = clock_mono();
-        exit_message(s, "runtime died", status, msg, sizeof msg);
+        if (s->hung)
+            snprintf(msg, sizeof msg, "runtime stopped answering (no answer to %d probes in a row); killed",
+                     s->liveness_failures);
+        else
+            exit_message(s, "runtime died", status, msg, sizeof msg);
+        pthread_mutex_lock(&s->lock);
+        bool served = s->served;
+        pthread_mutex_unlock(&s->lock);
         if (s->restart) {
-            if (now - s->ready_at >= BACKOFF_RESET_UPTIME_S)
+            if (served || now - s->ready_at >= BACKOFF_RESET_UPTIME_S) /* it worked: start the back-off over */
                 s->next_backoff = s->backoff_initial_s;
             s->restart_at = now + s->next_backoff;
+            pthread_mutex_lock(&s->lock);
+            s->st.restart_at = s->restart_at;
+            pthread_mutex_unlock(&s->lock);
             s->next_backoff *= 2;
             if (s->next_backoff > s->backoff_max_s)
                 s->next_backoff = s->backoff_max_s;
@@ -818,6 +843,27 @@ static void handle_exit(supervisor *s, int status)
             set_state(s, RT_STOPPED, msg, true, true);
         }
     }
+}
+
+/* A ready runtime that stops answering HTTP (stopped, deadlocked, its machine thrashing) is hung:
+ * after liveness_failures misses in a row it is killed, and its death restarts it as any other. */
+static void check_liveness(supervisor *s)
+{
+    if (http_get_answers(s, LIVENESS_PATH, s->liveness_timeout_s)) {
+        s->liveness_misses = 0;
+    } else if (++s->liveness_misses >= s->liveness_failures) {
+        if (s->on_log) {
+            char line[160];
+            snprintf(line, sizeof line, "axllama: the runtime did not answer %d probes in a row: killing it",
+                     s->liveness_misses);
+            s->on_log(s->user, line);
+        }
+        s->hung = true;
+        signal_child_group(s, SIGKILL);
+        s->killed = true;
+        s->kill_deadline = clock_mono() + KILL_WAIT_S;
+    }
+    s->next_liveness = clock_mono() + s->liveness_interval_s;
 }
 
 /* Stop requested while a child lives. */
@@ -942,10 +988,15 @@ static void *monitor_main(void *arg)
                 if (http_get_answers(s, "/api/generate_provider", PROBE_TIMEOUT_S)) {
                     s->phase = PHASE_READY;
                     s->ready_at = clock_mono();
+                    s->next_liveness = s->ready_at + s->liveness_interval_s;
+                    s->liveness_misses = 0;
                     set_state(s, RT_READY, NULL, false, false);
                 } else {
                     s->next_probe = clock_mono() + PROBE_INTERVAL_S;
                 }
+            } else if (s->phase == PHASE_READY && s->liveness_interval_s > 0 && !s->stopping && !s->killed &&
+                       now >= s->next_liveness) {
+                check_liveness(s);
             }
         }
     }
@@ -1118,6 +1169,13 @@ void supervisor_stop(supervisor *s)
     }
     join_monitor(s); /* the stop sequence is bounded: /api/stop + stop_timeout + SIGKILL wait */
     pthread_mutex_unlock(&s->control);
+}
+
+void supervisor_note_served(supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->served = true;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void supervisor_free(supervisor *s)

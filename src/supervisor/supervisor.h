@@ -6,9 +6,13 @@
  *     plain lines) and hands each line to on_log; parses the load progress "k / N" for status;
  *   - readiness: the runtime is ready when its HTTP port answers (GET /api/generate_provider) while
  *     the process lives; exit or load timeout before that is a load failure with a clear message;
+ *   - liveness: a ready runtime's HTTP server is probed every liveness_interval_s (5 s) on an
+ *     unrouted path (any answer will do; nothing is drained or changed); liveness_failures (2)
+ *     misses in a row mean it is hung (stopped, deadlocked): it is killed, which is a death;
  *   - death after ready: on_exit is called (the engine fails the running job), then the runtime is
- *     restarted after a capped exponential backoff (1 s, 2 s, 4 s ... max 60 s; reset once a run
- *     stays up for a minute after becoming ready) unless restarts are off;
+ *     restarted after a capped exponential backoff (1 s, 2 s, 4 s ... max 60 s; back to 1 s once a
+ *     run served a request, supervisor_note_served, or stayed up for a minute) unless restarts
+ *     are off;
  *   - stop: GET /api/stop, SIGINT, SIGKILL after stop_timeout; the child is always reaped: no
  *     process is ever left behind (also when axllama itself exits).
  * All waits are bounded. Thread-safe.
@@ -52,6 +56,7 @@ typedef struct {
     int load_total;
     double state_since;  /* CLOCK_MONOTONIC seconds */
     int restarts;        /* restart attempts after deaths since supervisor_start */
+    double restart_at;   /* RT_RESTARTING: when the next start is due (CLOCK_MONOTONIC seconds) */
     int last_exit;       /* wait status of the last exit (valid if exited) */
     bool exited;
     char error[256];     /* last failure or death, "" if none (cleared by supervisor_start; a death's
@@ -70,6 +75,9 @@ typedef struct {
     bool restart;            /* restart after a death once ready; false (also a zeroed config): a death
                                 leaves the runtime RT_STOPPED. The engine sets it to true. */
     double backoff_initial_s, backoff_max_s; /* <= 0: 1, 60 */
+    double liveness_interval_s; /* 0: 5; < 0: no liveness probe */
+    double liveness_timeout_s;  /* <= 0: 2 */
+    int liveness_failures;      /* <= 0: 2 */
     void (*on_log)(void *user, const char *line);
     void (*on_exit)(void *user, const rt_status *st); /* the child died after being ready (st has the
                                                           new state: RT_RESTARTING or RT_STOPPED);
@@ -93,6 +101,8 @@ rt_status supervisor_status(supervisor *s);
 /* Stops the runtime (see above) and cancels restarts. Returns once the child is reaped; the state
  * is then RT_STOPPED (RT_FAILED stays RT_FAILED). Idempotent; a no-op before any start. */
 void supervisor_stop(supervisor *s);
+/* The runtime answered a request: a later death restarts it after the shortest back-off again. */
+void supervisor_note_served(supervisor *s);
 /* supervisor_stop + free. */
 void supervisor_free(supervisor *s);
 

@@ -686,6 +686,74 @@ static void test_backoff_doubles_after_each_death_up_to_the_cap(void **state)
     rec_free(&r);
 }
 
+/* A crash after the runtime served a request starts the back-off over: 0.3, then 0.6, then (served)
+ * 0.3 again. */
+static void test_a_served_request_resets_the_backoff(void **state)
+{
+    (void)state;
+    recorder r;
+    rec_init(&r);
+    emu_cmd c;
+    emu_cmd_init(&c, (const char *const[]){"--emu-crash-at", "1", NULL});
+    supervisor_config cfg = base_config(&r, g_emu, c.args, c.port);
+    cfg.restart = true;
+    cfg.backoff_initial_s = 0.3;
+    cfg.backoff_max_s = 5;
+    supervisor *s = new_sup(&r, &cfg);
+    start_ok(s);
+    wait_ready_ok(s, 10);
+    crash_once(s, &r, c.port, 0);
+    crash_once(s, &r, c.port, 1);
+    supervisor_note_served(s);
+    crash_once(s, &r, c.port, 2);
+    double d1 = restart_delay(&r, 0), d2 = restart_delay(&r, 1), d3 = restart_delay(&r, 2);
+    assert_true(d1 >= 0.3 && d1 < 0.55);
+    assert_true(d2 >= 0.6 && d2 < 0.85);
+    assert_true(d3 >= 0.3 && d3 < 0.55); /* not 1.2 */
+    supervisor_free(s);
+    rec_free(&r);
+}
+
+/* A runtime that stops answering while ready (SIGSTOP: the kernel still accepts its connections) is
+ * found by the liveness probe, killed and restarted; RT_RESTARTING tells when the next start is. */
+static void test_a_runtime_that_stops_answering_is_killed_and_restarted(void **state)
+{
+    (void)state;
+    recorder r;
+    rec_init(&r);
+    emu_cmd c;
+    emu_cmd_init(&c, NULL);
+    supervisor_config cfg = base_config(&r, g_emu, c.args, c.port);
+    cfg.restart = true;
+    cfg.backoff_initial_s = 0.3;
+    cfg.liveness_interval_s = 0.2;
+    cfg.liveness_timeout_s = 0.3;
+    cfg.liveness_failures = 2;
+    supervisor *s = new_sup(&r, &cfg);
+    start_ok(s);
+    wait_ready_ok(s, 10);
+    h_sleep(0.5); /* probes that are answered change nothing */
+    assert_int_equal(supervisor_status(s).state, RT_READY);
+    pid_t first = supervisor_status(s).pid;
+    kill(first, SIGSTOP);
+    double t0 = h_now();
+    assert_true(rec_wait_exits(&r, 1, 10));
+    assert_true(h_now() - t0 < 5); /* 2 misses of 0.3 s, 0.2 s apart: about 1 s */
+    pthread_mutex_lock(&r.lock);
+    rt_status at_exit = r.exit_status;
+    pthread_mutex_unlock(&r.lock);
+    assert_int_equal(at_exit.state, RT_RESTARTING);
+    assert_non_null(strstr(at_exit.error, "runtime stopped answering"));
+    assert_true(at_exit.restart_at > t0);
+    assert_true(wait_until_dead(first, 5));
+    wait_ready_ok(s, 10);
+    rt_status st = supervisor_status(s);
+    assert_true(st.pid > 0 && st.pid != first);
+    assert_int_equal(st.restarts, 1);
+    supervisor_free(s);
+    rec_free(&r);
+}
+
 static void test_restart_off_stays_stopped_after_a_death(void **state)
 {
     (void)state;
@@ -1096,6 +1164,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_exit_0_after_server_running_reports_a_taken_port),
         cmocka_unit_test(test_death_after_ready_calls_on_exit_and_restarts),
         cmocka_unit_test(test_backoff_doubles_after_each_death_up_to_the_cap),
+        cmocka_unit_test(test_a_served_request_resets_the_backoff),
+        cmocka_unit_test(test_a_runtime_that_stops_answering_is_killed_and_restarted),
         cmocka_unit_test(test_restart_off_stays_stopped_after_a_death),
         cmocka_unit_test(test_stop_sends_sigint_and_the_emulator_exits_0),
         cmocka_unit_test(test_child_ignoring_sigint_is_killed_after_stop_timeout),

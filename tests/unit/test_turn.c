@@ -334,14 +334,20 @@ static void test_a_refused_reset_fails_the_turn_and_clears_the_stage(void **stat
     fixture_free(&x);
 }
 
-static void test_a_refused_generation_without_an_answer_is_not_wedged(void **state)
+static void test_a_generation_refused_with_an_error_is_not_wedged_but_no_answer_is(void **state)
 {
     (void)state;
     fixture x;
     fixture_init(&x, NULL);
-    x.rt.start_status = DRV_DOWN;
+    x.rt.start_status = DRV_REJECTED;
     assert_int_equal(run(&x), TURN_FAILED);
     assert_false(x.out.wedged);
+    assert_string_equal(x.out.error, "the runtime refused the generation (error)");
+    fixture_free(&x);
+    fixture_init(&x, NULL);
+    x.rt.start_status = DRV_DOWN;
+    assert_int_equal(run(&x), TURN_FAILED);
+    assert_true(x.out.wedged);
     assert_string_equal(x.out.error, "the runtime refused the generation (no answer)");
     assert_int_equal(x.st.clears, 1);
     fixture_free(&x);
@@ -527,7 +533,7 @@ int main(void)
         cmocka_unit_test(test_num_predict_stops_the_runtime_and_reports_length),
         cmocka_unit_test(test_a_stop_sequence_cuts_the_reply_and_stops_the_runtime),
         cmocka_unit_test(test_a_refused_reset_fails_the_turn_and_clears_the_stage),
-        cmocka_unit_test(test_a_refused_generation_without_an_answer_is_not_wedged),
+        cmocka_unit_test(test_a_generation_refused_with_an_error_is_not_wedged_but_no_answer_is),
         cmocka_unit_test(test_a_full_context_is_reported_and_clears_the_stage),
         cmocka_unit_test(test_driver_failures_fail_the_turn_and_a_hang_asks_for_a_restart),
         cmocka_unit_test(test_a_cancelled_job_stops_the_runtime_at_once),
