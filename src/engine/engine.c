@@ -222,9 +222,12 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
                         .sampling = engine_sampling(j),
                         .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
-        if (turn_run(&tp, j, e->tok, &rt, &staging, &o) == TURN_OK)
+        restore_note_displaced(e, &plan, j->manifest);
+        if (turn_run(&tp, j, e->tok, &rt, &staging, &o) == TURN_OK) {
             session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls,
                                  o.eos);
+            e->sess.last_greedy = tp.sampling.has_top_k && tp.sampling.top_k == 1;
+        }
         session_plan_free(&plan);
         if (o.result != TURN_CONTEXT_FULL)
             break;
@@ -361,6 +364,7 @@ static void *engine_worker_main(void *arg)
         else
             run_job(e, j);
         job_unref(j);
+        restore_if_due(e); /* the runtime is idle: win back a conversation a side request pushed out */
     }
     return NULL;
 }
@@ -387,6 +391,7 @@ engine *engine_new(const engine_config *cfg)
     atomic_init(&e->upstream_died, false);
     atomic_init(&e->shutting_down, false);
     session_init(&e->sess);
+    session_init(&e->displaced);
     pthread_create(&e->worker, NULL, engine_worker_main, e);
     return e;
 }
@@ -410,6 +415,7 @@ void engine_free(engine *e)
     engine_unload_now(e);
     free(e->unload_requested);
     session_free(&e->sess);
+    session_free(&e->displaced);
     driver_free(e->drv);
     pthread_mutex_destroy(&e->queue_lock);
     pthread_cond_destroy(&e->queue_cond);
@@ -450,8 +456,11 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
         e->head = j;
     e->tail = j;
     e->queued++;
+    bool restoring = e->restoring;
     pthread_cond_signal(&e->queue_cond);
     pthread_mutex_unlock(&e->queue_lock);
+    if (restoring)
+        driver_interrupt(e->drv); /* the restore yields unless this is its conversation's next turn */
     *out = j;
     return 200;
 }
@@ -473,8 +482,11 @@ bool engine_unload(engine *e, const char *model)
     pthread_mutex_lock(&e->queue_lock);
     free(e->unload_requested);
     e->unload_requested = xstrdup(m->name);
+    bool restoring = e->restoring;
     pthread_cond_signal(&e->queue_cond);
     pthread_mutex_unlock(&e->queue_lock);
+    if (restoring)
+        driver_interrupt(e->drv);
     return true;
 }
 

@@ -111,6 +111,8 @@ typedef struct {
                                      means a hung runtime; <= 0: 120 */
     bool reset_every_turn;        /* AXLLAMA_RESET_EVERY_TURN=1: reset and re-prefill every turn (the
                                      seeds' design, for make bench) */
+    bool no_restore;              /* AXLLAMA_RESTORE=0: never put a displaced conversation back into the
+                                     runtime in the background (restore.c) */
     double context_retain;        /* AXLLAMA_CONTEXT_RETAIN: when history must be dropped, keep this
                                      share of the window; 0: 0.5 (session.h) */
     void (*log)(void *user, const char *line); /* server log (runtime output included) */

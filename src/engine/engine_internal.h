@@ -40,6 +40,7 @@ struct engine {
     atomic_bool shutting_down;
     pthread_t worker;
     job *running; /* the job the worker runs (queue_lock): job_cancel interrupts its wait */
+    bool restoring; /* the worker restores a displaced conversation (queue_lock): a submit interrupts it */
 
     /* the loaded model: written by the worker only, under status_lock (engine_ps reads it) */
     pthread_mutex_t status_lock;
@@ -55,6 +56,8 @@ struct engine {
 
     /* worker only */
     session sess;
+    session displaced; /* a multi-turn conversation a one-off request pushed out of the runtime */
+    const model_manifest *displaced_model;
     atomic_bool runtime_died; /* set by the supervisor's thread */
     /* compatibility mode */
     supervisor *up_sup; /* the upstream tokenizer command, NULL when none */
@@ -69,6 +72,16 @@ struct engine {
 int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen);
 /* Stops the runtime (and the upstream) and forgets the model. */
 void engine_unload_now(engine *e);
+
+/* restore.c */
+/* Before a turn that resets the runtime: keeps the conversation it held if it was a multi-turn chat,
+ * so that it can be restored later. */
+void restore_note_displaced(engine *e, const session_plan *plan, const model_manifest *m);
+/* After a job, with the queue empty: puts a displaced conversation back into the runtime when a
+ * one-off request pushed it out, so its next turn continues (AXLLAMA_RESTORE). */
+void restore_if_due(engine *e);
+/* The model is unloaded or changes: nothing to restore any more. */
+void restore_forget(engine *e);
 
 /* compat.c */
 void compat_clear(compat_session *c);

@@ -117,6 +117,7 @@ void engine_unload_now(engine *e)
     tokenizer_free(tok);
     driver_attach(e->drv, 0);
     session_free(&e->sess);
+    restore_forget(e);
     compat_clear(&e->compat);
 }
 

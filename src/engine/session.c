@@ -514,7 +514,12 @@ void session_commit_calls(session *s, session_plan *plan, const int32_t *generat
     if (plan->reset) {
         iv_free(&s->kv_ids);
         iv_append(&s->kv_ids, plan->reset_ids.v, plan->reset_ids.len);
+        s->system_len = plan->reset_ids.len;
+        s->continued = 0;
+    } else {
+        s->continued++;
     }
+    s->last_generated = n_generated;
     iv_append(&s->kv_ids, plan->diff.v, plan->diff.len);
     iv_append(&s->kv_ids, generated, n_generated);
     free(s->system);
@@ -539,4 +544,29 @@ void session_commit_calls(session *s, session_plan *plan, const int32_t *generat
     }
     s->valid = true;
     s->continuable = continuable && s->n_msgs > 0;
+}
+
+size_t session_user_turns(const session *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_msgs; i++)
+        n += !strcmp(s->msgs[i].role, "user");
+    return n;
+}
+
+bool session_restore_ids(const session *s, const session_model *m, idvec *reset_ids, idvec *full, size_t *n_diff,
+                         int32_t *last_id)
+{
+    if (!s->valid || !s->continuable || s->last_generated == 0 || s->kv_ids.len <= s->system_len + 1)
+        return false;
+    size_t prefill = s->kv_ids.len - 1 - s->system_len;
+    if (!turn_fits(m, s->system_len, prefill))
+        return false;
+    iv_clear(reset_ids);
+    iv_append(reset_ids, s->kv_ids.v, s->system_len);
+    iv_clear(full);
+    iv_append(full, s->kv_ids.v, s->kv_ids.len - 1);
+    *n_diff = prefill;
+    *last_id = s->kv_ids.v[s->kv_ids.len - 1];
+    return true;
 }

@@ -43,6 +43,10 @@ typedef struct {
     size_t n_msgs;
     size_t skipped;   /* the client's messages (after the system message) that precede msgs: dropped
                          by the last reset to fit; a request continues when msgs follow them */
+    size_t system_len; /* kv_ids starts with this many ids of the reset's system block */
+    unsigned continued; /* turns continued since the last reset (0: a one-off so far) */
+    size_t last_generated; /* ids the last turn generated (the end of kv_ids) */
+    bool last_greedy;   /* the last turn was decoded greedily (set by the engine): it can be replayed */
 } session;
 
 typedef struct {
@@ -117,6 +121,17 @@ void session_commit(session *s, session_plan *plan, const int32_t *generated, si
  * <tool_call> blocks, as the client got it). */
 void session_commit_calls(session *s, session_plan *plan, const int32_t *generated, size_t n_generated,
                           const char *reply, const chat_tool_call *calls, size_t n_calls, bool continuable);
+
+/* The user messages the held conversation holds (1 for a one-off request such as a title). */
+size_t session_user_turns(const session *s);
+
+/* What it takes to put the held conversation back into a runtime that lost it (the engine's
+ * restore, engine.c): reset with the system block (reset_ids), then prefill everything after it but
+ * the last generated id (full = kv_ids without that id; its last n_diff ids are the prefill), and
+ * let greedy decoding generate *last_id again and end the turn. False when the conversation cannot
+ * be restored that way (not continuable, nothing generated, or the prefill would not fit). */
+bool session_restore_ids(const session *s, const session_model *m, idvec *reset_ids, idvec *full, size_t *n_diff,
+                         int32_t *last_id);
 
 /* The assistant text as compared between turns: <think>...</think> removed, then surrounding
  * whitespace trimmed. Caller frees. */

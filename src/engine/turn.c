@@ -126,7 +126,8 @@ static turn_result start(turn_state *t)
 static bool should_stop(const turn_state *t)
 {
     return t->ost != OUTPUT_MORE || job_is_cancelled(t->j) ||
-           (t->plan->shutting_down && atomic_load(t->plan->shutting_down));
+           (t->plan->shutting_down && atomic_load(t->plan->shutting_down)) ||
+           (t->plan->yield && t->plan->yield(t->plan->yield_user));
 }
 
 /* pump: the run's events until it ends. */

@@ -51,6 +51,10 @@ typedef struct {
     int max_positions;        /* the runtime's last position (2559 for Qwen3-4B) */
     drv_sampling sampling;
     const atomic_bool *shutting_down; /* may be NULL */
+    /* Asked while the run goes on (and after each driver_interrupt): true ends it with a stop. For
+     * the engine's background restore, which yields to a new request. May be NULL. */
+    bool (*yield)(void *user);
+    void *yield_user;
 } turn_plan;
 
 typedef enum { TURN_OK, TURN_CONTEXT_FULL, TURN_FAILED } turn_result;
