@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "common/buf.h"
-#include "server/config.h"
+#include "config/config.h"
 
 #define CONNECT_TIMEOUT_S 10L
 #define MAX_LINE (8u << 20) /* the Go client's NDJSON line limit */

@@ -20,7 +20,7 @@
 #include "common/buf.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
-#include "server/config.h"
+#include "config/config.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -1,7 +1,8 @@
-/* config: axllama serve's settings from the environment with Ollama's names and parsing rules
+/* config: every setting axllama reads from the environment, with Ollama's names and parsing rules
  * (OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT,
- * OLLAMA_DEBUG, AXLLAMA_MODELS), Go's time.ParseDuration, and a request's keep_alive value. */
-#include "server/config.h"
+ * OLLAMA_DEBUG, AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
+ * AXLLAMA_RESET_EVERY_TURN), Go's time.ParseDuration, and a request's keep_alive value. See config.h. */
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,12 +24,12 @@
 /* ------------------------------------------------------------------------------------------ */
 /* trimming (envconfig.Var: TrimSpace, then Trim of '"' and '\'') */
 
-static bool is_space(unsigned char c)
+static bool is_env_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static bool is_quote(unsigned char c)
+static bool is_env_quote(unsigned char c)
 {
     return c == '"' || c == '\'';
 }
@@ -43,14 +44,14 @@ static void trim_span(const char **b, const char **e, bool (*pred)(unsigned char
 }
 
 /* An owned copy of value with spaces, then quotes, then spaces trimmed ("" for NULL). */
-static char *trim_value(const char *value)
+static char *trim_env_value(const char *value)
 {
     if (!value)
         return xstrdup("");
     const char *b = value, *e = value + strlen(value);
-    trim_span(&b, &e, is_space);
-    trim_span(&b, &e, is_quote);
-    trim_span(&b, &e, is_space);
+    trim_span(&b, &e, is_env_space);
+    trim_span(&b, &e, is_env_quote);
+    trim_span(&b, &e, is_env_space);
     return xstrndup(b, (size_t)(e - b));
 }
 
@@ -128,7 +129,7 @@ static bool canonical_ip(const char *s, char *out, size_t outlen)
 /* parse_ollama_host plus whether the port was rejected (then *bad_port is the text). */
 static void ollama_host(const char *value, char *host, size_t hostlen, int *port, char **bad_port)
 {
-    char *s = trim_value(value);
+    char *s = trim_env_value(value);
     int default_port = DEFAULT_PORT;
     const char *hostport = s;
     char *scheme_end = strstr(s, "://");
@@ -195,7 +196,7 @@ void parse_ollama_host(const char *value, char *host, size_t hostlen, int *port)
 /* Go durations (time.ParseDuration) */
 
 /* Go's time.quote: "..." with '"' and '\\' escaped, bytes < 0x20 or >= 0x80 as \xNN. */
-static void go_quote(strbuf *sb, const char *s)
+static void duration_quote(strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     sb_putc(sb, '"');
@@ -220,17 +221,17 @@ static bool duration_error(char *err, size_t errlen, const char *what, const cha
         sb_puts(&sb, "time: ");
         sb_puts(&sb, what);
         if (unit) {
-            go_quote(&sb, unit);
+            duration_quote(&sb, unit);
             sb_puts(&sb, " in duration ");
         }
-        go_quote(&sb, orig);
+        duration_quote(&sb, orig);
         snprintf(err, errlen, "%s", sb.data);
         sb_free(&sb);
     }
     return false;
 }
 
-static bool is_digit(unsigned char c)
+static bool is_decimal_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
 }
@@ -266,12 +267,12 @@ bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
         return duration_error(err, errlen, "invalid duration ", NULL, orig);
     uint64_t total = 0;
     while (*p) {
-        if (!(*p == '.' || is_digit((unsigned char)*p)))
+        if (!(*p == '.' || is_decimal_digit((unsigned char)*p)))
             return duration_error(err, errlen, "invalid duration ", NULL, orig);
         /* the integer part */
         uint64_t v = 0;
         const char *start = p;
-        for (; is_digit((unsigned char)*p); p++) {
+        for (; is_decimal_digit((unsigned char)*p); p++) {
             if (v > limit / 10)
                 return duration_error(err, errlen, "invalid duration ", NULL, orig);
             v = v * 10 + (uint64_t)(*p - '0');
@@ -287,7 +288,7 @@ bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
             p++;
             const char *fstart = p;
             bool overflow = false;
-            for (; is_digit((unsigned char)*p); p++) {
+            for (; is_decimal_digit((unsigned char)*p); p++) {
                 if (overflow)
                     continue;
                 if (f > (UINT64_MAX >> 1) / 10) { /* Go: 1<<63-1 guard */
@@ -308,7 +309,7 @@ bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
             return duration_error(err, errlen, "invalid duration ", NULL, orig);
         /* the unit */
         const char *ustart = p;
-        while (*p && *p != '.' && !is_digit((unsigned char)*p))
+        while (*p && *p != '.' && !is_decimal_digit((unsigned char)*p))
             p++;
         if (p == ustart)
             return duration_error(err, errlen, "missing unit in duration ", NULL, orig);
@@ -371,13 +372,12 @@ bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err
 /* ------------------------------------------------------------------------------------------ */
 /* the environment */
 
-/* A trimmed copy of the variable, NULL when unset or empty after trimming. */
-static char *env_value(const char *name)
+char *config_env_value(const char *name)
 {
     const char *raw = getenv(name);
     if (!raw)
         return NULL;
-    char *v = trim_value(raw);
+    char *v = trim_env_value(raw);
     if (!v[0]) {
         free(v);
         return NULL;
@@ -394,7 +394,7 @@ static bool parse_int64(const char *s, long long *out)
     if (!*p)
         return false;
     for (const char *q = p; *q; q++)
-        if (!is_digit((unsigned char)*q))
+        if (!is_decimal_digit((unsigned char)*q))
             return false;
     errno = 0;
     long long v = strtoll(s, NULL, 10);
@@ -430,7 +430,7 @@ static char **allowed_origins(const char *value)
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
         const char *b = p, *e = end;
-        trim_span(&b, &e, is_space);
+        trim_span(&b, &e, is_env_space);
         if (e > b)
             list[n++] = xstrndup(b, (size_t)(e - b));
         p = comma ? comma + 1 : end;
@@ -453,90 +453,102 @@ static char **allowed_origins(const char *value)
     return list;
 }
 
+static void read_host(server_config *c, strbuf *warn)
+{
+    char *host = config_env_value("OLLAMA_HOST");
+    char *bad_port = NULL;
+    ollama_host(host, c->host, sizeof c->host, &c->port, &bad_port);
+    if (bad_port)
+        sb_printf(warn, "OLLAMA_HOST=\"%s\": invalid port \"%s\"; using the default port %d\n", host, bad_port,
+                  c->port);
+    free(bad_port);
+    free(host);
+}
+
+static void read_max_queue(server_config *c, strbuf *warn)
+{
+    c->max_queue = DEFAULT_MAX_QUEUE;
+    char *v = config_env_value("OLLAMA_MAX_QUEUE");
+    if (!v)
+        return;
+    bool ok = v[0] != '\0';
+    for (const char *p = v; *p && ok; p++)
+        ok = is_decimal_digit((unsigned char)*p);
+    errno = 0;
+    unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
+    if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
+        c->max_queue = (size_t)n;
+    else
+        sb_printf(warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
+                  DEFAULT_MAX_QUEUE);
+    free(v);
+}
+
+/* A duration variable (a Go duration or whole seconds): *out untouched when unset; when the value
+ * is not a duration, or not positive while positive_only, one warning ending in "; using the
+ * default <default_text>" and *out untouched. Returns whether *out was set. */
+static bool read_duration(const char *name, bool positive_only, const char *examples, const char *default_text,
+                          double *out, strbuf *warn)
+{
+    char *v = config_env_value(name);
+    if (!v)
+        return false;
+    double d;
+    bool ok = env_duration(v, &d) && (!positive_only || d > 0);
+    if (ok)
+        *out = d;
+    else
+        sb_printf(warn, "%s=\"%s\": %s; using the default %s\n", name, v, examples, default_text);
+    free(v);
+    return ok;
+}
+
+/* On for any value but "0" and "false" (any case), as Ollama's envconfig.Bool. */
+static bool read_debug(void)
+{
+    char *v = config_env_value("OLLAMA_DEBUG");
+    bool on = v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+    free(v);
+    return on;
+}
+
 void server_config_from_env(server_config *c, char **warnings)
 {
     memset(c, 0, sizeof *c);
     strbuf warn = {0};
 
-    char *host = env_value("OLLAMA_HOST");
-    char *bad_port = NULL;
-    ollama_host(host, c->host, sizeof c->host, &c->port, &bad_port);
-    if (bad_port)
-        sb_printf(&warn, "OLLAMA_HOST=\"%s\": invalid port \"%s\"; using the default port %d\n", host, bad_port,
-                  c->port);
-    free(bad_port);
-    free(host);
-
-    c->max_queue = DEFAULT_MAX_QUEUE;
-    char *v = env_value("OLLAMA_MAX_QUEUE");
-    if (v) {
-        bool ok = v[0] != '\0';
-        for (const char *p = v; *p && ok; p++)
-            ok = is_digit((unsigned char)*p);
-        errno = 0;
-        unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
-        if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
-            c->max_queue = (size_t)n;
-        else
-            sb_printf(&warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
-                      DEFAULT_MAX_QUEUE);
-        free(v);
-    }
+    read_host(c, &warn);
+    read_max_queue(c, &warn);
 
     c->keep_alive_s = DEFAULT_KEEP_ALIVE_S;
-    v = env_value("OLLAMA_KEEP_ALIVE");
-    if (v) {
-        double d;
-        if (env_duration(v, &d))
-            c->keep_alive_s = d < 0 ? -1 : d;
-        else
-            sb_printf(&warn,
-                      "OLLAMA_KEEP_ALIVE=\"%s\": neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole "
-                      "seconds; using the default 5m\n",
-                      v);
-        free(v);
-    }
+    if (read_duration("OLLAMA_KEEP_ALIVE", false,
+                      "neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole seconds", "5m", &c->keep_alive_s,
+                      &warn) &&
+        c->keep_alive_s < 0)
+        c->keep_alive_s = -1;
 
     c->load_timeout_s = DEFAULT_LOAD_TIMEOUT_S;
-    v = env_value("OLLAMA_LOAD_TIMEOUT");
-    if (v) {
-        double d;
-        if (env_duration(v, &d))
-            c->load_timeout_s = d <= 0 ? 0 : d;
-        else
-            sb_printf(&warn,
-                      "OLLAMA_LOAD_TIMEOUT=\"%s\": neither a duration (\"5m\", \"90s\"...) nor whole seconds; "
-                      "using the default 5m\n",
-                      v);
-        free(v);
-    }
+    if (read_duration("OLLAMA_LOAD_TIMEOUT", false, "neither a duration (\"5m\", \"90s\"...) nor whole seconds",
+                      "5m", &c->load_timeout_s, &warn) &&
+        c->load_timeout_s <= 0)
+        c->load_timeout_s = 0;
 
-    v = env_value("OLLAMA_ORIGINS");
-    c->origins = allowed_origins(v);
-    free(v);
+    char *origins = config_env_value("OLLAMA_ORIGINS");
+    c->origins = allowed_origins(origins);
+    free(origins);
 
-    v = env_value("OLLAMA_DEBUG");
-    c->debug = v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
-    free(v);
-
-    c->models_dir = env_value("AXLLAMA_MODELS");
+    c->debug = read_debug();
+    c->models_dir = config_env_value("AXLLAMA_MODELS");
+    c->tokenizer_dir = config_env_value("AXLLAMA_TOKENIZER_DIR");
+    c->cache_dir = config_env_value("AXLLAMA_CACHE");
 
     c->stall_timeout_s = DEFAULT_STALL_TIMEOUT_S;
-    v = env_value("AXLLAMA_STALL_TIMEOUT");
-    if (v) {
-        double d;
-        if (env_duration(v, &d) && d > 0)
-            c->stall_timeout_s = d;
-        else
-            sb_printf(&warn, "AXLLAMA_STALL_TIMEOUT=\"%s\": not a positive duration (\"2m\", \"90s\") or whole "
-                             "seconds; using the default 2m\n",
-                      v);
-        free(v);
-    }
+    read_duration("AXLLAMA_STALL_TIMEOUT", true, "not a positive duration (\"2m\", \"90s\") or whole seconds", "2m",
+                  &c->stall_timeout_s, &warn);
 
-    v = env_value("AXLLAMA_RESET_EVERY_TURN");
-    c->reset_every_turn = v && !strcmp(v, "1");
-    free(v);
+    char *reset = config_env_value("AXLLAMA_RESET_EVERY_TURN");
+    c->reset_every_turn = reset && !strcmp(reset, "1");
+    free(reset);
 
     if (warnings)
         *warnings = warn.len ? sb_steal(&warn) : NULL;
@@ -553,5 +565,7 @@ void server_config_free(server_config *c)
         free(c->origins);
     }
     free(c->models_dir);
+    free(c->tokenizer_dir);
+    free(c->cache_dir);
     memset(c, 0, sizeof *c);
 }
