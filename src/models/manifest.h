@@ -1,6 +1,8 @@
-/* manifest: the models axllama serves. One small JSON file per model (any *.json) in the models
- * directories; the first directory that defines a name wins:
- *   1. $AXLLAMA_MODELS (or `axllama serve --models DIR`), if set: only that directory;
+/* manifest: the models axllama serves (the models module: manifest.c is the file format, registry.c
+ * the directories and the built-in model, model_name.c Ollama's names). One small JSON file per
+ * model (any *.json) in the models directories; the first directory that defines a name wins:
+ *   1. the directory the caller names (`axllama serve --models DIR`, else AXLLAMA_MODELS, both read
+ *      by the caller: this module reads no setting), if any: only that directory;
  *   2. otherwise the per-user $XDG_CONFIG_HOME/axllama/models (~/.config/axllama/models), then the
  *      system-wide /etc/axllama/models.
  * With no manifest at all, one built-in model is served: "qwen3-emu:latest", backed by axllama-emu
@@ -116,8 +118,8 @@ typedef struct {
     size_t n;
 } model_registry;
 
-/* Loads the registry from the directories above (dir_override: --models, may be NULL; it wins over
- * $AXLLAMA_MODELS). *.json files (not hidden ones) are read in byte order of their names; a
+/* Loads the registry from the directories above (models_dir: the one directory to read, NULL or ""
+ * for the default ones). *.json files (not hidden ones) are read in byte order of their names; a
  * malformed manifest is skipped, a later definition of a name already seen (case-insensitive) is
  * ignored, a missing binary or tokenizer.json is reported but the model is kept; every problem is
  * one message (no trailing newline) to warn (may be NULL). A missing default directory is silent,
@@ -125,7 +127,7 @@ typedef struct {
  * it needs emu_binary (path of axllama-emu) and default_tokenizer_dir (else it is left out with a
  * message). Returns true when the registry holds at least one model. reg's old content is not
  * freed. */
-bool model_registry_load(model_registry *reg, const char *dir_override, const char *emu_binary,
+bool model_registry_load(model_registry *reg, const char *models_dir, const char *emu_binary,
                          const char *default_tokenizer_dir, void (*warn)(void *user, const char *msg), void *user);
 void model_registry_free(model_registry *reg);
 
@@ -138,6 +140,12 @@ bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
                                        size_t errlen);
 void model_manifest_free(model_manifest *m);
 
+/* The built-in model "qwen3-emu:latest": emu_binary (axllama-emu, fast profile, a free port) with
+ * the tokenizer data of tokenizer_dir, the qwen3 template and the defaults; its digest is stable
+ * (the sha256 of its description), its modification time the binary's. Free with
+ * model_manifest_free. */
+void model_manifest_builtin(model_manifest *m, const char *emu_binary, const char *tokenizer_dir);
+
 /* Ollama's name rules: [host/][namespace/]model[:tag], default tag latest, default host
  * registry.ollama.ai and namespace library left out of the display form; case-insensitive lookup.
  * Each part starts with a letter, digit or '_', then letters, digits, '_', '-', '.' (no '.' in the
@@ -146,6 +154,8 @@ void model_manifest_free(model_manifest *m);
  * Writes the display form ("qwen3:latest", "user/model:tag", "hf.co/org/repo:Q4_K_M"); false if the
  * name is invalid or the display form does not fit in outlen. */
 bool model_name_normalize(const char *name, char *out, size_t outlen);
+/* The longest display form, NUL included: host/namespace/model:tag. */
+#define MODEL_NAME_DISPLAY_MAX (350 + 1 + 80 + 1 + 80 + 1 + 80 + 1)
 /* The model for a request's name (any accepted spelling), or NULL. */
 const model_manifest *model_registry_find(const model_registry *reg, const char *name);
 
