@@ -236,22 +236,101 @@ static bool is_decimal_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
+#define DURATION_LIMIT (1ull << 63) /* Go's time.Duration range, in nanoseconds */
+
+typedef enum { DURATION_OK, DURATION_INVALID, DURATION_MISSING_UNIT, DURATION_UNKNOWN_UNIT } duration_status;
+
+/* The number that starts a duration component ("12", "1.5", ".5"), *p moved past it: its integer
+ * part in *whole, its fraction as *frac / *scale (digits beyond what fits are ignored, as Go does). */
+static duration_status duration_number(const char **p, uint64_t *whole, uint64_t *frac, double *scale)
+{
+    const char *q = *p, *start = q;
+    uint64_t v = 0;
+    for (; is_decimal_digit((unsigned char)*q); q++) {
+        if (v > DURATION_LIMIT / 10)
+            return DURATION_INVALID;
+        v = v * 10 + (uint64_t)(*q - '0');
+        if (v > DURATION_LIMIT)
+            return DURATION_INVALID;
+    }
+    bool pre = q != start, post = false;
+    uint64_t f = 0;
+    double sc = 1;
+    if (*q == '.') {
+        const char *fstart = ++q;
+        bool overflow = false;
+        for (; is_decimal_digit((unsigned char)*q); q++) {
+            if (overflow || f > (UINT64_MAX >> 1) / 10) { /* Go: the 1<<63-1 guard */
+                overflow = true;
+                continue;
+            }
+            uint64_t y = f * 10 + (uint64_t)(*q - '0');
+            if (y > DURATION_LIMIT) {
+                overflow = true;
+                continue;
+            }
+            f = y;
+            sc *= 10;
+        }
+        post = q != fstart;
+    }
+    if (!pre && !post)
+        return DURATION_INVALID;
+    *p = q;
+    *whole = v;
+    *frac = f;
+    *scale = sc;
+    return DURATION_OK;
+}
+
+/* One "<number><unit>" of a duration at *p, in nanoseconds in *ns, *p moved past it. An unknown
+ * unit is left at [*unit, *unit + *unit_len) for the message. */
+static duration_status duration_component(const char **p, uint64_t *ns, const char **unit, size_t *unit_len)
 {
     static const struct {
         const char *name;
         uint64_t ns;
     } units[] = {
-        {"ns", 1ull},
-        {"us", 1000ull},
-        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
-        {"\xce\xbcs", 1000ull}, /* U+03BC Greek small letter mu */
-        {"ms", 1000000ull},
-        {"s", 1000000000ull},
-        {"m", 60ull * 1000000000ull},
-        {"h", 3600ull * 1000000000ull},
+        {"ns", 1ull},           {"us", 1000ull},      {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
+        {"\xce\xbcs", 1000ull},                                               /* U+03BC Greek small letter mu */
+        {"ms", 1000000ull},     {"s", 1000000000ull}, {"m", 60ull * 1000000000ull}, {"h", 3600ull * 1000000000ull},
     };
-    const uint64_t limit = 1ull << 63;
+    if (!(**p == '.' || is_decimal_digit((unsigned char)**p)))
+        return DURATION_INVALID;
+    uint64_t v, f;
+    double scale;
+    duration_status st = duration_number(p, &v, &f, &scale);
+    if (st != DURATION_OK)
+        return st;
+    const char *ustart = *p;
+    while (**p && **p != '.' && !is_decimal_digit((unsigned char)**p))
+        (*p)++;
+    if (*p == ustart)
+        return DURATION_MISSING_UNIT;
+    size_t ulen = (size_t)(*p - ustart);
+    uint64_t per_unit = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strlen(units[i].name) == ulen && memcmp(units[i].name, ustart, ulen) == 0)
+            per_unit = units[i].ns;
+    if (!per_unit) {
+        *unit = ustart;
+        *unit_len = ulen;
+        return DURATION_UNKNOWN_UNIT;
+    }
+    if (v > DURATION_LIMIT / per_unit)
+        return DURATION_INVALID;
+    v *= per_unit;
+    if (f > 0) {
+        v += (uint64_t)((double)f * ((double)per_unit / scale));
+        if (v > DURATION_LIMIT)
+            return DURATION_INVALID;
+    }
+    *ns = v;
+    return DURATION_OK;
+}
+
+bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
+{
     const char *orig = s ? s : "";
     const char *p = orig;
     bool neg = false;
@@ -267,76 +346,23 @@ bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
         return duration_error(err, errlen, "invalid duration ", NULL, orig);
     uint64_t total = 0;
     while (*p) {
-        if (!(*p == '.' || is_decimal_digit((unsigned char)*p)))
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        /* the integer part */
-        uint64_t v = 0;
-        const char *start = p;
-        for (; is_decimal_digit((unsigned char)*p); p++) {
-            if (v > limit / 10)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-            v = v * 10 + (uint64_t)(*p - '0');
-            if (v > limit)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        }
-        bool pre = p != start;
-        /* the fraction: digits beyond what fits are ignored, as Go does */
-        uint64_t f = 0;
-        double scale = 1;
-        bool post = false;
-        if (*p == '.') {
-            p++;
-            const char *fstart = p;
-            bool overflow = false;
-            for (; is_decimal_digit((unsigned char)*p); p++) {
-                if (overflow)
-                    continue;
-                if (f > (UINT64_MAX >> 1) / 10) { /* Go: 1<<63-1 guard */
-                    overflow = true;
-                    continue;
-                }
-                uint64_t y = f * 10 + (uint64_t)(*p - '0');
-                if (y > limit) {
-                    overflow = true;
-                    continue;
-                }
-                f = y;
-                scale *= 10;
-            }
-            post = p != fstart;
-        }
-        if (!pre && !post)
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        /* the unit */
-        const char *ustart = p;
-        while (*p && *p != '.' && !is_decimal_digit((unsigned char)*p))
-            p++;
-        if (p == ustart)
+        uint64_t ns = 0;
+        const char *unit = NULL;
+        size_t unit_len = 0;
+        duration_status st = duration_component(&p, &ns, &unit, &unit_len);
+        if (st == DURATION_MISSING_UNIT)
             return duration_error(err, errlen, "missing unit in duration ", NULL, orig);
-        size_t ulen = (size_t)(p - ustart);
-        uint64_t unit = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strlen(units[i].name) == ulen && memcmp(units[i].name, ustart, ulen) == 0)
-                unit = units[i].ns;
-        if (!unit) {
-            char *u = xstrndup(ustart, ulen);
+        if (st == DURATION_UNKNOWN_UNIT) {
+            char *u = xstrndup(unit, unit_len);
             duration_error(err, errlen, "unknown unit ", u, orig);
             free(u);
             return false;
         }
-        if (v > limit / unit)
+        if (st != DURATION_OK || ns > DURATION_LIMIT - total)
             return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        v *= unit;
-        if (f > 0) {
-            v += (uint64_t)((double)f * ((double)unit / scale));
-            if (v > limit)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        }
-        total += v;
-        if (total > limit)
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        total += ns;
     }
-    if (!neg && total > limit - 1)
+    if (!neg && total > DURATION_LIMIT - 1)
         return duration_error(err, errlen, "invalid duration ", NULL, orig);
     *out = neg ? -((double)total / 1e9) : (double)total / 1e9;
     return true;
@@ -358,7 +384,9 @@ bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err
             return false;
     } else {
         /* Go's reflect.TypeOf of the decoded value */
-        const char *type = json_is_boolean(v) ? "bool" : json_is_array(v) ? "[]interface {}" : "map[string]interface {}";
+        const char *type = json_is_boolean(v) ? "bool"
+                           : json_is_array(v) ? "[]interface {}"
+                                              : "map[string]interface {}";
         if (err && errlen)
             snprintf(err, errlen, "Unsupported type: '%s'", type);
         return false;
@@ -521,15 +549,14 @@ void server_config_from_env(server_config *c, char **warnings)
     read_max_queue(c, &warn);
 
     c->keep_alive_s = DEFAULT_KEEP_ALIVE_S;
-    if (read_duration("OLLAMA_KEEP_ALIVE", false,
-                      "neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole seconds", "5m", &c->keep_alive_s,
-                      &warn) &&
+    if (read_duration("OLLAMA_KEEP_ALIVE", false, "neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole seconds",
+                      "5m", &c->keep_alive_s, &warn) &&
         c->keep_alive_s < 0)
         c->keep_alive_s = -1;
 
     c->load_timeout_s = DEFAULT_LOAD_TIMEOUT_S;
-    if (read_duration("OLLAMA_LOAD_TIMEOUT", false, "neither a duration (\"5m\", \"90s\"...) nor whole seconds",
-                      "5m", &c->load_timeout_s, &warn) &&
+    if (read_duration("OLLAMA_LOAD_TIMEOUT", false, "neither a duration (\"5m\", \"90s\"...) nor whole seconds", "5m",
+                      &c->load_timeout_s, &warn) &&
         c->load_timeout_s <= 0)
         c->load_timeout_s = 0;
 

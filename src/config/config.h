@@ -15,16 +15,16 @@
 #include <jansson.h>
 
 typedef struct {
-    char host[256];   /* listen host ("" = all interfaces, from ":port"); brackets removed from IPv6 */
-    int port;         /* listen port */
-    size_t max_queue; /* OLLAMA_MAX_QUEUE, default 512 */
-    double keep_alive_s;   /* OLLAMA_KEEP_ALIVE, default 300 (5m); < 0 = forever */
-    double load_timeout_s; /* OLLAMA_LOAD_TIMEOUT, default 300; <= 0 = no limit (stored as 0) */
-    char **origins;        /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
-    bool debug;            /* OLLAMA_DEBUG: one more log line per request, the settings at start */
-    char *models_dir;      /* AXLLAMA_MODELS, NULL if unset */
-    char *tokenizer_dir;   /* AXLLAMA_TOKENIZER_DIR (the built-in model's tokenizer data), NULL if unset */
-    char *cache_dir;       /* AXLLAMA_CACHE (where scripts/fetch-tokenizer.sh puts that data), NULL if unset */
+    char host[256];         /* listen host ("" = all interfaces, from ":port"); brackets removed from IPv6 */
+    int port;               /* listen port */
+    size_t max_queue;       /* OLLAMA_MAX_QUEUE, default 512 */
+    double keep_alive_s;    /* OLLAMA_KEEP_ALIVE, default 300 (5m); < 0 = forever */
+    double load_timeout_s;  /* OLLAMA_LOAD_TIMEOUT, default 300; <= 0 = no limit (stored as 0) */
+    char **origins;         /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
+    bool debug;             /* OLLAMA_DEBUG: one more log line per request, the settings at start */
+    char *models_dir;       /* AXLLAMA_MODELS, NULL if unset */
+    char *tokenizer_dir;    /* AXLLAMA_TOKENIZER_DIR (the built-in model's tokenizer data), NULL if unset */
+    char *cache_dir;        /* AXLLAMA_CACHE (where scripts/fetch-tokenizer.sh puts that data), NULL if unset */
     double stall_timeout_s; /* AXLLAMA_STALL_TIMEOUT (seconds or a Go duration), default 120 */
     bool reset_every_turn;  /* AXLLAMA_RESET_EVERY_TURN=1 (make bench's baseline) */
 } server_config;

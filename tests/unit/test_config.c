@@ -530,7 +530,10 @@ static void test_duration_overflow(void **state)
                           {"9223372036854775810ns", "time: invalid duration \"9223372036854775810ns\""},
                           {"-9223372036854775809ns", "time: invalid duration \"-9223372036854775809ns\""},
                           {"3000000h", "time: invalid duration \"3000000h\""},
-                          {"9223372036854775807ns1ns", "time: invalid duration \"9223372036854775807ns1ns\""});
+                          {"9223372036854775807ns1ns", "time: invalid duration \"9223372036854775807ns1ns\""},
+                          /* two components at the limit: the sum must not wrap around to 0 */
+                          {"-9223372036854775808ns9223372036854775808ns",
+                           "time: invalid duration \"-9223372036854775808ns9223372036854775808ns\""});
 }
 
 static void test_duration_error_quotes_like_go(void **state)
