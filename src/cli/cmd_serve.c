@@ -63,7 +63,8 @@ static int parse_serve_flags(int argc, char **argv, const char **models_dir)
             continue;
         }
         char buf[8];
-        fprintf(stderr, "axllama serve: unknown or incomplete argument '%s'\n", options_rejected(argv, buf, sizeof buf));
+        fprintf(stderr, "axllama serve: unknown or incomplete argument '%s'\n",
+                options_rejected(argv, buf, sizeof buf));
         serve_usage(stderr);
         return 2;
     }
@@ -150,8 +151,8 @@ static http_response *debug_route_handler(const http_request *req, void *user)
     const debug_route *route = user;
     double start = clock_mono();
     http_response *resp = route->handler(req, route->user);
-    log_printf(&serve_log, "[DEBUG] %s \"%s\": request body %zu bytes, answered after %.3fms%s", req->method,
-               req->path, req->body_len, (clock_mono() - start) * 1e3, resp ? "" : " (client gone)");
+    log_printf(&serve_log, "[DEBUG] %s \"%s\": request body %zu bytes, answered after %.3fms%s", req->method, req->path,
+               req->body_len, (clock_mono() - start) * 1e3, resp ? "" : " (client gone)");
     return resp;
 }
 
@@ -179,9 +180,11 @@ int cmd_serve(int argc, char **argv)
         log_debug_settings(&cfg, models_dir, tokenizer_dir);
     model_registry reg = {0};
     if (!model_registry_load(&reg, models_dir, emu, tokenizer_dir, registry_warning, NULL))
-        log_printf(&serve_log, "warning: no models to serve (see the messages above; docs/models.md explains manifests)");
+        log_printf(&serve_log,
+                   "warning: no models to serve (see the messages above; docs/models.md explains manifests)");
     for (size_t i = 0; i < reg.n; i++)
-        log_printf(&serve_log, "model %s (%s)", reg.models[i].name, reg.models[i].path ? reg.models[i].path : "built-in");
+        log_printf(&serve_log, "model %s (%s)", reg.models[i].name,
+                   reg.models[i].path ? reg.models[i].path : "built-in");
 
     engine_config ecfg = {
         .models = &reg,

@@ -46,7 +46,8 @@ static bool decode_line(const tokenizer *tok, json_t *req, strbuf *out, const ch
     idvec ids = {0};
     size_t i;
     bool ok = true;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         json_int_t id = json_integer_value(v);
         if (!json_is_integer(v) || id < 0 || (size_t)id >= tokenizer_vocab_size(tok)) {
             *why = json_is_integer(v) ? "an id is out of range" : "an id is not an integer";
@@ -150,7 +151,8 @@ int cmd_tokenize(int argc, char **argv)
             break;
         }
         sb_clear(&out);
-        bool ok = json_is_object(req) && (decode ? decode_line(tok, req, &out, &why) : encode_line(tok, req, &out, &why));
+        bool ok =
+            json_is_object(req) && (decode ? decode_line(tok, req, &out, &why) : encode_line(tok, req, &out, &why));
         json_decref(req);
         if (!ok) {
             fprintf(stderr, "axllama tokenize: line %ld: %s\n", lineno, why ? why : "expected a JSON object");

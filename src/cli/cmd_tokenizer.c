@@ -15,14 +15,15 @@
 
 static void tokenizer_usage(FILE *f)
 {
-    fprintf(f, "Usage: axllama tokenizer serve --tokenizer DIR [--host HOST] [--port PORT]\n"
-               "\n"
-               "Serves the tokenizer-service protocol the AXERA runtime calls (get_uid, bos_id, eos_id,\n"
-               "reset, encode, decode).\n"
-               "\n"
-               "  --tokenizer DIR  directory with tokenizer.json and tokenizer_config.json (required)\n"
-               "  --host HOST      address to bind (default %s)\n"
-               "  --port PORT      port to bind, 0 for an ephemeral one (default %d)\n",
+    fprintf(f,
+            "Usage: axllama tokenizer serve --tokenizer DIR [--host HOST] [--port PORT]\n"
+            "\n"
+            "Serves the tokenizer-service protocol the AXERA runtime calls (get_uid, bos_id, eos_id,\n"
+            "reset, encode, decode).\n"
+            "\n"
+            "  --tokenizer DIR  directory with tokenizer.json and tokenizer_config.json (required)\n"
+            "  --host HOST      address to bind (default %s)\n"
+            "  --port PORT      port to bind, 0 for an ephemeral one (default %d)\n",
             TOK_SERVICE_DEFAULT_HOST, TOK_SERVICE_DEFAULT_PORT);
 }
 
@@ -59,23 +60,16 @@ static int parse_tokenizer_flags(int argc, char **argv, tokenizer_flags *flags)
     while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h':
-        case OPT_HELP:
-            tokenizer_usage(stdout);
-            return 0;
-        case OPT_TOKENIZER:
-            flags->dir = optarg;
-            break;
-        case OPT_HOST:
-            flags->host = optarg;
-            break;
-        case OPT_PORT:
-            flags->port_text = optarg;
-            break;
+        case OPT_HELP: tokenizer_usage(stdout); return 0;
+        case OPT_TOKENIZER: flags->dir = optarg; break;
+        case OPT_HOST: flags->host = optarg; break;
+        case OPT_PORT: flags->port_text = optarg; break;
         case ':':
             fprintf(stderr, "axllama tokenizer serve: %s needs a value\n", options_rejected(argv, buf, sizeof buf));
             return 1;
         default:
-            fprintf(stderr, "axllama tokenizer serve: unknown argument '%s'\n", options_rejected(argv, buf, sizeof buf));
+            fprintf(stderr, "axllama tokenizer serve: unknown argument '%s'\n",
+                    options_rejected(argv, buf, sizeof buf));
             tokenizer_usage(stderr);
             return 1;
         }

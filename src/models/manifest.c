@@ -27,8 +27,8 @@
 #define DEFAULT_UPSTREAM_START_TIMEOUT_S 60.0
 
 #define BUILTIN_NAME "qwen3-emu:latest"
-#define BUILTIN_DESCRIPTION                                                                          \
-    "axllama built-in model qwen3-emu:latest: axllama-emu --emu-profile fast, Qwen3 tokenizer, "     \
+#define BUILTIN_DESCRIPTION                                                                      \
+    "axllama built-in model qwen3-emu:latest: axllama-emu --emu-profile fast, Qwen3 tokenizer, " \
     "qwen3 chat template, context 2048/2559"
 /* Qwen3-4B w8a16's NPU memory on a Pi 5 + M.2 card (runtime-protocol.md §6.1: 4,894,032 KiB). */
 #define BUILTIN_SIZE (4894032ull * 1024ull)
@@ -110,7 +110,8 @@ static void warn_unknown_keys(parse_ctx *c, json_t *obj, const char *prefix, con
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         bool found = false;
         for (const char *const *k = known; *k && !found; k++)
             found = strcmp(*k, key) == 0;
@@ -136,7 +137,7 @@ static json_t *manifest_get_object(parse_ctx *c, json_t *obj, const char *key, c
 
 /* A string value (borrowed) or NULL when absent; empty strings are an error. */
 static const char *manifest_get_string(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required,
-                              bool allow_empty)
+                                       bool allow_empty)
 {
     json_t *v = manifest_member(obj, key);
     if (!v) {
@@ -160,14 +161,15 @@ static const char *manifest_get_string(parse_ctx *c, json_t *obj, const char *ke
     return s;
 }
 
-static void manifest_get_int(parse_ctx *c, json_t *obj, const char *key, const char *keypath, long long min, long long max,
-                    int *out)
+static void manifest_get_int(parse_ctx *c, json_t *obj, const char *key, const char *keypath, long long min,
+                             long long max, int *out)
 {
     json_t *v = manifest_member(obj, key);
     if (!v)
         return;
     if (!json_is_integer(v)) {
-        manifest_fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max, json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max,
+                      json_type_name(v, true));
         return;
     }
     long long n = json_integer_value(v);
@@ -182,7 +184,7 @@ typedef enum { RANGE_NON_NEGATIVE, RANGE_POSITIVE, RANGE_UNIT } number_range;
 
 /* A number (integer or real) in range; true when set. */
 static bool manifest_get_number(parse_ctx *c, json_t *obj, const char *key, const char *keypath, number_range range,
-                       double *out)
+                                double *out)
 {
     static const char *const range_text[] = {"0 or more", "more than 0", "from 0 to 1"};
     json_t *v = manifest_member(obj, key);
@@ -298,7 +300,7 @@ static void parse_runtime_args(parse_ctx *c, model_manifest *m, json_t *runtime)
         const char *flag = reserved_flag(s);
         if (flag) {
             manifest_fail(c, "\"runtime.args[%zu]\": %s is added by axllama: remove it%s", i, flag,
-                 strcmp(flag, "--devices") == 0 ? " (set \"runtime.devices\" instead)" : "");
+                          strcmp(flag, "--devices") == 0 ? " (set \"runtime.devices\" instead)" : "");
             return;
         }
         list[i] = xstrdup(s);
@@ -318,7 +320,8 @@ static void parse_runtime_env(parse_ctx *c, model_manifest *m, json_t *runtime)
     size_t n = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(env, key, value) {
+    json_object_foreach(env, key, value)
+    {
         if (!key[0] || strchr(key, '=')) {
             manifest_fail(c, "\"runtime.env\": \"%s\" is not a valid variable name", key);
             return;
@@ -365,8 +368,9 @@ static void parse_runtime(parse_ctx *c, model_manifest *m, json_t *root)
     manifest_get_int(c, runtime, "port", "runtime.port", 0, 65535, &m->runtime_port);
     m->devices = manifest_dup_string(c, runtime, "devices", "runtime.devices", false);
     if (m->devices && !devices_valid(m->devices))
-        manifest_fail(c, "\"runtime.devices\": \"%s\" is neither \"auto\" nor a list of device numbers like \"0\" or \"0,1\"",
-             m->devices);
+        manifest_fail(
+            c, "\"runtime.devices\": \"%s\" is neither \"auto\" nor a list of device numbers like \"0\" or \"0,1\"",
+            m->devices);
     if (manifest_get_number(c, runtime, "load_timeout", "runtime.load_timeout", RANGE_NON_NEGATIVE, &m->load_timeout_s))
         m->has_load_timeout = true;
     parse_runtime_env(c, m, runtime);
@@ -376,7 +380,7 @@ static void parse_runtime(parse_ctx *c, model_manifest *m, json_t *root)
             has_placeholder = strstr(m->runtime_args[i], "{port}") != NULL;
         if (!has_placeholder)
             manifest_fail(c, "\"runtime.port\" is 0 (a free port per start) but no \"runtime.args\" entry contains "
-                    "\"{port}\": the runtime could not learn its port");
+                             "\"{port}\": the runtime could not learn its port");
     }
 }
 
@@ -391,7 +395,7 @@ static void parse_context(parse_ctx *c, model_manifest *m, json_t *root)
     manifest_get_int(c, ctx, "max_positions", "context.max_positions", 1, INT_MAX, &m->max_positions);
     if (!c->failed && m->max_prefill > m->max_positions)
         manifest_fail(c, "\"context.max_prefill\" (%d) is larger than \"context.max_positions\" (%d)", m->max_prefill,
-             m->max_positions);
+                      m->max_positions);
 }
 
 static void parse_parameters(parse_ctx *c, model_manifest *m, json_t *root)
@@ -401,7 +405,8 @@ static void parse_parameters(parse_ctx *c, model_manifest *m, json_t *root)
         return;
     static const char *const known[] = {"temperature", "top_k", "top_p", "repeat_penalty", NULL};
     warn_unknown_keys(c, p, "parameters.", known);
-    m->has_temperature = manifest_get_number(c, p, "temperature", "parameters.temperature", RANGE_NON_NEGATIVE, &m->temperature);
+    m->has_temperature =
+        manifest_get_number(c, p, "temperature", "parameters.temperature", RANGE_NON_NEGATIVE, &m->temperature);
     m->has_top_p = manifest_get_number(c, p, "top_p", "parameters.top_p", RANGE_UNIT, &m->top_p);
     m->has_repeat_penalty =
         manifest_get_number(c, p, "repeat_penalty", "parameters.repeat_penalty", RANGE_POSITIVE, &m->repeat_penalty);
@@ -459,9 +464,10 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
         ok = port >= 1 && port <= 65535 && end == hostport + hp_len;
     }
     if (!ok) {
-        manifest_fail(c, "\"tokenizer_upstream.url\": \"%s\" is not a URL like \"http://127.0.0.1:12345\" (http, a host, "
-                "an optional port from 1 to 65535, no path)",
-             url);
+        manifest_fail(c,
+                      "\"tokenizer_upstream.url\": \"%s\" is not a URL like \"http://127.0.0.1:12345\" (http, a host, "
+                      "an optional port from 1 to 65535, no path)",
+                      url);
         return;
     }
     m->upstream_url = xstrndup(url, 7 + hp_len);
@@ -471,7 +477,7 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
     if (cmd) {
         if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
             manifest_fail(c, "\"tokenizer_upstream.command\": expected a non-empty array of strings, got %s",
-                 json_is_array(cmd) ? "an empty array" : json_type_name(cmd, true));
+                          json_is_array(cmd) ? "an empty array" : json_type_name(cmd, true));
             return;
         }
         size_t n = json_array_size(cmd);
@@ -480,8 +486,10 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
             json_t *a = json_array_get(cmd, i);
             if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a) ||
                 (i == 0 && !json_string_value(a)[0])) {
-                manifest_fail(c, "\"tokenizer_upstream.command[%zu]\": expected a %sstring, got %s", i, i == 0 ? "non-empty " : "",
-                     json_is_string(a) ? "a string with a NUL character or an empty one" : json_type_name(a, true));
+                manifest_fail(c, "\"tokenizer_upstream.command[%zu]\": expected a %sstring, got %s", i,
+                              i == 0 ? "non-empty " : "",
+                              json_is_string(a) ? "a string with a NUL character or an empty one"
+                                                : json_type_name(a, true));
                 return;
             }
             m->upstream_command[i] = xstrdup(json_string_value(a));
@@ -492,7 +500,7 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
                         (host_len == 9 && !strncmp(hostport, "localhost", 9));
         if (!loopback || !colon) {
             manifest_fail(c, "\"tokenizer_upstream.url\": with a \"command\" it must be http://127.0.0.1:PORT (or "
-                    "localhost:PORT): axllama waits for that port");
+                             "localhost:PORT): axllama waits for that port");
             return;
         }
     }
@@ -500,23 +508,36 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
     if (!m->upstream_workdir && !c->failed && c->dir)
         m->upstream_workdir = xstrdup(c->dir);
     manifest_get_number(c, up, "start_timeout", "tokenizer_upstream.start_timeout", RANGE_POSITIVE,
-               &m->upstream_start_timeout_s);
+                        &m->upstream_start_timeout_s);
 }
 
 static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    static const char *const known[] = {"name", "runtime", "tokenizer", "tokenizer_port", "template",
-                                        "context", "system_prompt", "thinking", "think_default",
-                                        "parameters", "details", "size", "tokenizer_upstream", NULL};
+    static const char *const known[] = {"name",
+                                        "runtime",
+                                        "tokenizer",
+                                        "tokenizer_port",
+                                        "template",
+                                        "context",
+                                        "system_prompt",
+                                        "thinking",
+                                        "think_default",
+                                        "parameters",
+                                        "details",
+                                        "size",
+                                        "tokenizer_upstream",
+                                        NULL};
     warn_unknown_keys(c, root, "", known);
 
     const char *name = manifest_get_string(c, root, "name", "name", true, false);
     if (name) {
         char display[MODEL_NAME_DISPLAY_MAX];
         if (!model_name_normalize(name, display, sizeof display))
-            manifest_fail(c, "\"name\": \"%s\" is not a valid model name ([host/][namespace/]model[:tag]; parts start with "
-                    "a letter, digit or _, then letters, digits, _ - .)",
-                 name);
+            manifest_fail(
+                c,
+                "\"name\": \"%s\" is not a valid model name ([host/][namespace/]model[:tag]; parts start with "
+                "a letter, digit or _, then letters, digits, _ - .)",
+                name);
         else
             m->name = xstrdup(display);
     }
@@ -551,7 +572,7 @@ static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
     if (size) {
         if (!json_is_integer(size) || json_integer_value(size) < 0)
             manifest_fail(c, "\"size\": expected a non-negative integer (bytes), got %s",
-                 json_is_integer(size) ? "a negative integer" : json_type_name(size, true));
+                          json_is_integer(size) ? "a negative integer" : json_type_name(size, true));
         else
             m->size = (uint64_t)json_integer_value(size);
     }
@@ -626,7 +647,7 @@ static void warn_missing_files(parse_ctx *c, const model_manifest *m)
 {
     if (access(m->runtime_binary, X_OK) != 0)
         manifest_warn(c, "\"runtime.binary\": %s: %s (the model cannot load until it exists)", m->runtime_binary,
-              strerror(errno));
+                      strerror(errno));
     strbuf sb = {0};
     sb_printf(&sb, "%s/tokenizer.json", m->tokenizer_dir);
     if (access(sb.data, R_OK) != 0)
@@ -634,9 +655,8 @@ static void warn_missing_files(parse_ctx *c, const model_manifest *m)
     sb_free(&sb);
 }
 
-bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
-                                       void (*warn)(void *user, const char *msg), void *user, char *err,
-                                       size_t errlen)
+bool model_manifest_load_with_warnings(model_manifest *m, const char *path, void (*warn)(void *user, const char *msg),
+                                       void *user, char *err, size_t errlen)
 {
     char scratch[1];
     if (!err || errlen == 0) {
@@ -685,7 +705,7 @@ bool model_manifest_load(model_manifest *m, const char *path, char *err, size_t 
     return model_manifest_load_with_warnings(m, path, NULL, NULL, err, errlen);
 }
 
-static void free_string_list(char **list)
+static void free_manifest_list(char **list)
 {
     if (!list)
         return;
@@ -701,10 +721,10 @@ void model_manifest_free(model_manifest *m)
     free(m->name);
     free(m->path);
     free(m->runtime_binary);
-    free_string_list(m->runtime_args);
+    free_manifest_list(m->runtime_args);
     free(m->runtime_workdir);
     free(m->devices);
-    free_string_list(m->env);
+    free_manifest_list(m->env);
     free(m->tokenizer_dir);
     free(m->system_prompt);
     free(m->family);
@@ -712,7 +732,7 @@ void model_manifest_free(model_manifest *m)
     free(m->quantization_level);
     free(m->format);
     free(m->upstream_url);
-    free_string_list(m->upstream_command);
+    free_manifest_list(m->upstream_command);
     free(m->upstream_workdir);
     memset(m, 0, sizeof *m);
 }
@@ -728,7 +748,7 @@ void model_manifest_builtin(model_manifest *m, const char *emu_binary, const cha
     m->modified = stat(emu_binary, &st) == 0 ? st.st_mtime : 0;
     sha256_hex(BUILTIN_DESCRIPTION, strlen(BUILTIN_DESCRIPTION), m->digest);
     m->runtime_binary = xstrdup(emu_binary);
-    static const char *const args[] = {"--emu-profile", "fast", "--emu-port", "{port}", "--system_prompt",
+    static const char *const args[] = {"--emu-profile",           "fast", "--emu-port", "{port}", "--system_prompt",
                                        CHAT_DEFAULT_SYSTEM_PROMPT};
     m->n_runtime_args = sizeof args / sizeof args[0];
     m->runtime_args = xcalloc(m->n_runtime_args + 1, sizeof *m->runtime_args);

@@ -70,10 +70,10 @@
 #include "tokenizer/chat_template.h"
 
 typedef struct {
-    char *name;       /* display form "model:tag" (the manifest's spelling) */
-    char *path;       /* the manifest file; NULL for the built-in model */
-    time_t modified;  /* the manifest's mtime (built-in: the binary's) */
-    char digest[65];  /* sha256 hex of the manifest text (built-in: of its description) */
+    char *name;      /* display form "model:tag" (the manifest's spelling) */
+    char *path;      /* the manifest file; NULL for the built-in model */
+    time_t modified; /* the manifest's mtime (built-in: the binary's) */
+    char digest[65]; /* sha256 hex of the manifest text (built-in: of its description) */
 
     char *runtime_binary;
     char **runtime_args; /* NULL-terminated, never NULL; never contains --url_tokenizer_model or --devices */
@@ -87,8 +87,8 @@ typedef struct {
     char **env;            /* NULL-terminated "KEY=VALUE" list added to the runtime's environment;
                               never NULL (an empty list is just the terminator) */
 
-    char *tokenizer_dir;   /* absolute for manifests */
-    int tokenizer_port;    /* 0: ephemeral */
+    char *tokenizer_dir; /* absolute for manifests */
+    int tokenizer_port;  /* 0: ephemeral */
     chat_template_family template_family;
     int max_prefill;
     int max_positions;
@@ -105,11 +105,11 @@ typedef struct {
     uint64_t size;
 
     /* compatibility mode ("tokenizer_upstream"); upstream_url NULL = not set (the normal mode) */
-    char *upstream_url;        /* "http://host:port", no trailing slash */
-    int upstream_port;         /* the url's port (80 when it has none) */
-    char **upstream_command;   /* NULL-terminated, or NULL: nothing to start (the service runs already) */
+    char *upstream_url;      /* "http://host:port", no trailing slash */
+    int upstream_port;       /* the url's port (80 when it has none) */
+    char **upstream_command; /* NULL-terminated, or NULL: nothing to start (the service runs already) */
     size_t n_upstream_command;
-    char *upstream_workdir;    /* absolute: the command's CWD (default: the manifest's directory) */
+    char *upstream_workdir;          /* absolute: the command's CWD (default: the manifest's directory) */
     double upstream_start_timeout_s; /* 60 unless set */
 } model_manifest;
 
@@ -135,9 +135,8 @@ void model_registry_free(model_registry *reg);
  * left empty: model_manifest_free on it is harmless). Warnings are dropped. */
 bool model_manifest_load(model_manifest *m, const char *path, char *err, size_t errlen);
 /* The same, with each warning (unknown key, missing binary or tokenizer files) passed to warn. */
-bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
-                                       void (*warn)(void *user, const char *msg), void *user, char *err,
-                                       size_t errlen);
+bool model_manifest_load_with_warnings(model_manifest *m, const char *path, void (*warn)(void *user, const char *msg),
+                                       void *user, char *err, size_t errlen);
 void model_manifest_free(model_manifest *m);
 
 /* The built-in model "qwen3-emu:latest": emu_binary (axllama-emu, fast profile, a free port) with

@@ -115,8 +115,8 @@ bool model_name_normalize(const char *name, char *out, size_t outlen)
 
     int n;
     if (!span_equal_fold(host, NAME_DEFAULT_HOST))
-        n = snprintf(out, outlen, "%.*s/%.*s/%.*s:%.*s", (int)host.n, host.p, (int)ns.n, ns.p, (int)model.n,
-                     model.p, (int)tag.n, tag.p);
+        n = snprintf(out, outlen, "%.*s/%.*s/%.*s:%.*s", (int)host.n, host.p, (int)ns.n, ns.p, (int)model.n, model.p,
+                     (int)tag.n, tag.p);
     else if (!span_equal_fold(ns, NAME_DEFAULT_NAMESPACE))
         n = snprintf(out, outlen, "%.*s/%.*s:%.*s", (int)ns.n, ns.p, (int)model.n, model.p, (int)tag.n, tag.p);
     else

@@ -88,7 +88,7 @@ static void load_models_directory(model_registry *reg, const char *dir, bool exp
                 const model_manifest *first = model_registry_find(reg, m.name);
                 if (first) {
                     registry_say(w, "%s: model \"%s\" is already defined by %s; this definition is ignored", path.data,
-                        m.name, first->path ? first->path : "the built-in model");
+                                 m.name, first->path ? first->path : "the built-in model");
                     model_manifest_free(&m);
                 } else {
                     registry_push(reg, &m);
@@ -129,7 +129,8 @@ bool model_registry_load(model_registry *reg, const char *models_dir, const char
         model_manifest_builtin(&m, emu_binary, default_tokenizer_dir);
         registry_push(reg, &m);
     } else if (reg->n == 0) {
-        registry_say(&w, "no model manifest found and no built-in model (axllama-emu or the tokenizer data is missing)");
+        registry_say(&w,
+                     "no model manifest found and no built-in model (axllama-emu or the tokenizer data is missing)");
     }
     return reg->n > 0;
 }
@@ -144,4 +145,3 @@ void model_registry_free(model_registry *reg)
     reg->models = NULL;
     reg->n = 0;
 }
-
