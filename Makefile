@@ -20,7 +20,7 @@ CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread $
 LDFLAGS += -pthread $(filter -fsanitize=%,$(OPT))
 LDLIBS += $(PKG_LIBS) -lm
 
-LIB_SRCS := $(wildcard src/common/*.c src/net/*.c src/tokenizer/*.c src/models/*.c src/server/*.c src/supervisor/*.c \
+LIB_SRCS := $(wildcard src/common/*.c src/net/*.c src/tokenizer/*.c src/models/*.c src/config/*.c src/supervisor/*.c \
                        src/engine/*.c src/api/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 EMU_MAIN := src/emu/emu_main.c

@@ -17,7 +17,7 @@
 #include "api/tojson.h"
 #include "common/buf.h"
 #include "common/json_type.h"
-#include "server/config.h"
+#include "config/config.h"
 
 #define STATUS_OK 200u
 #define STATUS_BAD_REQUEST 400u

@@ -1,61 +1,47 @@
-/* client: the CLI's HTTP client (see client.h): OLLAMA_HOST for a client, one libcurl multi
- * loop per request that polls in 100 ms steps (abort flag, tick callback, idle timeout), NDJSON
- * line splitting and the server's {"error": ...} convention. */
+/* client: the CLI's HTTP client (see client.h) on the shared net/http_client: OLLAMA_HOST read
+ * through config (the server's trimming and parsing) then made connectable, one http_client call
+ * per request with the answer's bytes taken as they come (NDJSON split into lines, the server's
+ * {"error": ...} convention), and the abort flag, the idle timeout and the tick checked every
+ * ~100 ms by the call's keep_going. */
 #include "cli/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <curl/curl.h>
 
 #include "cli/commands.h"
 #include "common/buf.h"
-#include "server/config.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "net/http_client.h"
 
-#define CONNECT_TIMEOUT_S 10L
-#define MAX_LINE (8u << 20) /* the Go client's NDJSON line limit */
+#define CONNECT_TIMEOUT_S 10.0
+/* A request without a timeout of its own: bounded all the same (its idle timeout ends it sooner). */
+#define LONGEST_REQUEST_S (7.0 * 24 * 3600)
+#define MAX_BODY ((size_t)64 << 20)        /* a whole (not streamed) answer */
+#define MAX_LINE ((size_t)8 << 20)         /* the Go client's NDJSON line limit */
+#define ERROR_BODY_KEPT ((size_t)64 << 10) /* of a stream: its start, for a non-2xx status's message */
 
 double client_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* OLLAMA_HOST trimmed of spaces and quotes, like the server's reading of it. */
-static char *trimmed_env(const char *v)
-{
-    if (!v)
-        return xstrdup("");
-    const char *b = v, *e = v + strlen(v);
-    for (int pass = 0; pass < 3; pass++) {
-        const char *set = pass == 1 ? "\"'" : " \t\r\n\v\f";
-        while (b < e && strchr(set, *b))
-            b++;
-        while (e > b && strchr(set, e[-1]))
-            e--;
-    }
-    return xstrndup(b, (size_t)(e - b));
+    return clock_mono();
 }
 
 void client_init(client *c)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *env = getenv("OLLAMA_HOST");
+    char *v = config_env_value("OLLAMA_HOST");
+    const char *value = v ? v : "";
     char host[256];
     int port = 11434;
-    parse_ollama_host(env ? env : "", host, sizeof host, &port);
-    char *v = trimmed_env(env);
+    parse_ollama_host(value, host, sizeof host, &port);
     const char *scheme = "http";
-    const char *hostport = v;
-    char *sep = strstr(v, "://");
+    const char *hostport = value;
+    const char *sep = strstr(value, "://");
     if (sep) {
-        if (sep - v == 5 && !strncmp(v, "https", 5))
+        if (sep - value == 5 && !strncmp(value, "https", 5))
             scheme = "https";
         hostport = sep + 3;
-    } else if (!strcmp(v, "ollama.com")) {
+    } else if (!strcmp(value, "ollama.com")) {
         scheme = "https";
     }
     /* a path is kept for clients (a reverse proxy's prefix), without trailing slashes */
@@ -79,19 +65,23 @@ void client_init(client *c)
 
 void client_free(client *c)
 {
-    (void)c;
-    curl_global_cleanup();
+    (void)c; /* nothing held between requests */
 }
 
+/* One request's state, shared by the call's callbacks. */
 typedef struct {
     const client_req *req;
-    CURL *easy;
-    strbuf body;   /* the whole body (not streaming, or an error status) */
-    strbuf line;   /* the unfinished NDJSON line */
-    bool stop;     /* the write callback ended the transfer; result says why */
+    strbuf body;        /* a whole answer; of a stream, its first ERROR_BODY_KEPT bytes */
+    strbuf line;        /* a stream's unfinished NDJSON line */
+    bool lines_started; /* a stream's first line was good JSON: later bad lines end it at once */
+    bool stop;          /* a callback ended the call; result and error say why */
     client_result result;
     char error[1024];
-    double last_byte;
+    /* a stream's first line was not JSON: maybe an error status's body (the status is only known
+     * once the call is over), so the body is collected and this is the error for a 2xx status */
+    bool not_ndjson;
+    char not_ndjson_error[400];
+    double last_byte, last_tick;
 } xfer;
 
 static void set_error(xfer *x, client_result r, const char *msg)
@@ -101,7 +91,7 @@ static void set_error(xfer *x, client_result r, const char *msg)
     snprintf(x->error, sizeof x->error, "%s", msg);
 }
 
-/* One complete NDJSON line. False ends the transfer. */
+/* One complete NDJSON line. False ends the call. */
 static bool handle_line(xfer *x, const char *text, size_t len)
 {
     while (len && (text[len - 1] == '\r' || text[len - 1] == ' '))
@@ -113,9 +103,15 @@ static bool handle_line(xfer *x, const char *text, size_t len)
     if (!obj) {
         char msg[400];
         snprintf(msg, sizeof msg, "invalid JSON line from the server: %s", jerr.text);
-        set_error(x, CLIENT_TRANSPORT, msg);
-        return false;
+        if (x->lines_started) {
+            set_error(x, CLIENT_TRANSPORT, msg);
+            return false;
+        }
+        x->not_ndjson = true;
+        snprintf(x->not_ndjson_error, sizeof x->not_ndjson_error, "%s", msg);
+        return true;
     }
+    x->lines_started = true;
     const char *err = json_string_value(json_object_get(obj, "error"));
     if (err) {
         set_error(x, CLIENT_SERVER_ERROR, err);
@@ -131,21 +127,13 @@ static bool handle_line(xfer *x, const char *text, size_t len)
     return true;
 }
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
+/* A stream's bytes: split into lines, each handled as it completes. */
+static bool take_stream_bytes(xfer *x, const char *data, size_t n)
 {
-    xfer *x = user;
-    size_t n = size * nmemb;
-    x->last_byte = client_now();
-    long status = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (!x->req->on_line || status < 200 || status >= 300) {
-        if (x->body.len + n > (64u << 20)) {
-            set_error(x, CLIENT_TRANSPORT, "answer too large");
-            return 0;
-        }
-        sb_append(&x->body, data, n);
-        return n;
-    }
+    if (x->body.len < ERROR_BODY_KEPT)
+        sb_append(&x->body, data, n < ERROR_BODY_KEPT - x->body.len ? n : ERROR_BODY_KEPT - x->body.len);
+    if (x->not_ndjson) /* only the body is wanted now */
+        return x->body.len < ERROR_BODY_KEPT;
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (data[i] != '\n')
@@ -158,16 +146,56 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
         } else {
             ok = handle_line(x, data + start, i - start);
         }
-        if (!ok)
-            return 0;
         start = i + 1;
+        if (!ok)
+            return false;
+        if (x->not_ndjson)
+            return x->body.len < ERROR_BODY_KEPT;
     }
     sb_append(&x->line, data + start, n - start);
     if (x->line.len > MAX_LINE) {
         set_error(x, CLIENT_TRANSPORT, "NDJSON line from the server too long");
-        return 0;
+        return false;
     }
-    return n;
+    return true;
+}
+
+/* http_call.on_data: the answer's bytes as they arrive. */
+static bool client_on_data(void *user, const char *data, size_t n)
+{
+    xfer *x = user;
+    x->last_byte = clock_mono();
+    if (x->req->on_line)
+        return take_stream_bytes(x, data, n);
+    if (x->body.len + n > MAX_BODY) {
+        set_error(x, CLIENT_TRANSPORT, "answer too large");
+        return false;
+    }
+    sb_append(&x->body, data, n);
+    return true;
+}
+
+/* http_call.keep_going, about every 100 ms: the abort flag, the idle timeout, the tick. */
+static bool client_keep_going(void *user)
+{
+    xfer *x = user;
+    const client_req *req = x->req;
+    if (req->abort && *req->abort) {
+        set_error(x, CLIENT_ABORTED, "aborted");
+        return false;
+    }
+    double now = clock_mono();
+    if (req->idle_timeout_s > 0 && now - x->last_byte > req->idle_timeout_s) {
+        char text[200];
+        snprintf(text, sizeof text, "no answer from the server for %.0f s", req->idle_timeout_s);
+        set_error(x, CLIENT_TRANSPORT, text);
+        return false;
+    }
+    if (req->on_tick && now - x->last_tick >= 0.1) {
+        x->last_tick = now;
+        req->on_tick(req->user);
+    }
+    return true;
 }
 
 /* The "error" of a JSON body, else the body's text, else "HTTP <status>". */
@@ -190,106 +218,76 @@ static void status_error(xfer *x, long status)
     set_error(x, CLIENT_SERVER_ERROR, text);
 }
 
+/* What the call's outcome means for the request, once it is over. */
+static void finish(xfer *x, const http_reply *reply, client_resp *resp)
+{
+    if (x->stop) {
+        /* a callback's verdict stands, but an error status says more than a broken stream */
+        if (x->result == CLIENT_TRANSPORT && reply->status >= 400)
+            status_error(x, reply->status);
+        return;
+    }
+    bool body_full = x->not_ndjson && reply->result == HTTPC_ABORTED; /* collected enough of it */
+    if (reply->result == HTTPC_UNREACHABLE)
+        set_error(x, CLIENT_UNREACHABLE, reply->error);
+    else if (reply->result != HTTPC_OK && !body_full)
+        set_error(x, CLIENT_TRANSPORT, reply->error);
+    else if (reply->status >= 400 || reply->status < 200)
+        status_error(x, reply->status);
+    else if (x->not_ndjson)
+        set_error(x, CLIENT_TRANSPORT, x->not_ndjson_error);
+    else if (x->req->on_line && x->line.len)
+        handle_line(x, x->line.data, x->line.len); /* the last line may lack its newline */
+    else if (!x->req->on_line && x->body.len) {
+        json_error_t jerr;
+        resp->json = json_loadb(x->body.data, x->body.len, 0, &jerr);
+        if (!resp->json) {
+            char text[400];
+            snprintf(text, sizeof text, "invalid JSON from the server: %s", jerr.text);
+            set_error(x, CLIENT_TRANSPORT, text);
+        }
+    }
+}
+
 client_result client_do(const client *c, const client_req *req, client_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
-    xfer x = {.req = req, .result = CLIENT_OK};
-    char url[1200];
-    snprintf(url, sizeof url, "%s%s", c->base, req->path);
+    double now = clock_mono();
+    xfer x = {.req = req, .result = CLIENT_OK, .last_byte = now, .last_tick = now};
+    http_client_config cfg = {
+        .base_url = c->base,
+        .connect_timeout_s = CONNECT_TIMEOUT_S,
+        .timeout_s = req->timeout_s > 0 ? req->timeout_s : LONGEST_REQUEST_S,
+        .max_body = MAX_BODY,
+        .user_agent = "axllama/" AXLLAMA_VERSION,
+    };
+    http_client *http = http_client_new(&cfg);
+    if (!http) {
+        resp->result = CLIENT_TRANSPORT;
+        snprintf(resp->error, sizeof resp->error, "libcurl could not make a handle");
+        return resp->result;
+    }
     char *payload = req->body ? json_dumps(req->body, JSON_COMPACT) : NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
-
-    CURL *e = curl_easy_init();
-    x.easy = e;
-    struct curl_slist *headers = NULL;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, req->on_line ? "Accept: application/x-ndjson" : "Accept: application/json");
-    headers = curl_slist_append(headers, "User-Agent: axllama/" AXLLAMA_VERSION);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
-    if (req->timeout_s > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_s * 1000));
-    if (payload) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, payload);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
-    }
-    if (req->method && strcmp(req->method, payload ? "POST" : "GET"))
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-
-    CURLM *m = curl_multi_init();
-    curl_multi_add_handle(m, e);
-    CURLcode code = CURLE_OK;
-    bool finished = false;
-    x.last_byte = client_now();
-    double last_tick = client_now();
-    while (!finished) {
-        int running = 0;
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                code = msg->data.result;
-                finished = true;
-            }
-        if (finished || x.stop)
-            break;
-        curl_multi_poll(m, NULL, 0, 100, NULL);
-        double now = client_now();
-        if (req->abort && *req->abort) {
-            set_error(&x, CLIENT_ABORTED, "aborted");
-            break;
-        }
-        if (req->idle_timeout_s > 0 && now - x.last_byte > req->idle_timeout_s) {
-            char text[200];
-            snprintf(text, sizeof text, "no answer from the server for %.0f s", req->idle_timeout_s);
-            set_error(&x, CLIENT_TRANSPORT, text);
-            break;
-        }
-        if (req->on_tick && now - last_tick >= 0.1) {
-            last_tick = now;
-            req->on_tick(req->user);
-        }
-    }
-
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    resp->status = status;
-    if (!x.stop) {
-        if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
-            (code == CURLE_OPERATION_TIMEDOUT && status == 0)) {
-            set_error(&x, CLIENT_UNREACHABLE, errbuf[0] ? errbuf : curl_easy_strerror(code));
-        } else if (code != CURLE_OK) {
-            char text[600];
-            snprintf(text, sizeof text, "%s", errbuf[0] ? errbuf : curl_easy_strerror(code));
-            set_error(&x, CLIENT_TRANSPORT, text);
-        } else if (status >= 400 || status < 200) {
-            status_error(&x, status);
-        } else if (req->on_line) {
-            if (x.line.len)
-                handle_line(&x, x.line.data, x.line.len);
-        } else if (x.body.len) {
-            json_error_t jerr;
-            resp->json = json_loadb(x.body.data, x.body.len, 0, &jerr);
-            if (!resp->json) {
-                char text[400];
-                snprintf(text, sizeof text, "invalid JSON from the server: %s", jerr.text);
-                set_error(&x, CLIENT_TRANSPORT, text);
-            }
-        }
-    }
+    const char *headers[] = {req->on_line ? "Accept: application/x-ndjson" : "Accept: application/json", NULL};
+    http_call call = {
+        .method = req->method,
+        .path = req->path,
+        .body = payload,
+        .body_len = payload ? strlen(payload) : 0,
+        .headers = headers,
+        .on_data = client_on_data,
+        .keep_going = client_keep_going,
+        .user = &x,
+    };
+    http_reply reply;
+    http_client_call(http, &call, &reply);
+    resp->status = reply.status;
+    finish(&x, &reply, resp);
     resp->result = x.result;
     snprintf(resp->error, sizeof resp->error, "%s", x.error);
 
-    curl_multi_remove_handle(m, e);
-    curl_easy_cleanup(e);
-    curl_multi_cleanup(m);
-    curl_slist_free_all(headers);
+    http_reply_free(&reply);
+    http_client_free(http);
     free(payload);
     sb_free(&x.body);
     sb_free(&x.line);
@@ -305,7 +303,8 @@ void client_resp_free(client_resp *resp)
 void client_error_text(const client *c, const client_resp *resp, char *out, size_t outlen)
 {
     if (resp->result == CLIENT_UNREACHABLE)
-        snprintf(out, outlen, "could not connect to axllama server at %s, is it running? (start it with 'axllama serve')",
+        snprintf(out, outlen,
+                 "could not connect to axllama server at %s, is it running? (start it with 'axllama serve')",
                  c->address);
     else
         snprintf(out, outlen, "%s", resp->error[0] ? resp->error : "request failed");

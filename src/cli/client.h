@@ -1,7 +1,9 @@
 /* client: the HTTP client of the `axllama` CLI commands (run, list, ps, show, stop): the server's
- * address from OLLAMA_HOST (the server's parsing rules, then 0.0.0.0 -> 127.0.0.1 and :: -> ::1
- * as Ollama's ConnectableHost does), JSON requests, NDJSON streams delivered line by line, an
- * abort flag (Ctrl-C) checked every 100 ms, a periodic tick callback, and timeouts. libcurl. */
+ * address from OLLAMA_HOST (read through config: the server's trimming and parsing rules, then
+ * 0.0.0.0 -> 127.0.0.1 and :: -> ::1 as Ollama's ConnectableHost does), JSON requests, NDJSON
+ * streams delivered line by line, an abort flag (Ctrl-C) checked every 100 ms, a periodic tick
+ * callback, and timeouts. Built on net/http_client (so a loopback server is never reached through
+ * http_proxy / HTTPS_PROXY / ALL_PROXY); main() calls http_client_global_init() first. */
 #ifndef AXLLAMA_CLI_CLIENT_H
 #define AXLLAMA_CLI_CLIENT_H
 
@@ -34,7 +36,7 @@ typedef struct {
     void (*on_tick)(void *user); /* about every 100 ms while the transfer runs (may be NULL) */
     void *user;
     volatile sig_atomic_t *abort; /* checked every 100 ms; non-zero ends with CLIENT_ABORTED */
-    double timeout_s;             /* whole transfer (0 = none) */
+    double timeout_s;             /* whole transfer (0 = none of its own; a week at most) */
     double idle_timeout_s;        /* no byte received for this long (0 = none) */
 } client_req;
 
@@ -45,7 +47,7 @@ typedef struct {
     char error[1024];
 } client_resp;
 
-/* Reads OLLAMA_HOST (and initialises libcurl; client_free undoes that). */
+/* Reads OLLAMA_HOST. client_free releases what client_init took (today nothing). */
 void client_init(client *c);
 void client_free(client *c);
 

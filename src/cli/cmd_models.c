@@ -10,6 +10,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/display.h"
+#include "cli/options.h"
 #include "common/buf.h"
 
 #define LIST_TIMEOUT_S 30.0
@@ -21,24 +22,39 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static bool help_arg(int argc, char **argv, const char *usage)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage, stdout);
-            return true;
-        }
-    return false;
-}
-
 static int usage_error(const char *msg, const char *usage)
 {
     fprintf(stderr, "Error: %s\n\n%s", msg, usage);
     return 2;
 }
 
+/* After getopt_long rejected an argument: "Error: unknown flag: --x", the usage, status 2. */
+static int unknown_flag(char **argv, const char *usage)
+{
+    char buf[8], msg[300];
+    snprintf(msg, sizeof msg, "unknown flag: %s", options_rejected(argv, buf, sizeof buf));
+    return usage_error(msg, usage);
+}
+
+/* The flags of list, ps and stop: -h/--help only. -1 to go on (the operands are argv[optind..]),
+ * else the exit status. */
+static int parse_help_flag(int argc, char **argv, const char *usage)
+{
+    enum { OPT_HELP = OPTION_LONG_BASE };
+    static const struct option longopts[] = {{"help", no_argument, NULL, OPT_HELP}, {0}};
+    options_begin();
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (opt != 'h' && opt != OPT_HELP)
+            return unknown_flag(argv, usage);
+        fputs(usage, stdout);
+        return 0;
+    }
+    return -1;
+}
+
 /* A GET or POST whose JSON answer is wanted. */
-static client_result fetch(const client *c, const char *method, const char *path, json_t *body, client_resp *r)
+static client_result fetch_json(const client *c, const char *method, const char *path, json_t *body, client_resp *r)
 {
     client_req req = {.method = method, .path = path, .body = body, .timeout_s = LIST_TIMEOUT_S};
     return client_do(c, &req, r);
@@ -77,14 +93,15 @@ static void free_cells(char **cells, size_t n)
 static int get_listing(int argc, char **argv, const char *usage, const char *path, const char **prefix, client *c,
                        client_resp *r)
 {
-    if (help_arg(argc, argv, usage))
-        return 0;
-    if (argc > 2)
+    int st = parse_help_flag(argc, argv, usage);
+    if (st >= 0)
+        return st;
+    if (argc - optind > 1)
         return usage_error("accepts at most 1 arg(s)", usage);
-    *prefix = argc == 2 ? argv[1] : NULL;
+    *prefix = argc - optind == 1 ? argv[optind] : NULL;
     client_init(c);
-    if (fetch(c, "GET", path, NULL, r) != CLIENT_OK) {
-        int st = client_fail(c, r);
+    if (fetch_json(c, "GET", path, NULL, r) != CLIENT_OK) {
+        st = client_fail(c, r);
         client_free(c);
         return st;
     }
@@ -255,6 +272,41 @@ static void head_rows(const char *text, int n, char ***cells, size_t *count, siz
     }
 }
 
+/* The Parameters section: each line of /api/show's "parameters" split on white space (Go's
+ * strings.Fields), one cell per field. */
+static void show_parameters(const char *ptext)
+{
+    if (!ptext || !*ptext)
+        return;
+    size_t ncols = 1;
+    char *copy = xstrdup(ptext);
+    for (char *s1 = NULL, *line = strtok_r(copy, "\n", &s1); line; line = strtok_r(NULL, "\n", &s1)) {
+        size_t k = 1;
+        for (char *s2 = NULL, *f = strtok_r(line, " \t\r", &s2); f; f = strtok_r(NULL, " \t\r", &s2))
+            k++;
+        if (k > ncols)
+            ncols = k;
+    }
+    free(copy);
+    char **cells = NULL;
+    size_t n = 0, cap = 0;
+    copy = xstrdup(ptext);
+    const char **row = xcalloc(ncols, sizeof *row);
+    for (char *s1 = NULL, *line = strtok_r(copy, "\n", &s1); line; line = strtok_r(NULL, "\n", &s1)) {
+        size_t k = 1;
+        for (size_t j = 0; j < ncols; j++)
+            row[j] = "";
+        for (char *s2 = NULL, *f = strtok_r(line, " \t\r", &s2); f; f = strtok_r(NULL, " \t\r", &s2))
+            row[k++] = f;
+        if (k > 1)
+            add_row(&cells, &n, &cap, ncols, row);
+    }
+    free(row);
+    free(copy);
+    show_section("Parameters", cells, n, ncols);
+    free_cells(cells, n);
+}
+
 static void show_info(json_t *info)
 {
     json_t *details = json_object_get(info, "details");
@@ -299,37 +351,7 @@ static void show_info(json_t *info)
     show_section("Capabilities", cells, n, 2);
     free_cells(cells, n);
 
-    /* Parameters: each line split on white space (strings.Fields), one cell per field */
-    const char *ptext = json_string_value(json_object_get(info, "parameters"));
-    if (ptext && *ptext) {
-        size_t ncols = 1;
-        char *copy = xstrdup(ptext);
-        for (char *s1 = NULL, *line = strtok_r(copy, "\n", &s1); line; line = strtok_r(NULL, "\n", &s1)) {
-            size_t k = 1;
-            for (char *s2 = NULL, *f = strtok_r(line, " \t\r", &s2); f; f = strtok_r(NULL, " \t\r", &s2))
-                k++;
-            if (k > ncols)
-                ncols = k;
-        }
-        free(copy);
-        cells = NULL;
-        n = cap = 0;
-        copy = xstrdup(ptext);
-        const char **row = xcalloc(ncols, sizeof *row);
-        for (char *s1 = NULL, *line = strtok_r(copy, "\n", &s1); line; line = strtok_r(NULL, "\n", &s1)) {
-            size_t k = 1;
-            for (size_t j = 0; j < ncols; j++)
-                row[j] = "";
-            for (char *s2 = NULL, *f = strtok_r(line, " \t\r", &s2); f; f = strtok_r(NULL, " \t\r", &s2))
-                row[k++] = f;
-            if (k > 1)
-                add_row(&cells, &n, &cap, ncols, row);
-        }
-        free(row);
-        free(copy);
-        show_section("Parameters", cells, n, ncols);
-        free_cells(cells, n);
-    }
+    show_parameters(json_string_value(json_object_get(info, "parameters")));
 
     const char *titles[][2] = {{"system", "System"}, {"license", "License"}};
     for (size_t t = 0; t < 2; t++) {
@@ -346,33 +368,36 @@ static void show_info(json_t *info)
 
 int cmd_show(int argc, char **argv)
 {
-    if (help_arg(argc, argv, show_usage))
-        return 0;
-    const char *model = NULL, *field = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--modelfile") || !strcmp(a, "--parameters") || !strcmp(a, "--template") ||
-            !strcmp(a, "--system") || !strcmp(a, "--license")) {
+    enum { OPT_HELP = OPTION_LONG_BASE, OPT_VERBOSE, OPT_FIELD };
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, OPT_HELP},       {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"modelfile", no_argument, NULL, OPT_FIELD}, {"parameters", no_argument, NULL, OPT_FIELD},
+        {"template", no_argument, NULL, OPT_FIELD},  {"system", no_argument, NULL, OPT_FIELD},
+        {"license", no_argument, NULL, OPT_FIELD},   {0},
+    };
+    const char *field = NULL;
+    options_begin();
+    int opt, index = -1;
+    while ((opt = getopt_long(argc, argv, ":hv", longopts, &index)) != -1) {
+        if (opt == 'h' || opt == OPT_HELP) {
+            fputs(show_usage, stdout);
+            return 0;
+        }
+        if (opt == OPT_FIELD) {
             if (field)
                 return usage_error("only one of '--license', '--modelfile', '--parameters', '--system', or "
                                    "'--template' can be specified",
                                    show_usage);
-            field = a + 2;
-        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
-            /* accepted: /api/show has nothing more to tell */
-        } else if (a[0] == '-') {
-            char msg[300];
-            snprintf(msg, sizeof msg, "unknown flag: %s", a);
-            return usage_error(msg, show_usage);
-        } else if (!model) {
-            model = a;
-        } else {
-            return usage_error("accepts 1 arg(s)", show_usage);
+            field = longopts[index].name;
+        } else if (opt != 'v' && opt != OPT_VERBOSE) { /* --verbose: /api/show has nothing more to tell */
+            return unknown_flag(argv, show_usage);
         }
     }
-    if (!model)
+    if (argc - optind > 1)
+        return usage_error("accepts 1 arg(s)", show_usage);
+    if (argc - optind < 1)
         return usage_error("accepts 1 arg(s), received 0", show_usage);
-    return show_model_info(model, field);
+    return show_model_info(argv[optind], field);
 }
 
 int show_model_info(const char *model, const char *field)
@@ -381,7 +406,7 @@ int show_model_info(const char *model, const char *field)
     client_init(&c);
     json_t *body = json_pack("{ss}", "model", model);
     client_resp r;
-    client_result res = fetch(&c, "POST", "/api/show", body, &r);
+    client_result res = fetch_json(&c, "POST", "/api/show", body, &r);
     json_decref(body);
     if (res != CLIENT_OK) {
         int st = client_fail(&c, &r);
@@ -432,16 +457,17 @@ static bool ps_has(json_t *ps, const char *model)
 
 int cmd_stop(int argc, char **argv)
 {
-    if (help_arg(argc, argv, stop_usage))
-        return 0;
-    if (argc != 2 || argv[1][0] == '-')
-        return usage_error(argc < 2 ? "accepts 1 arg(s), received 0" : "accepts 1 arg(s)", stop_usage);
-    const char *model = argv[1];
+    int st = parse_help_flag(argc, argv, stop_usage);
+    if (st >= 0)
+        return st;
+    if (argc - optind != 1)
+        return usage_error(argc - optind < 1 ? "accepts 1 arg(s), received 0" : "accepts 1 arg(s)", stop_usage);
+    const char *model = argv[optind];
     client c;
     client_init(&c);
     client_resp r;
-    if (fetch(&c, "GET", "/api/ps", NULL, &r) != CLIENT_OK) {
-        int st = client_fail(&c, &r);
+    if (fetch_json(&c, "GET", "/api/ps", NULL, &r) != CLIENT_OK) {
+        st = client_fail(&c, &r);
         client_free(&c);
         return st;
     }
@@ -453,9 +479,9 @@ int cmd_stop(int argc, char **argv)
         return 1;
     }
     json_t *body = json_pack("{sssisb}", "model", model, "keep_alive", 0, "stream", 0);
-    client_result res = fetch(&c, "POST", "/api/generate", body, &r);
+    client_result res = fetch_json(&c, "POST", "/api/generate", body, &r);
     json_decref(body);
-    int st = res == CLIENT_OK ? 0 : client_fail(&c, &r);
+    st = res == CLIENT_OK ? 0 : client_fail(&c, &r);
     client_resp_free(&r);
     client_free(&c);
     return st;

@@ -1,9 +1,9 @@
 /* cmd_run: `axllama run MODEL [PROMPT]`, the ollama CLI's run command as a client of a running
  * `axllama serve`: loads the model with a progress indicator (polling /api/ps for the runtime's
  * load progress), then answers once (PROMPT on the command line and/or piped stdin) or runs an
- * interactive session on a terminal: streamed /api/chat replies, the whole conversation sent each
- * turn (so the server reuses its KV cache), """ multi-line input, /set /show /load /clear /bye /?,
- * Ctrl-C cancelling the reply in progress, thinking shown apart, --verbose statistics. */
+ * interactive session on a terminal (run_session.c): streamed /api/chat replies, the whole
+ * conversation sent each turn (so the server reuses its KV cache), Ctrl-C cancelling the reply in
+ * progress, thinking shown apart, --verbose statistics. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +15,8 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/display.h"
+#include "cli/options.h"
+#include "cli/run.h"
 #include "common/buf.h"
 #include "common/utf8.h"
 
@@ -26,27 +28,13 @@
 #define COLOR_BOLD "\033[1m"
 #define COLOR_DEFAULT "\033[0m"
 
-static volatile sig_atomic_t g_interrupt;
+volatile sig_atomic_t run_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    g_interrupt = 1;
+    run_interrupted = 1;
 }
-
-typedef struct {
-    client c;
-    char *model;
-    json_t *history; /* user and assistant messages */
-    char *system;    /* /set system, sent first when set */
-    json_t *options; /* /set parameter */
-    json_t *think;   /* NULL = not sent (the model's default), else true/false/"high"... */
-    char *keep_alive;
-    char *format;
-    bool verbose, hide_thinking, wordwrap;
-    bool color;    /* stdout is a terminal */
-    bool progress; /* stderr is a terminal */
-} run_state;
 
 static const char run_usage[] =
     "Usage: axllama run MODEL [PROMPT] [flags]\n"
@@ -101,7 +89,7 @@ static void load_tick(void *user)
     if (now - v->last_poll < PS_POLL_INTERVAL_S)
         return;
     v->last_poll = now;
-    client_req req = {.method = "GET", .path = "/api/ps", .timeout_s = 2.0, .abort = &g_interrupt};
+    client_req req = {.method = "GET", .path = "/api/ps", .timeout_s = 2.0, .abort = &run_interrupted};
     client_resp r;
     if (client_do(&v->rs->c, &req, &r) == CLIENT_OK) {
         json_t *ax = json_object_get(ps_entry(r.json, v->rs->model), "axllama");
@@ -143,9 +131,7 @@ static void add_common(run_state *rs, json_t *body)
     }
 }
 
-/* Loads the model (a chat request without messages) while showing progress. 0, or the exit
- * status after an error message. */
-static int load_model(run_state *rs)
+int run_load_model(run_state *rs)
 {
     json_t *body = json_pack("{ss s[] sb}", "model", rs->model, "messages", "stream", 0);
     add_common(rs, body);
@@ -155,7 +141,7 @@ static int load_model(run_state *rs)
                       .body = body,
                       .on_tick = rs->progress ? load_tick : NULL,
                       .user = &view,
-                      .abort = &g_interrupt,
+                      .abort = &run_interrupted,
                       .idle_timeout_s = STREAM_IDLE_TIMEOUT_S};
     client_resp r;
     client_result res = client_do(&rs->c, &req, &r);
@@ -299,8 +285,6 @@ static json_t *chat_messages(run_state *rs)
     return msgs;
 }
 
-typedef enum { TURN_OK, TURN_CANCELLED, TURN_ERROR } turn_result;
-
 /* Sends the conversation (rs->history ends with the new user message) and streams the reply.
  * On success the assistant message is appended to the history; otherwise the unanswered user
  * message is removed again. interactive: a blank line after the reply (ollama's layout). */
@@ -316,13 +300,13 @@ static turn_result chat_turn(run_state *rs, bool interactive)
     add_common(rs, body);
 
     reply rp = {.rs = rs, .ends_newline = true, .t_start = client_now()};
-    g_interrupt = 0;
+    run_interrupted = 0;
     client_req req = {.method = "POST",
                       .path = "/api/chat",
                       .body = body,
                       .on_line = on_chunk,
                       .user = &rp,
-                      .abort = &g_interrupt,
+                      .abort = &run_interrupted,
                       .idle_timeout_s = STREAM_IDLE_TIMEOUT_S};
     client_resp r;
     client_result res = client_do(&rs->c, &req, &r);
@@ -358,329 +342,17 @@ static turn_result chat_turn(run_state *rs, bool interactive)
             client_fail(&rs->c, &r);
         }
     }
-    g_interrupt = 0;
+    run_interrupted = 0;
     json_decref(rp.final);
     sb_free(&rp.content);
     sb_free(&rp.thinking);
     return tr;
 }
 
-static turn_result send_user(run_state *rs, const char *text, bool interactive)
+turn_result run_send_user(run_state *rs, const char *text, bool interactive)
 {
     json_array_append_new(rs->history, chat_message_json("user", text));
     return chat_turn(rs, interactive);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* the interactive session */
-
-typedef enum { LINE_OK, LINE_EOF, LINE_INTERRUPT } line_result;
-
-/* One line from the terminal (cooked mode: the terminal does the editing). */
-static line_result read_line(strbuf *pending, strbuf *line)
-{
-    sb_clear(line);
-    for (;;) {
-        char *nl = pending->len ? memchr(pending->data, '\n', pending->len) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - pending->data);
-            sb_append(line, pending->data, n);
-            if (!line->data)
-                sb_puts(line, "");
-            memmove(pending->data, nl + 1, pending->len - n - 1);
-            pending->len -= n + 1;
-            pending->data[pending->len] = '\0';
-            if (line->len && line->data[line->len - 1] == '\r')
-                line->data[--line->len] = '\0';
-            return LINE_OK;
-        }
-        if (g_interrupt) {
-            g_interrupt = 0;
-            sb_clear(pending);
-            return LINE_INTERRUPT;
-        }
-        char buf[4096];
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return LINE_EOF;
-        if (n == 0) {
-            if (pending->len == 0)
-                return LINE_EOF;
-            continue; /* Ctrl-D in the middle of a line: the terminal sent what was typed */
-        }
-        sb_append(pending, buf, (size_t)n);
-    }
-}
-
-static void print_help(void)
-{
-    fputs("Available Commands:\n"
-          "  /set            Set session variables\n"
-          "  /show           Show model information\n"
-          "  /load <model>   Load a session or model\n"
-          "  /clear          Clear session context\n"
-          "  /bye            Exit\n"
-          "  /?, /help       Help for a command\n"
-          "  /? shortcuts    Help for keyboard shortcuts\n"
-          "\n"
-          "Use \"\"\" to begin a multi-line message.\n"
-          "\n",
-          stderr);
-}
-
-static void print_set_help(void)
-{
-    fputs("Available Commands:\n"
-          "  /set parameter ...     Set a parameter\n"
-          "  /set system <string>   Set system message\n"
-          "  /set wordwrap          Enable wordwrap\n"
-          "  /set nowordwrap        Disable wordwrap\n"
-          "  /set verbose           Show LLM stats\n"
-          "  /set quiet             Disable LLM stats\n"
-          "  /set think             Enable thinking\n"
-          "  /set nothink           Disable thinking\n"
-          "\n",
-          stderr);
-}
-
-static void print_shortcuts(void)
-{
-    fputs("Available keyboard shortcuts:\n"
-          "  Ctrl + d            Exit (at an empty prompt)\n"
-          "  Ctrl + c            Stop the reply in progress, or discard the line being typed\n"
-          "  Ctrl + u            Delete the line being typed (terminal)\n"
-          "  Ctrl + w            Delete the word before the cursor (terminal)\n"
-          "\n",
-          stderr);
-}
-
-static void print_show_help(void)
-{
-    fputs("Available Commands:\n"
-          "  /show info         Show details for this model\n"
-          "  /show modelfile    Show Modelfile for this model\n"
-          "  /show parameters   Show parameters for this model\n"
-          "  /show system       Show system message\n"
-          "  /show template     Show prompt template\n"
-          "\n",
-          stderr);
-}
-
-/* A /set parameter value: an integer, a number, or the text. */
-static json_t *param_value(const char *v)
-{
-    char *end;
-    long long i = strtoll(v, &end, 10);
-    if (*v && !*end)
-        return json_integer(i);
-    double d = strtod(v, &end);
-    if (*v && !*end)
-        return json_real(d);
-    if (!strcasecmp(v, "true") || !strcasecmp(v, "false"))
-        return json_boolean(!strcasecmp(v, "true"));
-    return json_string(v);
-}
-
-static void cmd_set(run_state *rs, char *args)
-{
-    char *save = NULL;
-    char *what = strtok_r(args, " \t", &save);
-    if (!what) {
-        print_set_help();
-        return;
-    }
-    char *rest = save ? save + strspn(save, " \t") : NULL;
-    if (!strcmp(what, "think")) {
-        json_decref(rs->think);
-        rs->think = rest && *rest && strcmp(rest, "true") ? json_string(rest) : json_true();
-        if (rest && !strcmp(rest, "false")) {
-            json_decref(rs->think);
-            rs->think = json_false();
-        }
-        printf("Set 'think' mode.\n");
-    } else if (!strcmp(what, "nothink")) {
-        json_decref(rs->think);
-        rs->think = json_false();
-        printf("Set 'nothink' mode.\n");
-    } else if (!strcmp(what, "verbose")) {
-        rs->verbose = true;
-        printf("Set 'verbose' mode.\n");
-    } else if (!strcmp(what, "quiet")) {
-        rs->verbose = false;
-        printf("Set 'quiet' mode.\n");
-    } else if (!strcmp(what, "wordwrap")) {
-        rs->wordwrap = true;
-        printf("Set 'word wrap' mode.\n");
-    } else if (!strcmp(what, "nowordwrap")) {
-        rs->wordwrap = false;
-        printf("Set 'nowordwrap' mode.\n");
-    } else if (!strcmp(what, "system")) {
-        free(rs->system);
-        rs->system = rest && *rest ? xstrdup(rest) : NULL;
-        printf(rs->system ? "Set system message.\n" : "Cleared system message.\n");
-    } else if (!strcmp(what, "parameter")) {
-        char *name = rest ? strtok_r(rest, " \t", &save) : NULL;
-        char *value = name && save ? save + strspn(save, " \t") : NULL;
-        if (!name || !value || !*value) {
-            fputs("Usage: /set parameter <name> <value>   e.g. temperature 0.6, top_k 20, num_predict 256,\n"
-                  "       stop <string> (repeat for more stop sequences)\n\n",
-                  stderr);
-            return;
-        }
-        if (!strcmp(name, "stop")) {
-            json_t *stops = json_object_get(rs->options, "stop");
-            if (!json_is_array(stops)) {
-                stops = json_array();
-                json_object_set_new(rs->options, "stop", stops);
-            }
-            json_array_append_new(stops, json_string(value));
-        } else {
-            json_object_set_new(rs->options, name, param_value(value));
-        }
-        printf("Set parameter '%s' to '%s'\n", name, value);
-    } else {
-        printf("Unknown command '/set %s'. Type /? for help\n", what);
-    }
-}
-
-/* Returns false to end the session. */
-static bool slash_command(run_state *rs, char *line)
-{
-    char *args = line + strcspn(line, " \t");
-    if (*args)
-        *args++ = '\0';
-    args += strspn(args, " \t");
-    if (!strcmp(line, "/bye") || !strcmp(line, "/exit"))
-        return false;
-    if (!strcmp(line, "/clear")) {
-        json_array_clear(rs->history);
-        printf("Cleared session context\n");
-    } else if (!strcmp(line, "/set")) {
-        cmd_set(rs, args);
-    } else if (!strcmp(line, "/show")) {
-        if (!*args)
-            print_show_help();
-        else if (!strcmp(args, "info"))
-            show_model_info(rs->model, NULL);
-        else if (!strcmp(args, "modelfile") || !strcmp(args, "parameters") || !strcmp(args, "template"))
-            show_model_info(rs->model, args);
-        else if (!strcmp(args, "system")) {
-            if (rs->system)
-                printf("%s\n", rs->system);
-            else
-                show_model_info(rs->model, "system");
-        } else
-            printf("Unknown command '/show %s'. Type /? for help\n", args);
-    } else if (!strcmp(line, "/load")) {
-        if (!*args) {
-            fputs("Usage:\n  /load <modelname>\n", stderr);
-        } else {
-            char *old = rs->model;
-            rs->model = xstrdup(args);
-            printf("Loading model '%s'\n", rs->model);
-            if (load_model(rs) == 0) {
-                free(old);
-                json_array_clear(rs->history);
-            } else {
-                free(rs->model);
-                rs->model = old;
-            }
-        }
-    } else if (!strcmp(line, "/?") || !strcmp(line, "/help")) {
-        if (!strcmp(args, "shortcuts") || !strcmp(args, "shortcut"))
-            print_shortcuts();
-        else if (!strcmp(args, "set") || !strcmp(args, "/set"))
-            print_set_help();
-        else if (!strcmp(args, "show") || !strcmp(args, "/show"))
-            print_show_help();
-        else
-            print_help();
-    } else {
-        printf("Unknown command '%s'. Type /? for help\n", line);
-    }
-    return true;
-}
-
-static bool ends_with_quotes(const char *s, size_t len)
-{
-    return len >= 3 && !memcmp(s + len - 3, "\"\"\"", 3);
-}
-
-static int interactive(run_state *rs)
-{
-    strbuf pending = {0}, line = {0}, multi = {0};
-    bool in_multi = false;
-    int status = 0;
-    for (;;) {
-        fputs(in_multi ? "... " : ">>> ", stdout);
-        fflush(stdout);
-        line_result lr = read_line(&pending, &line);
-        if (lr == LINE_EOF) {
-            fputc('\n', stdout);
-            break;
-        }
-        if (lr == LINE_INTERRUPT) {
-            in_multi = false;
-            sb_clear(&multi);
-            fputs("\nUse Ctrl + d or /bye to exit.\n", stdout);
-            continue;
-        }
-        const char *text = line.data ? line.data : "";
-        size_t len = line.len;
-        if (in_multi) {
-            /* a line ending in """ ends the message */
-            if (ends_with_quotes(text, len)) {
-                sb_append(&multi, text, len - 3);
-                in_multi = false;
-            } else {
-                sb_append(&multi, text, len);
-                sb_putc(&multi, '\n');
-                continue;
-            }
-        } else {
-            while (len && (*text == ' ' || *text == '\t'))
-                text++, len--;
-            while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
-                len--;
-            if (len >= 3 && !memcmp(text, "\"\"\"", 3)) {
-                sb_clear(&multi);
-                const char *rest = text + 3;
-                size_t rlen = len - 3;
-                if (ends_with_quotes(rest, rlen)) {
-                    sb_append(&multi, rest, rlen - 3);
-                } else {
-                    /* unlike ollama, a """ alone on its line adds no leading newline */
-                    if (rlen) {
-                        sb_append(&multi, rest, rlen);
-                        sb_putc(&multi, '\n');
-                    }
-                    in_multi = true;
-                    continue;
-                }
-            } else if (len && text[0] == '/') {
-                char *cmd = xstrndup(text, len);
-                bool go_on = slash_command(rs, cmd);
-                free(cmd);
-                fflush(stdout);
-                if (!go_on)
-                    break;
-                continue;
-            } else {
-                sb_clear(&multi);
-                sb_append(&multi, text, len);
-            }
-        }
-        if (!multi.len)
-            continue;
-        send_user(rs, multi.data, true);
-        sb_clear(&multi);
-    }
-    sb_free(&pending);
-    sb_free(&line);
-    sb_free(&multi);
-    return status;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -702,23 +374,97 @@ static char *read_all_stdin(void)
     return sb_steal(&sb);
 }
 
-static bool take_value(int argc, char **argv, int *i, const char *name, const char **value)
+/* The value of --think: true, false, high, medium or low; NULL for any other value. */
+static json_t *think_value(const char *text)
 {
-    size_t n = strlen(name);
-    if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=') {
-        *value = argv[*i] + n + 1;
-        return true;
-    }
-    if (!strcmp(argv[*i], name)) {
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "Error: flag needs an argument: %s\n", name);
-            *value = NULL;
-            return true;
+    if (!strcasecmp(text, "true"))
+        return json_true();
+    if (!strcasecmp(text, "false"))
+        return json_false();
+    if (!strcmp(text, "high") || !strcmp(text, "medium") || !strcmp(text, "low"))
+        return json_string(text);
+    return NULL;
+}
+
+/* The flags into rs, MODEL into rs->model and the words after it, space-separated, into *prompt
+ * (*n_words of them); flags may come anywhere (`run MODEL PROMPT --verbose`). -1 to go on, else
+ * the exit status (usage errors: 2). */
+static int parse_run_flags(int argc, char **argv, run_state *rs, strbuf *prompt, size_t *n_words)
+{
+    enum {
+        OPT_HELP = OPTION_LONG_BASE,
+        OPT_VERBOSE,
+        OPT_NOWORDWRAP,
+        OPT_HIDETHINKING,
+        OPT_INSECURE,
+        OPT_THINK,
+        OPT_KEEPALIVE,
+        OPT_FORMAT,
+    };
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, OPT_HELP},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"nowordwrap", no_argument, NULL, OPT_NOWORDWRAP},
+        {"hidethinking", no_argument, NULL, OPT_HIDETHINKING},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"think", optional_argument, NULL, OPT_THINK},
+        {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {0},
+    };
+    const char *think_arg = NULL;
+    char buf[8];
+    options_begin();
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+        case OPT_HELP: fputs(run_usage, stdout); return 0;
+        case OPT_VERBOSE: rs->verbose = true; break;
+        case OPT_NOWORDWRAP: rs->wordwrap = false; break;
+        case OPT_HIDETHINKING: rs->hide_thinking = true; break;
+        case OPT_INSECURE: break;
+        case OPT_THINK: think_arg = optarg ? optarg : "true"; break;
+        case OPT_KEEPALIVE:
+            free(rs->keep_alive);
+            rs->keep_alive = xstrdup(optarg);
+            break;
+        case OPT_FORMAT:
+            free(rs->format);
+            rs->format = xstrdup(optarg);
+            break;
+        case ':':
+            fprintf(stderr, "Error: flag needs an argument: %s\n", options_rejected(argv, buf, sizeof buf));
+            return 2;
+        default: fprintf(stderr, "Error: unknown flag: %s\n", options_rejected(argv, buf, sizeof buf)); return 2;
         }
-        *value = argv[++*i];
-        return true;
     }
-    return false;
+    if (optind >= argc) {
+        fprintf(stderr, "Error: requires at least 1 arg(s), only received 0\n\n%s", run_usage);
+        return 2;
+    }
+    rs->model = xstrdup(argv[optind]);
+    for (int i = optind + 1; i < argc; i++) {
+        if ((*n_words)++)
+            sb_putc(prompt, ' ');
+        sb_puts(prompt, argv[i]);
+    }
+    if (think_arg && !(rs->think = think_value(think_arg))) {
+        fprintf(stderr, "Error: invalid value for --think: %s (true, false, high, medium or low)\n", think_arg);
+        return 2;
+    }
+    return -1;
+}
+
+static void run_state_free(run_state *rs)
+{
+    free(rs->model);
+    free(rs->system);
+    free(rs->keep_alive);
+    free(rs->format);
+    json_decref(rs->history);
+    json_decref(rs->options);
+    json_decref(rs->think);
 }
 
 int cmd_run(int argc, char **argv)
@@ -726,74 +472,10 @@ int cmd_run(int argc, char **argv)
     run_state rs = {.wordwrap = true};
     strbuf prompt = {0};
     size_t n_words = 0;
-    const char *think_arg = NULL;
-    int status = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(run_usage, stdout);
-            sb_free(&prompt);
-            free(rs.model);
-            return 0;
-        } else if (!strcmp(a, "--verbose")) {
-            rs.verbose = true;
-        } else if (!strcmp(a, "--nowordwrap")) {
-            rs.wordwrap = false;
-        } else if (!strcmp(a, "--hidethinking")) {
-            rs.hide_thinking = true;
-        } else if (!strcmp(a, "--insecure")) {
-        } else if (!strcmp(a, "--think")) {
-            think_arg = "true";
-        } else if (!strncmp(a, "--think=", 8)) {
-            think_arg = a + 8;
-        } else if (take_value(argc, argv, &i, "--keepalive", &v)) {
-            if (!v) {
-                status = 2;
-                break;
-            }
-            free(rs.keep_alive);
-            rs.keep_alive = xstrdup(v);
-        } else if (take_value(argc, argv, &i, "--format", &v)) {
-            if (!v) {
-                status = 2;
-                break;
-            }
-            free(rs.format);
-            rs.format = xstrdup(v);
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "Error: unknown flag: %s\n", a);
-            status = 2;
-            break;
-        } else if (!rs.model) {
-            rs.model = xstrdup(a);
-        } else {
-            if (n_words++)
-                sb_putc(&prompt, ' ');
-            sb_puts(&prompt, a);
-        }
-    }
-    if (!status && !rs.model) {
-        fprintf(stderr, "Error: requires at least 1 arg(s), only received 0\n\n%s", run_usage);
-        status = 2;
-    }
-    if (!status && think_arg) {
-        if (!strcasecmp(think_arg, "true"))
-            rs.think = json_true();
-        else if (!strcasecmp(think_arg, "false"))
-            rs.think = json_false();
-        else if (!strcmp(think_arg, "high") || !strcmp(think_arg, "medium") || !strcmp(think_arg, "low"))
-            rs.think = json_string(think_arg);
-        else {
-            fprintf(stderr, "Error: invalid value for --think: %s (true, false, high, medium or low)\n", think_arg);
-            status = 2;
-        }
-    }
-    if (status) {
+    int status = parse_run_flags(argc, argv, &rs, &prompt, &n_words);
+    if (status >= 0) {
         sb_free(&prompt);
-        free(rs.model);
-        free(rs.keep_alive);
-        free(rs.format);
-        json_decref(rs.think);
+        run_state_free(&rs);
         return status;
     }
 
@@ -828,24 +510,18 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    status = load_model(&rs);
+    status = run_load_model(&rs);
     if (status == 0) {
         if (is_interactive) {
-            status = interactive(&rs);
+            status = run_session(&rs);
         } else if (prompt.len) {
-            turn_result tr = send_user(&rs, prompt.data, false);
+            turn_result tr = run_send_user(&rs, prompt.data, false);
             status = tr == TURN_OK ? 0 : tr == TURN_CANCELLED ? 130 : 1;
         }
     }
 
     client_free(&rs.c);
     sb_free(&prompt);
-    free(rs.model);
-    free(rs.system);
-    free(rs.keep_alive);
-    free(rs.format);
-    json_decref(rs.history);
-    json_decref(rs.options);
-    json_decref(rs.think);
+    run_state_free(&rs);
     return status;
 }

@@ -1,69 +1,31 @@
-/* cmd_serve: `axllama serve [--models DIR]`: the Ollama-compatible server. Reads the environment
- * (OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, ...), loads the model registry, starts the
- * engine and the HTTP API, logs to stderr with timestamps, and on SIGINT/SIGTERM stops the HTTP
- * server, unloads every model (no child process is left) and exits 0. */
-#include <errno.h>
+/* cmd_serve: `axllama serve [--models DIR]`: the Ollama-compatible server. Takes its settings from
+ * config (the environment: OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, ...), loads the model
+ * registry, starts the engine and the HTTP API, logs to stderr through common/log (log_stderr),
+ * and on SIGINT/SIGTERM stops the HTTP server, unloads every model (no child process is left) and
+ * exits 0. With OLLAMA_DEBUG the settings are logged at start and every request gets one more
+ * line (its body size and how long its handler took to answer). */
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "net/http_server.h"
 #include "api/ollama.h"
 #include "api/openai.h"
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/stop_signals.h"
 #include "common/buf.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "config/config.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
-#include "server/config.h"
+#include "net/http_server.h"
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static const log_sink serve_log = {.fn = log_stderr};
 
-/* One line to stderr: "2026-01-02T03:04:05.678Z message", written with a single write(2) so that
- * lines from different threads never interleave. */
-static void log_line(void *user, const char *line)
-{
-    (void)user;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char stamp[40];
-    size_t k = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(stamp + k, sizeof stamp - k, ".%03ldZ", ts.tv_nsec / 1000000);
-    strbuf out = {0};
-    sb_printf(&out, "%s %s\n", stamp, line);
-    pthread_mutex_lock(&log_lock);
-    size_t done = 0;
-    while (done < out.len) {
-        ssize_t n = write(STDERR_FILENO, out.data + done, out.len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
-    pthread_mutex_unlock(&log_lock);
-    sb_free(&out);
-}
-
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log_line(NULL, line);
-}
-
-static void usage(FILE *f)
+static void serve_usage(FILE *f)
 {
     fprintf(f, "Usage: axllama serve [--models DIR]\n"
                "\n"
@@ -75,7 +37,43 @@ static void usage(FILE *f)
                "\n"
                "Environment: OLLAMA_HOST (default 127.0.0.1:11434), OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE,\n"
                "OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT, OLLAMA_DEBUG, AXLLAMA_MODELS,\n"
-               "AXLLAMA_TOKENIZER_DIR (the built-in model's tokenizer data).\n");
+               "AXLLAMA_TOKENIZER_DIR and AXLLAMA_CACHE (the built-in model's tokenizer data),\n"
+               "AXLLAMA_STALL_TIMEOUT, AXLLAMA_RESET_EVERY_TURN (README: Configuration).\n");
+}
+
+/* Parses the flags into *models_dir (NULL when not given). -1 to go on, else the exit status. */
+static int parse_serve_flags(int argc, char **argv, const char **models_dir)
+{
+    enum { OPT_HELP = OPTION_LONG_BASE, OPT_MODELS };
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, OPT_HELP},
+        {"models", required_argument, NULL, OPT_MODELS},
+        {0},
+    };
+    *models_dir = NULL;
+    options_begin();
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (opt == 'h' || opt == OPT_HELP) {
+            serve_usage(stdout);
+            return 0;
+        }
+        if (opt == OPT_MODELS) {
+            *models_dir = optarg;
+            continue;
+        }
+        char buf[8];
+        fprintf(stderr, "axllama serve: unknown or incomplete argument '%s'\n",
+                options_rejected(argv, buf, sizeof buf));
+        serve_usage(stderr);
+        return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "axllama serve: unknown or incomplete argument '%s'\n", argv[optind]);
+        serve_usage(stderr);
+        return 2;
+    }
+    return -1;
 }
 
 /* The axllama-emu binary next to the running axllama (for the built-in model). */
@@ -95,17 +93,16 @@ static char *emu_binary_path(void)
     return sb_steal(&path);
 }
 
-/* $AXLLAMA_TOKENIZER_DIR, else the cache scripts/fetch-tokenizer.sh fills:
+/* AXLLAMA_TOKENIZER_DIR, else the cache scripts/fetch-tokenizer.sh fills:
  * ${AXLLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/axllama}/tokenizers/qwen3. */
-static char *default_tokenizer_dir(void)
+static char *default_tokenizer_dir(const server_config *cfg)
 {
-    const char *explicit_dir = getenv("AXLLAMA_TOKENIZER_DIR");
-    if (explicit_dir && *explicit_dir)
-        return xstrdup(explicit_dir);
+    if (cfg->tokenizer_dir)
+        return xstrdup(cfg->tokenizer_dir);
     strbuf dir = {0};
-    const char *cache = getenv("AXLLAMA_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (cache && *cache)
-        sb_printf(&dir, "%s/tokenizers/qwen3", cache);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cfg->cache_dir)
+        sb_printf(&dir, "%s/tokenizers/qwen3", cfg->cache_dir);
     else if (xdg && *xdg)
         sb_printf(&dir, "%s/axllama/tokenizers/qwen3", xdg);
     else if (home && *home)
@@ -121,66 +118,73 @@ static void log_warnings(char *warnings)
         return;
     for (char *save = NULL, *line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         if (*line)
-            logf_("warning: %s", line);
+            log_printf(&serve_log, "warning: %s", line);
 }
 
-static void registry_warn(void *user, const char *msg)
+static void registry_warning(void *user, const char *msg)
 {
     (void)user;
-    logf_("models: %s", msg);
+    log_printf(&serve_log, "models: %s", msg);
 }
 
-/* Waits for SIGINT or SIGTERM (blocked in every thread, so only this wait takes them). */
-static int wait_for_stop_signal(const sigset_t *stop_signals)
+/* OLLAMA_DEBUG: the settings in effect, one line. */
+static void log_debug_settings(const server_config *cfg, const char *models_dir, const char *tokenizer_dir)
 {
-    for (;;) {
-        struct timespec tick = {.tv_sec = 1};
-        int sig = sigtimedwait(stop_signals, NULL, &tick);
-        if (sig == SIGINT || sig == SIGTERM)
-            return sig;
-    }
+    log_printf(&serve_log,
+               "[DEBUG] settings: OLLAMA_HOST %s:%d, OLLAMA_MAX_QUEUE %zu, OLLAMA_KEEP_ALIVE %gs, "
+               "OLLAMA_LOAD_TIMEOUT %gs, AXLLAMA_STALL_TIMEOUT %gs, AXLLAMA_RESET_EVERY_TURN %d, models %s, "
+               "built-in tokenizer %s",
+               cfg->host, cfg->port, cfg->max_queue, cfg->keep_alive_s, cfg->load_timeout_s, cfg->stall_timeout_s,
+               cfg->reset_every_turn, models_dir ? models_dir : "(default directories)",
+               tokenizer_dir ? tokenizer_dir : "(none)");
+}
+
+/* OLLAMA_DEBUG: a route's handler wrapped to log, per request, its body size and how long the
+ * handler took to answer (for a stream: until the answer started). */
+typedef struct {
+    http_handler handler;
+    void *user;
+} debug_route;
+
+static http_response *debug_route_handler(const http_request *req, void *user)
+{
+    const debug_route *route = user;
+    double start = clock_mono();
+    http_response *resp = route->handler(req, route->user);
+    log_printf(&serve_log, "[DEBUG] %s \"%s\": request body %zu bytes, answered after %.3fms%s", req->method, req->path,
+               req->body_len, (clock_mono() - start) * 1e3, resp ? "" : " (client gone)");
+    return resp;
 }
 
 int cmd_serve(int argc, char **argv)
 {
-    const char *models_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--models") && i + 1 < argc) {
-            models_dir = argv[++i];
-        } else if (!strncmp(argv[i], "--models=", 9)) {
-            models_dir = argv[i] + 9;
-        } else {
-            fprintf(stderr, "axllama serve: unknown or incomplete argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *models_flag;
+    int st = parse_serve_flags(argc, argv, &models_flag);
+    if (st >= 0)
+        return st;
 
-    /* before any thread exists, so that every thread inherits the mask */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_signals_block(&stop_signals); /* before any thread exists: every thread inherits the mask */
 
     server_config cfg;
     char *warnings = NULL;
     server_config_from_env(&cfg, &warnings);
     log_warnings(warnings);
     free(warnings);
+    log_set_debug(cfg.debug);
 
+    const char *models_dir = models_flag && models_flag[0] ? models_flag : cfg.models_dir;
     char *emu = emu_binary_path();
-    char *tokenizer_dir = default_tokenizer_dir();
+    char *tokenizer_dir = default_tokenizer_dir(&cfg);
+    if (cfg.debug)
+        log_debug_settings(&cfg, models_dir, tokenizer_dir);
     model_registry reg = {0};
-    if (!model_registry_load(&reg, models_dir, emu, tokenizer_dir, registry_warn, NULL))
-        logf_("warning: no models to serve (see the messages above; docs/models.md explains manifests)");
+    if (!model_registry_load(&reg, models_dir, emu, tokenizer_dir, registry_warning, NULL))
+        log_printf(&serve_log,
+                   "warning: no models to serve (see the messages above; docs/models.md explains manifests)");
     for (size_t i = 0; i < reg.n; i++)
-        logf_("model %s (%s)", reg.models[i].name, reg.models[i].path ? reg.models[i].path : "built-in");
+        log_printf(&serve_log, "model %s (%s)", reg.models[i].name,
+                   reg.models[i].path ? reg.models[i].path : "built-in");
 
     engine_config ecfg = {
         .models = &reg,
@@ -189,34 +193,40 @@ int cmd_serve(int argc, char **argv)
         .load_timeout_s = cfg.load_timeout_s,
         .stall_timeout_s = cfg.stall_timeout_s,
         .reset_every_turn = cfg.reset_every_turn,
-        .log = log_line,
+        .log = log_stderr,
     };
     engine *eng = engine_new(&ecfg);
-    ollama_api api = {.engine = eng, .models = &reg, .log = log_line};
-    openai_api oai = {.engine = eng, .models = &reg, .log = log_line};
+    ollama_api api = {.engine = eng, .models = &reg, .log = log_stderr};
+    openai_api oai = {.engine = eng, .models = &reg, .log = log_stderr};
     http_route routes[OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES];
     size_t n_routes = ollama_api_routes(&api, routes, OLLAMA_API_MAX_ROUTES);
     n_routes += openai_api_routes(&oai, routes + n_routes, OPENAI_API_MAX_ROUTES);
+    debug_route debug_routes[OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES];
+    for (size_t i = 0; cfg.debug && i < n_routes; i++) {
+        debug_routes[i] = (debug_route){.handler = routes[i].handler, .user = routes[i].user};
+        routes[i].handler = debug_route_handler;
+        routes[i].user = &debug_routes[i];
+    }
     http_server_config hcfg = {
         .host = cfg.host,
         .port = cfg.port,
         .routes = routes,
         .n_routes = n_routes,
         .origins = (const char *const *)cfg.origins,
-        .log = log_line,
+        .log = log_stderr,
         .log_requests = true,
     };
     char err[512] = "";
     http_server *http = http_server_start(&hcfg, err, sizeof err);
     int status = 0;
     if (!http) {
-        logf_("error: %s", err);
+        log_printf(&serve_log, "error: %s", err);
         status = 1;
     } else {
-        logf_("Listening on %s (version %s, Ollama API %s)", http_server_address(http), AXLLAMA_VERSION,
-              OLLAMA_API_VERSION);
-        int sig = wait_for_stop_signal(&stop_signals);
-        logf_("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        log_printf(&serve_log, "Listening on %s (version %s, Ollama API %s)", http_server_address(http),
+                   AXLLAMA_VERSION, OLLAMA_API_VERSION);
+        int sig = stop_signals_wait(&stop_signals);
+        log_printf(&serve_log, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
         http_server_stop(http);
     }
     engine_free(eng); /* unloads: stops the runtime and reaps it */
@@ -225,6 +235,6 @@ int cmd_serve(int argc, char **argv)
     free(emu);
     free(tokenizer_dir);
     if (status == 0)
-        logf_("stopped");
+        log_printf(&serve_log, "stopped");
     return status;
 }

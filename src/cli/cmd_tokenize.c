@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "common/buf.h"
 #include "tokenizer/tokenizer.h"
 
-static void usage(FILE *f)
+static void tokenize_usage(FILE *f)
 {
     fprintf(f, "Usage: axllama tokenize --tokenizer DIR [--decode]\n"
                "  Reads JSON Lines on stdin: {\"text\": \"...\"} (or {\"ids\": [...]} with --decode)\n"
@@ -45,7 +46,8 @@ static bool decode_line(const tokenizer *tok, json_t *req, strbuf *out, const ch
     idvec ids = {0};
     size_t i;
     bool ok = true;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         json_int_t id = json_integer_value(v);
         if (!json_is_integer(v) || id < 0 || (size_t)id >= tokenizer_vocab_size(tok)) {
             *why = json_is_integer(v) ? "an id is out of range" : "an id is not an integer";
@@ -70,29 +72,53 @@ static bool decode_line(const tokenizer *tok, json_t *req, strbuf *out, const ch
     return ok;
 }
 
+/* --tokenizer DIR (or --tokenizer=DIR), --decode, -h/--help. -1 to go on, else the exit status. */
+static int parse_tokenize_flags(int argc, char **argv, const char **dir, bool *decode)
+{
+    enum { OPT_HELP = OPTION_LONG_BASE, OPT_TOKENIZER, OPT_DECODE };
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, OPT_HELP},
+        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+        {"decode", no_argument, NULL, OPT_DECODE},
+        {0},
+    };
+    options_begin();
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (opt == 'h' || opt == OPT_HELP) {
+            tokenize_usage(stdout);
+            return 0;
+        }
+        if (opt == OPT_TOKENIZER) {
+            *dir = optarg;
+        } else if (opt == OPT_DECODE) {
+            *decode = true;
+        } else {
+            char buf[8];
+            fprintf(stderr, "axllama tokenize: unknown or incomplete option '%s'\n",
+                    options_rejected(argv, buf, sizeof buf));
+            tokenize_usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "axllama tokenize: unknown or incomplete option '%s'\n", argv[optind]);
+        tokenize_usage(stderr);
+        return 1;
+    }
+    return -1;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     const char *dir = NULL;
     bool decode = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strncmp(argv[i], "--tokenizer=", 12)) {
-            dir = argv[i] + 12;
-        } else if (!strcmp(argv[i], "--decode")) {
-            decode = true;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "axllama tokenize: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return 1;
-        }
-    }
+    int st = parse_tokenize_flags(argc, argv, &dir, &decode);
+    if (st >= 0)
+        return st;
     if (!dir) {
         fprintf(stderr, "axllama tokenize: --tokenizer DIR is required\n");
-        usage(stderr);
+        tokenize_usage(stderr);
         return 1;
     }
     char err[512];
@@ -125,7 +151,8 @@ int cmd_tokenize(int argc, char **argv)
             break;
         }
         sb_clear(&out);
-        bool ok = json_is_object(req) && (decode ? decode_line(tok, req, &out, &why) : encode_line(tok, req, &out, &why));
+        bool ok =
+            json_is_object(req) && (decode ? decode_line(tok, req, &out, &why) : encode_line(tok, req, &out, &why));
         json_decref(req);
         if (!ok) {
             fprintf(stderr, "axllama tokenize: line %ld: %s\n", lineno, why ? why : "expected a JSON object");

@@ -2,49 +2,29 @@
  * service (src/tokenizer/service.h) standalone, a drop-in for the vendor's qwen3_tokenizer_uid.py,
  * until SIGINT or SIGTERM. */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/stop_signals.h"
 #include "tokenizer/service.h"
 #include "tokenizer/tokenizer.h"
 
-static void usage(FILE *f)
+static void tokenizer_usage(FILE *f)
 {
-    fprintf(f, "Usage: axllama tokenizer serve --tokenizer DIR [--host HOST] [--port PORT]\n"
-               "\n"
-               "Serves the tokenizer-service protocol the AXERA runtime calls (get_uid, bos_id, eos_id,\n"
-               "reset, encode, decode).\n"
-               "\n"
-               "  --tokenizer DIR  directory with tokenizer.json and tokenizer_config.json (required)\n"
-               "  --host HOST      address to bind (default %s)\n"
-               "  --port PORT      port to bind, 0 for an ephemeral one (default %d)\n",
+    fprintf(f,
+            "Usage: axllama tokenizer serve --tokenizer DIR [--host HOST] [--port PORT]\n"
+            "\n"
+            "Serves the tokenizer-service protocol the AXERA runtime calls (get_uid, bos_id, eos_id,\n"
+            "reset, encode, decode).\n"
+            "\n"
+            "  --tokenizer DIR  directory with tokenizer.json and tokenizer_config.json (required)\n"
+            "  --host HOST      address to bind (default %s)\n"
+            "  --port PORT      port to bind, 0 for an ephemeral one (default %d)\n",
             TOK_SERVICE_DEFAULT_HOST, TOK_SERVICE_DEFAULT_PORT);
-}
-
-/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past a separate value. */
-static int flag_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    size_t n = strlen(name);
-    const char *arg = argv[*i];
-    if (strncmp(arg, name, n) != 0)
-        return 0;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return 1;
-    }
-    if (arg[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "axllama tokenizer serve: %s needs a value\n", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
 }
 
 static int parse_port(const char *text, uint16_t *port)
@@ -58,40 +38,60 @@ static int parse_port(const char *text, uint16_t *port)
     return 0;
 }
 
-/* Blocks SIGINT/SIGTERM in this thread (the service's threads inherit that) and waits for one. */
-static void wait_for_stop_signal(const sigset_t *stop_signals)
-{
-    for (;;) {
-        struct timespec tick = {.tv_sec = 1};
-        int sig = sigtimedwait(stop_signals, NULL, &tick);
-        if (sig == SIGINT || sig == SIGTERM)
-            return;
-    }
-}
+typedef struct {
+    const char *dir, *host, *port_text;
+} tokenizer_flags;
 
-static int serve(int argc, char **argv)
+/* `--name VALUE` or `--name=VALUE` for --tokenizer, --host, --port; -h/--help. -1 to go on, else
+ * the exit status. */
+static int parse_tokenizer_flags(int argc, char **argv, tokenizer_flags *flags)
 {
-    const char *dir = NULL, *host = TOK_SERVICE_DEFAULT_HOST, *port_text = NULL;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
+    enum { OPT_HELP = OPTION_LONG_BASE, OPT_TOKENIZER, OPT_HOST, OPT_PORT };
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, OPT_HELP},
+        {"tokenizer", required_argument, NULL, OPT_TOKENIZER},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {0},
+    };
+    options_begin();
+    int opt;
+    char buf[8];
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+        case OPT_HELP: tokenizer_usage(stdout); return 0;
+        case OPT_TOKENIZER: flags->dir = optarg; break;
+        case OPT_HOST: flags->host = optarg; break;
+        case OPT_PORT: flags->port_text = optarg; break;
+        case ':':
+            fprintf(stderr, "axllama tokenizer serve: %s needs a value\n", options_rejected(argv, buf, sizeof buf));
+            return 1;
+        default:
+            fprintf(stderr, "axllama tokenizer serve: unknown argument '%s'\n",
+                    options_rejected(argv, buf, sizeof buf));
+            tokenizer_usage(stderr);
+            return 1;
         }
-        if ((r = flag_value(argc, argv, &i, "--tokenizer", &dir)) ||
-            (r = flag_value(argc, argv, &i, "--host", &host)) ||
-            (r = flag_value(argc, argv, &i, "--port", &port_text))) {
-            if (r < 0)
-                return 1;
-            continue;
-        }
-        fprintf(stderr, "axllama tokenizer serve: unknown argument '%s'\n", argv[i]);
-        usage(stderr);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "axllama tokenizer serve: unknown argument '%s'\n", argv[optind]);
+        tokenizer_usage(stderr);
         return 1;
     }
+    return -1;
+}
+
+static int tokenizer_serve(int argc, char **argv)
+{
+    tokenizer_flags flags = {.host = TOK_SERVICE_DEFAULT_HOST};
+    int st = parse_tokenizer_flags(argc, argv, &flags);
+    if (st >= 0)
+        return st;
+    const char *dir = flags.dir, *host = flags.host, *port_text = flags.port_text;
     if (!dir) {
         fprintf(stderr, "axllama tokenizer serve: --tokenizer DIR is required\n");
-        usage(stderr);
+        tokenizer_usage(stderr);
         return 1;
     }
     if (!host[0]) {
@@ -112,11 +112,7 @@ static int serve(int argc, char **argv)
     }
 
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_signals_block(&stop_signals); /* before the service's threads start: they inherit the mask */
 
     tok_service_config cfg = {.tok = tok, .host = host, .port = port};
     tok_service *svc = tok_service_start(&cfg, err, sizeof err);
@@ -130,7 +126,7 @@ static int serve(int argc, char **argv)
            (unsigned)tok_service_port(svc));
     fflush(stdout);
 
-    wait_for_stop_signal(&stop_signals);
+    stop_signals_wait(&stop_signals);
 
     tok_service_stop(svc);
     tokenizer_free(tok);
@@ -140,17 +136,17 @@ static int serve(int argc, char **argv)
 int cmd_tokenizer(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        tokenizer_usage(stderr);
         return 1;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
+        tokenizer_usage(stdout);
         return 0;
     }
     if (strcmp(argv[1], "serve") != 0) {
         fprintf(stderr, "axllama tokenizer: unknown sub-command '%s'\n", argv[1]);
-        usage(stderr);
+        tokenizer_usage(stderr);
         return 1;
     }
-    return serve(argc - 1, argv + 1);
+    return tokenizer_serve(argc - 1, argv + 1);
 }

@@ -137,7 +137,8 @@ bool fmt_parse_time(const char *s, double *out)
     struct tm tm = {0};
     int used = 0;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &used) != 6 || used == 0)
+               &tm.tm_sec, &used) != 6 ||
+        used == 0)
         return false;
     const char *p = s + used;
     double frac = 0;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "net/http_client.h"
 
 static const struct {
     const char *name;
@@ -10,9 +11,12 @@ static const struct {
     const char *help;
 } commands[] = {
     {"tokenize", cmd_tokenize, "tokenize --tokenizer DIR [--decode]   JSON Lines text <-> ids on stdin/stdout"},
-    {"tokenizer", cmd_tokenizer, "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
-    {"serve", cmd_serve, "serve [--models DIR]              the Ollama-compatible server (OLLAMA_HOST, default 127.0.0.1:11434)"},
-    {"run", cmd_run, "run MODEL [PROMPT] [--verbose]    chat with a model of the running server (interactive on a terminal)"},
+    {"tokenizer", cmd_tokenizer,
+     "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
+    {"serve", cmd_serve,
+     "serve [--models DIR]              the Ollama-compatible server (OLLAMA_HOST, default 127.0.0.1:11434)"},
+    {"run", cmd_run,
+     "run MODEL [PROMPT] [--verbose]    chat with a model of the running server (interactive on a terminal)"},
     {"list", cmd_list, "list                              list the models (alias: ls)"},
     {"ls", cmd_list, NULL},
     {"ps", cmd_ps, "ps                                list the loaded model"},
@@ -20,7 +24,7 @@ static const struct {
     {"stop", cmd_stop, "stop MODEL                        unload a running model"},
 };
 
-static void usage(FILE *f)
+static void main_usage(FILE *f)
 {
     fprintf(f, "Usage: axllama COMMAND [ARGS]\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -33,12 +37,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    http_client_global_init(); /* libcurl, once, before any thread starts */
     if (argc < 2) {
-        usage(stderr);
+        main_usage(stderr);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
+        main_usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v") || !strcmp(argv[1], "version")) {
@@ -49,6 +54,6 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "axllama: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    main_usage(stderr);
     return 2;
 }

@@ -1,11 +1,10 @@
-/* manifest: model manifests (one JSON file per model), their strict validation and defaults, the
- * models directories search, the built-in emulator model, and Ollama's model-name rules. The
- * manifest format is documented in models/manifest.h and docs/models.md. sha256 digests come from
- * OpenSSL's libcrypto (EVP). */
+/* manifest: the model manifest file format (one JSON file per model): strict validation naming the
+ * file and the key, defaults, paths resolved against the manifest's directory, the sha256 digest
+ * (OpenSSL's libcrypto, EVP), and the built-in emulator model's manifest. The format is documented
+ * in models/manifest.h and docs/models.md. */
 #include "models/manifest.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,8 +27,8 @@
 #define DEFAULT_UPSTREAM_START_TIMEOUT_S 60.0
 
 #define BUILTIN_NAME "qwen3-emu:latest"
-#define BUILTIN_DESCRIPTION                                                                          \
-    "axllama built-in model qwen3-emu:latest: axllama-emu --emu-profile fast, Qwen3 tokenizer, "     \
+#define BUILTIN_DESCRIPTION                                                                      \
+    "axllama built-in model qwen3-emu:latest: axllama-emu --emu-profile fast, Qwen3 tokenizer, " \
     "qwen3 chat template, context 2048/2559"
 /* Qwen3-4B w8a16's NPU memory on a Pi 5 + M.2 card (runtime-protocol.md §6.1: 4,894,032 KiB). */
 #define BUILTIN_SIZE (4894032ull * 1024ull)
@@ -55,145 +53,6 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* model names (Ollama's types/model/name.go rules) */
-
-#define NAME_DEFAULT_HOST "registry.ollama.ai"
-#define NAME_DEFAULT_NAMESPACE "library"
-#define NAME_DEFAULT_TAG "latest"
-
-typedef enum { PART_HOST, PART_NAMESPACE, PART_MODEL, PART_TAG } name_part_kind;
-
-typedef struct {
-    const char *p;
-    size_t n;
-} span;
-
-static bool is_alnum_or_underscore(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-static bool name_part_valid(name_part_kind kind, span s)
-{
-    size_t max = kind == PART_HOST ? 350 : 80;
-    if (s.n < 1 || s.n > max)
-        return false;
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (i == 0) {
-            if (!is_alnum_or_underscore(c))
-                return false;
-            continue;
-        }
-        if (c == '_' || c == '-')
-            continue;
-        if (c == '.') {
-            if (kind == PART_NAMESPACE)
-                return false;
-            continue;
-        }
-        if (c == ':') {
-            if (kind != PART_HOST)
-                return false;
-            continue;
-        }
-        if (!is_alnum_or_underscore(c))
-            return false;
-    }
-    return true;
-}
-
-static const char *last_byte(span s, char c)
-{
-    for (size_t i = s.n; i > 0; i--)
-        if (s.p[i - 1] == c)
-            return s.p + i - 1;
-    return NULL;
-}
-
-static bool span_equal_fold(span s, const char *lit)
-{
-    return strlen(lit) == s.n && strncasecmp(s.p, lit, s.n) == 0;
-}
-
-bool model_name_normalize(const char *name, char *out, size_t outlen)
-{
-    if (!name || !out || outlen == 0)
-        return false;
-    span s = {name, strlen(name)};
-    span host = {NAME_DEFAULT_HOST, strlen(NAME_DEFAULT_HOST)};
-    span ns = {NAME_DEFAULT_NAMESPACE, strlen(NAME_DEFAULT_NAMESPACE)};
-    span model, tag = {NAME_DEFAULT_TAG, strlen(NAME_DEFAULT_TAG)};
-    if (memchr(s.p, '@', s.n))
-        return false; /* digests are not supported */
-
-    /* "/" cannot be in a tag, so a ':' after the last '/' starts the tag */
-    const char *colon = last_byte(s, ':'), *slash = last_byte(s, '/');
-    if (colon && (!slash || colon > slash)) {
-        tag = (span){colon + 1, (size_t)(s.p + s.n - colon - 1)};
-        s.n = (size_t)(colon - s.p);
-        if (tag.n == 0 || s.n == 0)
-            return false;
-    }
-    slash = last_byte(s, '/');
-    if (!slash) {
-        model = s;
-    } else {
-        model = (span){slash + 1, (size_t)(s.p + s.n - slash - 1)};
-        s.n = (size_t)(slash - s.p);
-        if (model.n == 0 || s.n == 0)
-            return false;
-        slash = last_byte(s, '/');
-        if (!slash) {
-            ns = s;
-        } else {
-            ns = (span){slash + 1, (size_t)(s.p + s.n - slash - 1)};
-            s.n = (size_t)(slash - s.p);
-            if (ns.n == 0 || s.n == 0)
-                return false;
-            host = s;
-            for (size_t i = 0; i + 3 <= s.n; i++) {
-                if (memcmp(s.p + i, "://", 3) == 0) { /* a scheme is dropped */
-                    host = (span){s.p + i + 3, s.n - i - 3};
-                    break;
-                }
-            }
-        }
-    }
-    if (!name_part_valid(PART_HOST, host) || !name_part_valid(PART_NAMESPACE, ns) ||
-        !name_part_valid(PART_MODEL, model) || !name_part_valid(PART_TAG, tag))
-        return false;
-
-    int n;
-    if (!span_equal_fold(host, NAME_DEFAULT_HOST))
-        n = snprintf(out, outlen, "%.*s/%.*s/%.*s:%.*s", (int)host.n, host.p, (int)ns.n, ns.p, (int)model.n,
-                     model.p, (int)tag.n, tag.p);
-    else if (!span_equal_fold(ns, NAME_DEFAULT_NAMESPACE))
-        n = snprintf(out, outlen, "%.*s/%.*s:%.*s", (int)ns.n, ns.p, (int)model.n, model.p, (int)tag.n, tag.p);
-    else
-        n = snprintf(out, outlen, "%.*s:%.*s", (int)model.n, model.p, (int)tag.n, tag.p);
-    if (n < 0 || (size_t)n >= outlen) {
-        out[0] = '\0';
-        return false;
-    }
-    return true;
-}
-
-/* The longest display form: host/namespace/model:tag. */
-#define NAME_DISPLAY_MAX (350 + 1 + 80 + 1 + 80 + 1 + 80 + 1)
-
-const model_manifest *model_registry_find(const model_registry *reg, const char *name)
-{
-    char want[NAME_DISPLAY_MAX];
-    if (!reg || !model_name_normalize(name, want, sizeof want))
-        return NULL;
-    for (size_t i = 0; i < reg->n; i++)
-        if (strcasecmp(reg->models[i].name, want) == 0)
-            return &reg->models[i];
-    return NULL;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* manifest parsing */
 
 typedef struct {
@@ -206,8 +65,8 @@ typedef struct {
     void *user;
 } parse_ctx;
 
-static void fail(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(parse_ctx *c, const char *fmt, ...)
+static void manifest_fail(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void manifest_fail(parse_ctx *c, const char *fmt, ...)
 {
     if (c->failed)
         return; /* the first problem is the one reported */
@@ -224,8 +83,8 @@ static void fail(parse_ctx *c, const char *fmt, ...)
     sb_free(&sb);
 }
 
-static void warnf(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(parse_ctx *c, const char *fmt, ...)
+static void manifest_warn(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void manifest_warn(parse_ctx *c, const char *fmt, ...)
 {
     if (!c->warn)
         return;
@@ -240,7 +99,7 @@ static void warnf(parse_ctx *c, const char *fmt, ...)
 }
 
 /* The member key of obj, NULL when absent or null (= not set). */
-static json_t *member(json_t *obj, const char *key)
+static json_t *manifest_member(json_t *obj, const char *key)
 {
     json_t *v = obj ? json_object_get(obj, key) : NULL;
     return v && !json_is_null(v) ? v : NULL;
@@ -251,69 +110,71 @@ static void warn_unknown_keys(parse_ctx *c, json_t *obj, const char *prefix, con
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         bool found = false;
         for (const char *const *k = known; *k && !found; k++)
             found = strcmp(*k, key) == 0;
         if (!found)
-            warnf(c, "unknown key \"%s%s\" ignored", prefix, key);
+            manifest_warn(c, "unknown key \"%s%s\" ignored", prefix, key);
     }
 }
 
-static json_t *get_object(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required)
+static json_t *manifest_get_object(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required)
 {
-    json_t *v = member(obj, key);
+    json_t *v = manifest_member(obj, key);
     if (!v) {
         if (required)
-            fail(c, "\"%s\" is missing (an object)", keypath);
+            manifest_fail(c, "\"%s\" is missing (an object)", keypath);
         return NULL;
     }
     if (!json_is_object(v)) {
-        fail(c, "\"%s\": expected an object, got %s", keypath, json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected an object, got %s", keypath, json_type_name(v, true));
         return NULL;
     }
     return v;
 }
 
 /* A string value (borrowed) or NULL when absent; empty strings are an error. */
-static const char *get_string(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required,
-                              bool allow_empty)
+static const char *manifest_get_string(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required,
+                                       bool allow_empty)
 {
-    json_t *v = member(obj, key);
+    json_t *v = manifest_member(obj, key);
     if (!v) {
         if (required)
-            fail(c, "\"%s\" is missing (a string)", keypath);
+            manifest_fail(c, "\"%s\" is missing (a string)", keypath);
         return NULL;
     }
     if (!json_is_string(v)) {
-        fail(c, "\"%s\": expected a string, got %s", keypath, json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected a string, got %s", keypath, json_type_name(v, true));
         return NULL;
     }
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v)) {
-        fail(c, "\"%s\": the string contains a NUL character", keypath);
+        manifest_fail(c, "\"%s\": the string contains a NUL character", keypath);
         return NULL;
     }
     if (!allow_empty && !s[0]) {
-        fail(c, "\"%s\": must not be empty", keypath);
+        manifest_fail(c, "\"%s\": must not be empty", keypath);
         return NULL;
     }
     return s;
 }
 
-static void get_int(parse_ctx *c, json_t *obj, const char *key, const char *keypath, long long min, long long max,
-                    int *out)
+static void manifest_get_int(parse_ctx *c, json_t *obj, const char *key, const char *keypath, long long min,
+                             long long max, int *out)
 {
-    json_t *v = member(obj, key);
+    json_t *v = manifest_member(obj, key);
     if (!v)
         return;
     if (!json_is_integer(v)) {
-        fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max, json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected an integer from %lld to %lld, got %s", keypath, min, max,
+                      json_type_name(v, true));
         return;
     }
     long long n = json_integer_value(v);
     if (n < min || n > max) {
-        fail(c, "\"%s\": %lld is out of range (%lld to %lld)", keypath, n, min, max);
+        manifest_fail(c, "\"%s\": %lld is out of range (%lld to %lld)", keypath, n, min, max);
         return;
     }
     *out = (int)n;
@@ -322,49 +183,49 @@ static void get_int(parse_ctx *c, json_t *obj, const char *key, const char *keyp
 typedef enum { RANGE_NON_NEGATIVE, RANGE_POSITIVE, RANGE_UNIT } number_range;
 
 /* A number (integer or real) in range; true when set. */
-static bool get_number(parse_ctx *c, json_t *obj, const char *key, const char *keypath, number_range range,
-                       double *out)
+static bool manifest_get_number(parse_ctx *c, json_t *obj, const char *key, const char *keypath, number_range range,
+                                double *out)
 {
     static const char *const range_text[] = {"0 or more", "more than 0", "from 0 to 1"};
-    json_t *v = member(obj, key);
+    json_t *v = manifest_member(obj, key);
     if (!v)
         return false;
     if (!json_is_number(v)) {
-        fail(c, "\"%s\": expected a number %s, got %s", keypath, range_text[range], json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected a number %s, got %s", keypath, range_text[range], json_type_name(v, true));
         return false;
     }
     double d = json_number_value(v);
     bool ok = d >= 0 && (range != RANGE_POSITIVE || d > 0) && (range != RANGE_UNIT || d <= 1);
     if (!ok) {
-        fail(c, "\"%s\": %g is out of range (%s)", keypath, d, range_text[range]);
+        manifest_fail(c, "\"%s\": %g is out of range (%s)", keypath, d, range_text[range]);
         return false;
     }
     *out = d;
     return true;
 }
 
-static void get_bool(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool *out)
+static void manifest_get_bool(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool *out)
 {
-    json_t *v = member(obj, key);
+    json_t *v = manifest_member(obj, key);
     if (!v)
         return;
     if (!json_is_boolean(v)) {
-        fail(c, "\"%s\": expected true or false, got %s", keypath, json_type_name(v, true));
+        manifest_fail(c, "\"%s\": expected true or false, got %s", keypath, json_type_name(v, true));
         return;
     }
     *out = json_is_true(v);
 }
 
 /* An owned copy of a string member, or NULL when absent. */
-static char *dup_string(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool allow_empty)
+static char *manifest_dup_string(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool allow_empty)
 {
-    const char *s = get_string(c, obj, key, keypath, false, allow_empty);
+    const char *s = manifest_get_string(c, obj, key, keypath, false, allow_empty);
     return s ? xstrdup(s) : NULL;
 }
 
 /* An absolute path: value as is when absolute, "~/x" under $HOME, otherwise under the manifest's
  * directory (leading "./" dropped). */
-static char *resolve_path(parse_ctx *c, const char *value, const char *keypath)
+static char *manifest_resolve_path(parse_ctx *c, const char *value, const char *keypath)
 {
     if (value[0] == '/')
         return xstrdup(value);
@@ -372,7 +233,7 @@ static char *resolve_path(parse_ctx *c, const char *value, const char *keypath)
     if (value[0] == '~' && (value[1] == '/' || value[1] == '\0')) {
         const char *home = getenv("HOME");
         if (!home || home[0] != '/') {
-            fail(c, "\"%s\": \"%s\" starts with ~ but $HOME is not set", keypath, value);
+            manifest_fail(c, "\"%s\": \"%s\" starts with ~ but $HOME is not set", keypath, value);
             return NULL;
         }
         sb_puts(&sb, home);
@@ -393,10 +254,10 @@ static char *resolve_path(parse_ctx *c, const char *value, const char *keypath)
     return sb_steal(&sb);
 }
 
-static char *get_path(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required)
+static char *manifest_get_path(parse_ctx *c, json_t *obj, const char *key, const char *keypath, bool required)
 {
-    const char *s = get_string(c, obj, key, keypath, required, false);
-    return s ? resolve_path(c, s, keypath) : NULL;
+    const char *s = manifest_get_string(c, obj, key, keypath, required, false);
+    return s ? manifest_resolve_path(c, s, keypath) : NULL;
 }
 
 /* Flags axllama passes itself, which a manifest must not set. */
@@ -411,14 +272,14 @@ static const char *reserved_flag(const char *arg)
     return NULL;
 }
 
-static void parse_args(parse_ctx *c, model_manifest *m, json_t *runtime)
+static void parse_runtime_args(parse_ctx *c, model_manifest *m, json_t *runtime)
 {
     m->runtime_args = xcalloc(1, sizeof *m->runtime_args);
-    json_t *args = member(runtime, "args");
+    json_t *args = manifest_member(runtime, "args");
     if (!args)
         return;
     if (!json_is_array(args)) {
-        fail(c, "\"runtime.args\": expected an array of strings, got %s", json_type_name(args, true));
+        manifest_fail(c, "\"runtime.args\": expected an array of strings, got %s", json_type_name(args, true));
         return;
     }
     size_t n = json_array_size(args);
@@ -428,18 +289,18 @@ static void parse_args(parse_ctx *c, model_manifest *m, json_t *runtime)
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(args, i);
         if (!json_is_string(a)) {
-            fail(c, "\"runtime.args[%zu]\": expected a string, got %s", i, json_type_name(a, true));
+            manifest_fail(c, "\"runtime.args[%zu]\": expected a string, got %s", i, json_type_name(a, true));
             return;
         }
         const char *s = json_string_value(a);
         if (strlen(s) != json_string_length(a)) {
-            fail(c, "\"runtime.args[%zu]\": the string contains a NUL character", i);
+            manifest_fail(c, "\"runtime.args[%zu]\": the string contains a NUL character", i);
             return;
         }
         const char *flag = reserved_flag(s);
         if (flag) {
-            fail(c, "\"runtime.args[%zu]\": %s is added by axllama: remove it%s", i, flag,
-                 strcmp(flag, "--devices") == 0 ? " (set \"runtime.devices\" instead)" : "");
+            manifest_fail(c, "\"runtime.args[%zu]\": %s is added by axllama: remove it%s", i, flag,
+                          strcmp(flag, "--devices") == 0 ? " (set \"runtime.devices\" instead)" : "");
             return;
         }
         list[i] = xstrdup(s);
@@ -447,10 +308,10 @@ static void parse_args(parse_ctx *c, model_manifest *m, json_t *runtime)
     }
 }
 
-static void parse_env(parse_ctx *c, model_manifest *m, json_t *runtime)
+static void parse_runtime_env(parse_ctx *c, model_manifest *m, json_t *runtime)
 {
     m->env = xcalloc(1, sizeof *m->env);
-    json_t *env = get_object(c, runtime, "env", "runtime.env", false);
+    json_t *env = manifest_get_object(c, runtime, "env", "runtime.env", false);
     if (!env)
         return;
     char **list = xcalloc(json_object_size(env) + 1, sizeof *list);
@@ -459,13 +320,14 @@ static void parse_env(parse_ctx *c, model_manifest *m, json_t *runtime)
     size_t n = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(env, key, value) {
+    json_object_foreach(env, key, value)
+    {
         if (!key[0] || strchr(key, '=')) {
-            fail(c, "\"runtime.env\": \"%s\" is not a valid variable name", key);
+            manifest_fail(c, "\"runtime.env\": \"%s\" is not a valid variable name", key);
             return;
         }
         if (!json_is_string(value)) {
-            fail(c, "\"runtime.env.%s\": expected a string, got %s", key, json_type_name(value, true));
+            manifest_fail(c, "\"runtime.env.%s\": expected a string, got %s", key, json_type_name(value, true));
             return;
         }
         strbuf sb = {0};
@@ -493,61 +355,63 @@ static bool devices_valid(const char *s)
 
 static void parse_runtime(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    json_t *runtime = get_object(c, root, "runtime", "runtime", true);
+    json_t *runtime = manifest_get_object(c, root, "runtime", "runtime", true);
     if (!runtime)
         return;
     static const char *const known[] = {"binary", "args", "workdir", "port", "devices", "load_timeout", "env", NULL};
     warn_unknown_keys(c, runtime, "runtime.", known);
-    m->runtime_binary = get_path(c, runtime, "binary", "runtime.binary", true);
-    parse_args(c, m, runtime);
-    m->runtime_workdir = get_path(c, runtime, "workdir", "runtime.workdir", false);
+    m->runtime_binary = manifest_get_path(c, runtime, "binary", "runtime.binary", true);
+    parse_runtime_args(c, m, runtime);
+    m->runtime_workdir = manifest_get_path(c, runtime, "workdir", "runtime.workdir", false);
     if (!m->runtime_workdir && !c->failed)
         m->runtime_workdir = xstrdup(c->dir);
-    get_int(c, runtime, "port", "runtime.port", 0, 65535, &m->runtime_port);
-    m->devices = dup_string(c, runtime, "devices", "runtime.devices", false);
+    manifest_get_int(c, runtime, "port", "runtime.port", 0, 65535, &m->runtime_port);
+    m->devices = manifest_dup_string(c, runtime, "devices", "runtime.devices", false);
     if (m->devices && !devices_valid(m->devices))
-        fail(c, "\"runtime.devices\": \"%s\" is neither \"auto\" nor a list of device numbers like \"0\" or \"0,1\"",
-             m->devices);
-    if (get_number(c, runtime, "load_timeout", "runtime.load_timeout", RANGE_NON_NEGATIVE, &m->load_timeout_s))
+        manifest_fail(
+            c, "\"runtime.devices\": \"%s\" is neither \"auto\" nor a list of device numbers like \"0\" or \"0,1\"",
+            m->devices);
+    if (manifest_get_number(c, runtime, "load_timeout", "runtime.load_timeout", RANGE_NON_NEGATIVE, &m->load_timeout_s))
         m->has_load_timeout = true;
-    parse_env(c, m, runtime);
+    parse_runtime_env(c, m, runtime);
     if (!c->failed && m->runtime_port == 0) {
         bool has_placeholder = false;
         for (size_t i = 0; i < m->n_runtime_args && !has_placeholder; i++)
             has_placeholder = strstr(m->runtime_args[i], "{port}") != NULL;
         if (!has_placeholder)
-            fail(c, "\"runtime.port\" is 0 (a free port per start) but no \"runtime.args\" entry contains "
-                    "\"{port}\": the runtime could not learn its port");
+            manifest_fail(c, "\"runtime.port\" is 0 (a free port per start) but no \"runtime.args\" entry contains "
+                             "\"{port}\": the runtime could not learn its port");
     }
 }
 
 static void parse_context(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    json_t *ctx = get_object(c, root, "context", "context", false);
+    json_t *ctx = manifest_get_object(c, root, "context", "context", false);
     if (!ctx)
         return;
     static const char *const known[] = {"max_prefill", "max_positions", NULL};
     warn_unknown_keys(c, ctx, "context.", known);
-    get_int(c, ctx, "max_prefill", "context.max_prefill", 1, INT_MAX, &m->max_prefill);
-    get_int(c, ctx, "max_positions", "context.max_positions", 1, INT_MAX, &m->max_positions);
+    manifest_get_int(c, ctx, "max_prefill", "context.max_prefill", 1, INT_MAX, &m->max_prefill);
+    manifest_get_int(c, ctx, "max_positions", "context.max_positions", 1, INT_MAX, &m->max_positions);
     if (!c->failed && m->max_prefill > m->max_positions)
-        fail(c, "\"context.max_prefill\" (%d) is larger than \"context.max_positions\" (%d)", m->max_prefill,
-             m->max_positions);
+        manifest_fail(c, "\"context.max_prefill\" (%d) is larger than \"context.max_positions\" (%d)", m->max_prefill,
+                      m->max_positions);
 }
 
 static void parse_parameters(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    json_t *p = get_object(c, root, "parameters", "parameters", false);
+    json_t *p = manifest_get_object(c, root, "parameters", "parameters", false);
     if (!p)
         return;
     static const char *const known[] = {"temperature", "top_k", "top_p", "repeat_penalty", NULL};
     warn_unknown_keys(c, p, "parameters.", known);
-    m->has_temperature = get_number(c, p, "temperature", "parameters.temperature", RANGE_NON_NEGATIVE, &m->temperature);
-    m->has_top_p = get_number(c, p, "top_p", "parameters.top_p", RANGE_UNIT, &m->top_p);
+    m->has_temperature =
+        manifest_get_number(c, p, "temperature", "parameters.temperature", RANGE_NON_NEGATIVE, &m->temperature);
+    m->has_top_p = manifest_get_number(c, p, "top_p", "parameters.top_p", RANGE_UNIT, &m->top_p);
     m->has_repeat_penalty =
-        get_number(c, p, "repeat_penalty", "parameters.repeat_penalty", RANGE_POSITIVE, &m->repeat_penalty);
+        manifest_get_number(c, p, "repeat_penalty", "parameters.repeat_penalty", RANGE_POSITIVE, &m->repeat_penalty);
     m->top_k = -1;
-    get_int(c, p, "top_k", "parameters.top_k", 0, INT_MAX, &m->top_k);
+    manifest_get_int(c, p, "top_k", "parameters.top_k", 0, INT_MAX, &m->top_k);
     m->has_top_k = m->top_k >= 0;
     if (!m->has_top_k)
         m->top_k = 0;
@@ -555,14 +419,14 @@ static void parse_parameters(parse_ctx *c, model_manifest *m, json_t *root)
 
 static void parse_details(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    json_t *d = get_object(c, root, "details", "details", false);
+    json_t *d = manifest_get_object(c, root, "details", "details", false);
     static const char *const known[] = {"family", "parameter_size", "quantization_level", "format", NULL};
     if (d)
         warn_unknown_keys(c, d, "details.", known);
-    m->family = dup_string(c, d, "family", "details.family", true);
-    m->parameter_size = dup_string(c, d, "parameter_size", "details.parameter_size", true);
-    m->quantization_level = dup_string(c, d, "quantization_level", "details.quantization_level", true);
-    m->format = dup_string(c, d, "format", "details.format", true);
+    m->family = manifest_dup_string(c, d, "family", "details.family", true);
+    m->parameter_size = manifest_dup_string(c, d, "parameter_size", "details.parameter_size", true);
+    m->quantization_level = manifest_dup_string(c, d, "quantization_level", "details.quantization_level", true);
+    m->format = manifest_dup_string(c, d, "format", "details.format", true);
     if (!m->family)
         m->family = xstrdup(m->template_family == CHAT_TEMPLATE_QWEN25 ? "qwen2" : "qwen3");
     if (!m->parameter_size)
@@ -578,12 +442,12 @@ static void parse_details(parse_ctx *c, model_manifest *m, json_t *root)
  * the service itself and waits for that port. */
 static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    json_t *up = get_object(c, root, "tokenizer_upstream", "tokenizer_upstream", false);
+    json_t *up = manifest_get_object(c, root, "tokenizer_upstream", "tokenizer_upstream", false);
     if (!up)
         return;
     static const char *const known[] = {"url", "command", "workdir", "start_timeout", NULL};
     warn_unknown_keys(c, up, "tokenizer_upstream.", known);
-    const char *url = get_string(c, up, "url", "tokenizer_upstream.url", true, false);
+    const char *url = manifest_get_string(c, up, "url", "tokenizer_upstream.url", true, false);
     if (!url)
         return;
     const char *hostport = strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
@@ -600,19 +464,20 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
         ok = port >= 1 && port <= 65535 && end == hostport + hp_len;
     }
     if (!ok) {
-        fail(c, "\"tokenizer_upstream.url\": \"%s\" is not a URL like \"http://127.0.0.1:12345\" (http, a host, "
-                "an optional port from 1 to 65535, no path)",
-             url);
+        manifest_fail(c,
+                      "\"tokenizer_upstream.url\": \"%s\" is not a URL like \"http://127.0.0.1:12345\" (http, a host, "
+                      "an optional port from 1 to 65535, no path)",
+                      url);
         return;
     }
     m->upstream_url = xstrndup(url, 7 + hp_len);
     m->upstream_port = colon ? (int)port : 80;
 
-    json_t *cmd = member(up, "command");
+    json_t *cmd = manifest_member(up, "command");
     if (cmd) {
         if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
-            fail(c, "\"tokenizer_upstream.command\": expected a non-empty array of strings, got %s",
-                 json_is_array(cmd) ? "an empty array" : json_type_name(cmd, true));
+            manifest_fail(c, "\"tokenizer_upstream.command\": expected a non-empty array of strings, got %s",
+                          json_is_array(cmd) ? "an empty array" : json_type_name(cmd, true));
             return;
         }
         size_t n = json_array_size(cmd);
@@ -621,8 +486,10 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
             json_t *a = json_array_get(cmd, i);
             if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a) ||
                 (i == 0 && !json_string_value(a)[0])) {
-                fail(c, "\"tokenizer_upstream.command[%zu]\": expected a %sstring, got %s", i, i == 0 ? "non-empty " : "",
-                     json_is_string(a) ? "a string with a NUL character or an empty one" : json_type_name(a, true));
+                manifest_fail(c, "\"tokenizer_upstream.command[%zu]\": expected a %sstring, got %s", i,
+                              i == 0 ? "non-empty " : "",
+                              json_is_string(a) ? "a string with a NUL character or an empty one"
+                                                : json_type_name(a, true));
                 return;
             }
             m->upstream_command[i] = xstrdup(json_string_value(a));
@@ -632,67 +499,80 @@ static void parse_upstream(parse_ctx *c, model_manifest *m, json_t *root)
         bool loopback = (host_len == 9 && !strncmp(hostport, "127.0.0.1", 9)) ||
                         (host_len == 9 && !strncmp(hostport, "localhost", 9));
         if (!loopback || !colon) {
-            fail(c, "\"tokenizer_upstream.url\": with a \"command\" it must be http://127.0.0.1:PORT (or "
-                    "localhost:PORT): axllama waits for that port");
+            manifest_fail(c, "\"tokenizer_upstream.url\": with a \"command\" it must be http://127.0.0.1:PORT (or "
+                             "localhost:PORT): axllama waits for that port");
             return;
         }
     }
-    m->upstream_workdir = get_path(c, up, "workdir", "tokenizer_upstream.workdir", false);
+    m->upstream_workdir = manifest_get_path(c, up, "workdir", "tokenizer_upstream.workdir", false);
     if (!m->upstream_workdir && !c->failed && c->dir)
         m->upstream_workdir = xstrdup(c->dir);
-    get_number(c, up, "start_timeout", "tokenizer_upstream.start_timeout", RANGE_POSITIVE,
-               &m->upstream_start_timeout_s);
+    manifest_get_number(c, up, "start_timeout", "tokenizer_upstream.start_timeout", RANGE_POSITIVE,
+                        &m->upstream_start_timeout_s);
 }
 
 static void parse_root(parse_ctx *c, model_manifest *m, json_t *root)
 {
-    static const char *const known[] = {"name", "runtime", "tokenizer", "tokenizer_port", "template",
-                                        "context", "system_prompt", "thinking", "think_default",
-                                        "parameters", "details", "size", "tokenizer_upstream", NULL};
+    static const char *const known[] = {"name",
+                                        "runtime",
+                                        "tokenizer",
+                                        "tokenizer_port",
+                                        "template",
+                                        "context",
+                                        "system_prompt",
+                                        "thinking",
+                                        "think_default",
+                                        "parameters",
+                                        "details",
+                                        "size",
+                                        "tokenizer_upstream",
+                                        NULL};
     warn_unknown_keys(c, root, "", known);
 
-    const char *name = get_string(c, root, "name", "name", true, false);
+    const char *name = manifest_get_string(c, root, "name", "name", true, false);
     if (name) {
-        char display[NAME_DISPLAY_MAX];
+        char display[MODEL_NAME_DISPLAY_MAX];
         if (!model_name_normalize(name, display, sizeof display))
-            fail(c, "\"name\": \"%s\" is not a valid model name ([host/][namespace/]model[:tag]; parts start with "
-                    "a letter, digit or _, then letters, digits, _ - .)",
-                 name);
+            manifest_fail(
+                c,
+                "\"name\": \"%s\" is not a valid model name ([host/][namespace/]model[:tag]; parts start with "
+                "a letter, digit or _, then letters, digits, _ - .)",
+                name);
         else
             m->name = xstrdup(display);
     }
     parse_runtime(c, m, root);
-    m->tokenizer_dir = get_path(c, root, "tokenizer", "tokenizer", true);
-    get_int(c, root, "tokenizer_port", "tokenizer_port", 0, 65535, &m->tokenizer_port);
+    m->tokenizer_dir = manifest_get_path(c, root, "tokenizer", "tokenizer", true);
+    manifest_get_int(c, root, "tokenizer_port", "tokenizer_port", 0, 65535, &m->tokenizer_port);
 
-    const char *tmpl = get_string(c, root, "template", "template", false, false);
+    const char *tmpl = manifest_get_string(c, root, "template", "template", false, false);
     if (tmpl) {
         if (strcmp(tmpl, "qwen3") == 0)
             m->template_family = CHAT_TEMPLATE_QWEN3;
         else if (strcmp(tmpl, "qwen2.5") == 0)
             m->template_family = CHAT_TEMPLATE_QWEN25;
         else
-            fail(c, "\"template\": \"%s\" is not a known chat template (qwen3 or qwen2.5)", tmpl);
+            manifest_fail(c, "\"template\": \"%s\" is not a known chat template (qwen3 or qwen2.5)", tmpl);
     }
     parse_context(c, m, root);
     parse_upstream(c, m, root);
-    char *prompt = dup_string(c, root, "system_prompt", "system_prompt", true);
+    char *prompt = manifest_dup_string(c, root, "system_prompt", "system_prompt", true);
     if (prompt) {
         free(m->system_prompt);
         m->system_prompt = prompt;
     }
-    get_bool(c, root, "thinking", "thinking", &m->thinking);
-    get_bool(c, root, "think_default", "think_default", &m->think_default);
+    manifest_get_bool(c, root, "thinking", "thinking", &m->thinking);
+    manifest_get_bool(c, root, "think_default", "think_default", &m->think_default);
     if (!c->failed && m->think_default && !m->thinking)
-        fail(c, "\"think_default\" is true but \"thinking\" is false");
+        manifest_fail(c, "\"think_default\" is true but \"thinking\" is false");
     parse_parameters(c, m, root);
     parse_details(c, m, root);
 
-    json_t *size = member(root, "size");
+    json_t *size = manifest_member(root, "size");
     if (size) {
         if (!json_is_integer(size) || json_integer_value(size) < 0)
-            fail(c, "\"size\": expected a non-negative integer (bytes), got %s",
-                 json_is_integer(size) ? "a negative integer" : json_type_name(size, true));
+            manifest_fail(c, "\"size\": expected a non-negative integer (bytes), got %s",
+                          json_is_integer(size) ? "a negative integer" : json_type_name(size, true));
         else
             m->size = (uint64_t)json_integer_value(size);
     }
@@ -714,7 +594,7 @@ static void manifest_defaults(model_manifest *m)
 }
 
 /* Reads a whole file (at most MANIFEST_MAX_BYTES); NULL and errno-based message on failure. */
-static char *read_file(const char *path, size_t *len, struct stat *st, char *err, size_t errlen)
+static char *read_manifest_file(const char *path, size_t *len, struct stat *st, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -766,18 +646,17 @@ static char *manifest_dir(const char *path)
 static void warn_missing_files(parse_ctx *c, const model_manifest *m)
 {
     if (access(m->runtime_binary, X_OK) != 0)
-        warnf(c, "\"runtime.binary\": %s: %s (the model cannot load until it exists)", m->runtime_binary,
-              strerror(errno));
+        manifest_warn(c, "\"runtime.binary\": %s: %s (the model cannot load until it exists)", m->runtime_binary,
+                      strerror(errno));
     strbuf sb = {0};
     sb_printf(&sb, "%s/tokenizer.json", m->tokenizer_dir);
     if (access(sb.data, R_OK) != 0)
-        warnf(c, "\"tokenizer\": %s: %s (the model cannot load until it exists)", sb.data, strerror(errno));
+        manifest_warn(c, "\"tokenizer\": %s: %s (the model cannot load until it exists)", sb.data, strerror(errno));
     sb_free(&sb);
 }
 
-bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
-                                       void (*warn)(void *user, const char *msg), void *user, char *err,
-                                       size_t errlen)
+bool model_manifest_load_with_warnings(model_manifest *m, const char *path, void (*warn)(void *user, const char *msg),
+                                       void *user, char *err, size_t errlen)
 {
     char scratch[1];
     if (!err || errlen == 0) {
@@ -788,7 +667,7 @@ bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
     memset(m, 0, sizeof *m);
     size_t len = 0;
     struct stat st;
-    char *text = read_file(path, &len, &st, err, errlen);
+    char *text = read_manifest_file(path, &len, &st, err, errlen);
     if (!text)
         return false;
 
@@ -803,7 +682,7 @@ bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
     parse_ctx c = {.path = path, .dir = dir, .err = err, .errlen = errlen, .warn = warn, .user = user};
     manifest_defaults(m);
     if (!json_is_object(root))
-        fail(&c, "expected a JSON object at the top level, got %s", json_type_name(root, true));
+        manifest_fail(&c, "expected a JSON object at the top level, got %s", json_type_name(root, true));
     else
         parse_root(&c, m, root);
     json_decref(root);
@@ -826,7 +705,7 @@ bool model_manifest_load(model_manifest *m, const char *path, char *err, size_t 
     return model_manifest_load_with_warnings(m, path, NULL, NULL, err, errlen);
 }
 
-static void free_list(char **list)
+static void free_manifest_list(char **list)
 {
     if (!list)
         return;
@@ -842,10 +721,10 @@ void model_manifest_free(model_manifest *m)
     free(m->name);
     free(m->path);
     free(m->runtime_binary);
-    free_list(m->runtime_args);
+    free_manifest_list(m->runtime_args);
     free(m->runtime_workdir);
     free(m->devices);
-    free_list(m->env);
+    free_manifest_list(m->env);
     free(m->tokenizer_dir);
     free(m->system_prompt);
     free(m->family);
@@ -853,163 +732,37 @@ void model_manifest_free(model_manifest *m)
     free(m->quantization_level);
     free(m->format);
     free(m->upstream_url);
-    free_list(m->upstream_command);
+    free_manifest_list(m->upstream_command);
     free(m->upstream_workdir);
     memset(m, 0, sizeof *m);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* the registry */
+/* the built-in model */
 
-typedef struct {
-    void (*warn)(void *user, const char *msg);
-    void *user;
-} warn_sink;
-
-static void say(const warn_sink *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const warn_sink *w, const char *fmt, ...)
+void model_manifest_builtin(model_manifest *m, const char *emu_binary, const char *tokenizer_dir)
 {
-    if (!w->warn)
-        return;
-    strbuf sb = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    sb_vprintf(&sb, fmt, ap);
-    va_end(ap);
-    w->warn(w->user, sb.data);
-    sb_free(&sb);
-}
-
-static void registry_push(model_registry *reg, model_manifest *m)
-{
-    reg->models = xrealloc(reg->models, (reg->n + 1) * sizeof *reg->models);
-    reg->models[reg->n++] = *m;
-    memset(m, 0, sizeof *m);
-}
-
-static int json_file_filter(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return d->d_name[0] != '.' && n > 5 && strcmp(d->d_name + n - 5, ".json") == 0;
-}
-
-static int by_name_bytes(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static void load_directory(model_registry *reg, const char *dir, bool explicit_dir, const warn_sink *w)
-{
-    struct dirent **entries = NULL;
-    int n = scandir(dir, &entries, json_file_filter, by_name_bytes);
-    if (n < 0) {
-        if (explicit_dir || errno != ENOENT)
-            say(w, "models directory %s: %s", dir, strerror(errno));
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        strbuf path = {0};
-        sb_printf(&path, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", entries[i]->d_name);
-        struct stat st;
-        if (stat(path.data, &st) != 0) {
-            say(w, "%s: %s; skipped", path.data, strerror(errno));
-        } else if (!S_ISREG(st.st_mode)) {
-            say(w, "%s: not a regular file; skipped", path.data);
-        } else {
-            model_manifest m;
-            char err[1024];
-            if (!model_manifest_load_with_warnings(&m, path.data, w->warn, w->user, err, sizeof err)) {
-                say(w, "%s; model skipped", err);
-            } else {
-                const model_manifest *first = model_registry_find(reg, m.name);
-                if (first) {
-                    say(w, "%s: model \"%s\" is already defined by %s; this definition is ignored", path.data,
-                        m.name, first->path ? first->path : "the built-in model");
-                    model_manifest_free(&m);
-                } else {
-                    registry_push(reg, &m);
-                }
-            }
-        }
-        sb_free(&path);
-        free(entries[i]);
-    }
-    free(entries);
-}
-
-static bool add_builtin(model_registry *reg, const char *emu_binary, const char *tokenizer_dir)
-{
-    model_manifest m;
-    manifest_defaults(&m);
-    m.name = xstrdup(BUILTIN_NAME);
+    manifest_defaults(m);
+    m->name = xstrdup(BUILTIN_NAME);
     struct stat st;
-    m.modified = stat(emu_binary, &st) == 0 ? st.st_mtime : 0;
-    sha256_hex(BUILTIN_DESCRIPTION, strlen(BUILTIN_DESCRIPTION), m.digest);
-    m.runtime_binary = xstrdup(emu_binary);
-    static const char *const args[] = {"--emu-profile", "fast", "--emu-port", "{port}", "--system_prompt",
+    m->modified = stat(emu_binary, &st) == 0 ? st.st_mtime : 0;
+    sha256_hex(BUILTIN_DESCRIPTION, strlen(BUILTIN_DESCRIPTION), m->digest);
+    m->runtime_binary = xstrdup(emu_binary);
+    static const char *const args[] = {"--emu-profile",           "fast", "--emu-port", "{port}", "--system_prompt",
                                        CHAT_DEFAULT_SYSTEM_PROMPT};
-    m.n_runtime_args = sizeof args / sizeof args[0];
-    m.runtime_args = xcalloc(m.n_runtime_args + 1, sizeof *m.runtime_args);
-    for (size_t i = 0; i < m.n_runtime_args; i++)
-        m.runtime_args[i] = xstrdup(args[i]);
-    m.runtime_workdir = NULL;
-    m.runtime_port = 0;
-    m.devices = xstrdup("0"); /* axllama-emu's default (AXCL) mode requires --devices */
-    m.env = xcalloc(1, sizeof *m.env);
-    m.tokenizer_dir = xstrdup(tokenizer_dir);
-    m.tokenizer_port = 0;
-    m.family = xstrdup("qwen3");
-    m.parameter_size = xstrdup("4.0B");
-    m.quantization_level = xstrdup("W8A16");
-    m.format = xstrdup("axmodel");
-    m.size = BUILTIN_SIZE;
-    registry_push(reg, &m);
-    return true;
-}
-
-bool model_registry_load(model_registry *reg, const char *dir_override, const char *emu_binary,
-                         const char *default_tokenizer_dir, void (*warn)(void *user, const char *msg), void *user)
-{
-    reg->models = NULL;
-    reg->n = 0;
-    warn_sink w = {warn, user};
-
-    const char *env_dir = getenv("AXLLAMA_MODELS");
-    const char *explicit_dir = dir_override && dir_override[0] ? dir_override
-                               : env_dir && env_dir[0]        ? env_dir
-                                                              : NULL;
-    if (explicit_dir) {
-        load_directory(reg, explicit_dir, true, &w);
-    } else {
-        strbuf user_dir = {0};
-        const char *xdg = getenv("XDG_CONFIG_HOME");
-        const char *home = getenv("HOME");
-        if (xdg && xdg[0] == '/') /* the XDG spec: a relative value is ignored */
-            sb_printf(&user_dir, "%s/axllama/models", xdg);
-        else if (home && home[0])
-            sb_printf(&user_dir, "%s/.config/axllama/models", home);
-        if (user_dir.data)
-            load_directory(reg, user_dir.data, false, &w);
-        sb_free(&user_dir);
-        load_directory(reg, "/etc/axllama/models", false, &w);
-    }
-
-    if (reg->n == 0) {
-        if (emu_binary && default_tokenizer_dir)
-            add_builtin(reg, emu_binary, default_tokenizer_dir);
-        else
-            say(&w, "no model manifest found and no built-in model (axllama-emu or the tokenizer data is missing)");
-    }
-    return reg->n > 0;
-}
-
-void model_registry_free(model_registry *reg)
-{
-    if (!reg)
-        return;
-    for (size_t i = 0; i < reg->n; i++)
-        model_manifest_free(&reg->models[i]);
-    free(reg->models);
-    reg->models = NULL;
-    reg->n = 0;
+    m->n_runtime_args = sizeof args / sizeof args[0];
+    m->runtime_args = xcalloc(m->n_runtime_args + 1, sizeof *m->runtime_args);
+    for (size_t i = 0; i < m->n_runtime_args; i++)
+        m->runtime_args[i] = xstrdup(args[i]);
+    m->runtime_workdir = NULL;
+    m->runtime_port = 0;
+    m->devices = xstrdup("0"); /* axllama-emu's default (AXCL) mode requires --devices */
+    m->env = xcalloc(1, sizeof *m->env);
+    m->tokenizer_dir = xstrdup(tokenizer_dir);
+    m->tokenizer_port = 0;
+    m->family = xstrdup("qwen3");
+    m->parameter_size = xstrdup("4.0B");
+    m->quantization_level = xstrdup("W8A16");
+    m->format = xstrdup("axmodel");
+    m->size = BUILTIN_SIZE;
 }

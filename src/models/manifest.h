@@ -1,6 +1,8 @@
-/* manifest: the models axllama serves. One small JSON file per model (any *.json) in the models
- * directories; the first directory that defines a name wins:
- *   1. $AXLLAMA_MODELS (or `axllama serve --models DIR`), if set: only that directory;
+/* manifest: the models axllama serves (the models module: manifest.c is the file format, registry.c
+ * the directories and the built-in model, model_name.c Ollama's names). One small JSON file per
+ * model (any *.json) in the models directories; the first directory that defines a name wins:
+ *   1. the directory the caller names (`axllama serve --models DIR`, else AXLLAMA_MODELS, both read
+ *      by the caller: this module reads no setting), if any: only that directory;
  *   2. otherwise the per-user $XDG_CONFIG_HOME/axllama/models (~/.config/axllama/models), then the
  *      system-wide /etc/axllama/models.
  * With no manifest at all, one built-in model is served: "qwen3-emu:latest", backed by axllama-emu
@@ -68,10 +70,10 @@
 #include "tokenizer/chat_template.h"
 
 typedef struct {
-    char *name;       /* display form "model:tag" (the manifest's spelling) */
-    char *path;       /* the manifest file; NULL for the built-in model */
-    time_t modified;  /* the manifest's mtime (built-in: the binary's) */
-    char digest[65];  /* sha256 hex of the manifest text (built-in: of its description) */
+    char *name;      /* display form "model:tag" (the manifest's spelling) */
+    char *path;      /* the manifest file; NULL for the built-in model */
+    time_t modified; /* the manifest's mtime (built-in: the binary's) */
+    char digest[65]; /* sha256 hex of the manifest text (built-in: of its description) */
 
     char *runtime_binary;
     char **runtime_args; /* NULL-terminated, never NULL; never contains --url_tokenizer_model or --devices */
@@ -85,8 +87,8 @@ typedef struct {
     char **env;            /* NULL-terminated "KEY=VALUE" list added to the runtime's environment;
                               never NULL (an empty list is just the terminator) */
 
-    char *tokenizer_dir;   /* absolute for manifests */
-    int tokenizer_port;    /* 0: ephemeral */
+    char *tokenizer_dir; /* absolute for manifests */
+    int tokenizer_port;  /* 0: ephemeral */
     chat_template_family template_family;
     int max_prefill;
     int max_positions;
@@ -103,11 +105,11 @@ typedef struct {
     uint64_t size;
 
     /* compatibility mode ("tokenizer_upstream"); upstream_url NULL = not set (the normal mode) */
-    char *upstream_url;        /* "http://host:port", no trailing slash */
-    int upstream_port;         /* the url's port (80 when it has none) */
-    char **upstream_command;   /* NULL-terminated, or NULL: nothing to start (the service runs already) */
+    char *upstream_url;      /* "http://host:port", no trailing slash */
+    int upstream_port;       /* the url's port (80 when it has none) */
+    char **upstream_command; /* NULL-terminated, or NULL: nothing to start (the service runs already) */
     size_t n_upstream_command;
-    char *upstream_workdir;    /* absolute: the command's CWD (default: the manifest's directory) */
+    char *upstream_workdir;          /* absolute: the command's CWD (default: the manifest's directory) */
     double upstream_start_timeout_s; /* 60 unless set */
 } model_manifest;
 
@@ -116,8 +118,8 @@ typedef struct {
     size_t n;
 } model_registry;
 
-/* Loads the registry from the directories above (dir_override: --models, may be NULL; it wins over
- * $AXLLAMA_MODELS). *.json files (not hidden ones) are read in byte order of their names; a
+/* Loads the registry from the directories above (models_dir: the one directory to read, NULL or ""
+ * for the default ones). *.json files (not hidden ones) are read in byte order of their names; a
  * malformed manifest is skipped, a later definition of a name already seen (case-insensitive) is
  * ignored, a missing binary or tokenizer.json is reported but the model is kept; every problem is
  * one message (no trailing newline) to warn (may be NULL). A missing default directory is silent,
@@ -125,7 +127,7 @@ typedef struct {
  * it needs emu_binary (path of axllama-emu) and default_tokenizer_dir (else it is left out with a
  * message). Returns true when the registry holds at least one model. reg's old content is not
  * freed. */
-bool model_registry_load(model_registry *reg, const char *dir_override, const char *emu_binary,
+bool model_registry_load(model_registry *reg, const char *models_dir, const char *emu_binary,
                          const char *default_tokenizer_dir, void (*warn)(void *user, const char *msg), void *user);
 void model_registry_free(model_registry *reg);
 
@@ -133,10 +135,15 @@ void model_registry_free(model_registry *reg);
  * left empty: model_manifest_free on it is harmless). Warnings are dropped. */
 bool model_manifest_load(model_manifest *m, const char *path, char *err, size_t errlen);
 /* The same, with each warning (unknown key, missing binary or tokenizer files) passed to warn. */
-bool model_manifest_load_with_warnings(model_manifest *m, const char *path,
-                                       void (*warn)(void *user, const char *msg), void *user, char *err,
-                                       size_t errlen);
+bool model_manifest_load_with_warnings(model_manifest *m, const char *path, void (*warn)(void *user, const char *msg),
+                                       void *user, char *err, size_t errlen);
 void model_manifest_free(model_manifest *m);
+
+/* The built-in model "qwen3-emu:latest": emu_binary (axllama-emu, fast profile, a free port) with
+ * the tokenizer data of tokenizer_dir, the qwen3 template and the defaults; its digest is stable
+ * (the sha256 of its description), its modification time the binary's. Free with
+ * model_manifest_free. */
+void model_manifest_builtin(model_manifest *m, const char *emu_binary, const char *tokenizer_dir);
 
 /* Ollama's name rules: [host/][namespace/]model[:tag], default tag latest, default host
  * registry.ollama.ai and namespace library left out of the display form; case-insensitive lookup.
@@ -146,6 +153,8 @@ void model_manifest_free(model_manifest *m);
  * Writes the display form ("qwen3:latest", "user/model:tag", "hf.co/org/repo:Q4_K_M"); false if the
  * name is invalid or the display form does not fit in outlen. */
 bool model_name_normalize(const char *name, char *out, size_t outlen);
+/* The longest display form, NUL included: host/namespace/model:tag. */
+#define MODEL_NAME_DISPLAY_MAX (350 + 1 + 80 + 1 + 80 + 1 + 80 + 1)
 /* The model for a request's name (any accepted spelling), or NULL. */
 const model_manifest *model_registry_find(const model_registry *reg, const char *name);
 

@@ -1,5 +1,6 @@
-/* Tests for server/config: OLLAMA_HOST parsing (every example of Ollama's envconfig tests, spec
- * ollama-api.md §4.1), the other OLLAMA_* variables (§3.2, §4.2, §4.4, §4.6), Go's
+/* Tests for config: OLLAMA_HOST parsing (every example of Ollama's envconfig tests, spec
+ * ollama-api.md §4.1), the other OLLAMA_* variables (§3.2, §4.2, §4.4, §4.6), axllama's AXLLAMA_*
+ * settings, config_env_value (the CLI client's reading of OLLAMA_HOST), Go's
  * time.ParseDuration and a request's keep_alive value. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/config.h"
+#include "config/config.h"
 
-static const char *const config_vars[] = {"OLLAMA_HOST",  "OLLAMA_MAX_QUEUE", "OLLAMA_KEEP_ALIVE",
-                                          "OLLAMA_LOAD_TIMEOUT", "OLLAMA_ORIGINS", "OLLAMA_DEBUG",
-                                          "AXLLAMA_MODELS"};
+static const char *const config_vars[] = {
+    "OLLAMA_HOST",    "OLLAMA_MAX_QUEUE",      "OLLAMA_KEEP_ALIVE",     "OLLAMA_LOAD_TIMEOUT",
+    "OLLAMA_ORIGINS", "OLLAMA_DEBUG",          "AXLLAMA_MODELS",        "AXLLAMA_TOKENIZER_DIR",
+    "AXLLAMA_CACHE",  "AXLLAMA_STALL_TIMEOUT", "AXLLAMA_RESET_EVERY_TURN"};
 
 static int clear_env(void **state)
 {
@@ -159,6 +161,10 @@ static void test_env_defaults(void **state)
     assert_true(c.load_timeout_s == 300);
     assert_false(c.debug);
     assert_null(c.models_dir);
+    assert_null(c.tokenizer_dir);
+    assert_null(c.cache_dir);
+    assert_true(c.stall_timeout_s == 120);
+    assert_false(c.reset_every_turn);
     assert_int_equal(count_list(c.origins), N_DEFAULT_ORIGINS);
     for (size_t i = 0; i < N_DEFAULT_ORIGINS; i++)
         assert_string_equal(c.origins[i], default_origins[i]);
@@ -234,7 +240,10 @@ static void check_env_numbers(const char *var, const env_number_case *cases, siz
         server_config c;
         char *warnings = NULL;
         server_config_from_env(&c, &warnings);
-        double got = field == 0 ? c.keep_alive_s : field == 1 ? c.load_timeout_s : (double)c.max_queue;
+        double got = field == 0   ? c.keep_alive_s
+                     : field == 1 ? c.load_timeout_s
+                     : field == 2 ? (double)c.max_queue
+                                  : c.stall_timeout_s;
         if (got != cases[i].want || (warnings != NULL) != cases[i].warns)
             fail_msg("%s=[%s]: got %g (warnings: %s), want %g%s", var, cases[i].value, got,
                      warnings ? warnings : "none", cases[i].want, cases[i].warns ? " with a warning" : "");
@@ -314,6 +323,68 @@ static void test_env_models_dir(void **state)
     server_config_from_env(&c, NULL);
     assert_null(c.models_dir);
     server_config_free(&c);
+}
+
+/* The directories of the built-in model's tokenizer data: trimmed like every value, unset when empty. */
+static void test_env_tokenizer_dir_and_cache(void **state)
+{
+    (void)state;
+    setenv("AXLLAMA_TOKENIZER_DIR", " '/data/qwen3' ", 1);
+    setenv("AXLLAMA_CACHE", "\"/var/cache/axllama\"", 1);
+    server_config c;
+    server_config_from_env(&c, NULL);
+    assert_string_equal(c.tokenizer_dir, "/data/qwen3");
+    assert_string_equal(c.cache_dir, "/var/cache/axllama");
+    server_config_free(&c);
+    setenv("AXLLAMA_TOKENIZER_DIR", "  ", 1);
+    setenv("AXLLAMA_CACHE", "", 1);
+    server_config_from_env(&c, NULL);
+    assert_null(c.tokenizer_dir);
+    assert_null(c.cache_dir);
+    server_config_free(&c);
+}
+
+static void test_env_stall_timeout_positive_duration_or_seconds(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_STALL_TIMEOUT", 3, {"90s", 90, false}, {"5m", 300, false}, {"30", 30, false},
+              {"0.5s", 0.5, false}, {"0", 120, true}, {"-1m", 120, true}, {"soon", 120, true}, {"", 120, false});
+}
+
+static void test_env_reset_every_turn_only_for_1(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        bool on;
+    } cases[] = {{"1", true}, {" '1' ", true}, {"0", false}, {"true", false}, {"", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("AXLLAMA_RESET_EVERY_TURN", cases[i].value, 1);
+        server_config c;
+        server_config_from_env(&c, NULL);
+        if (c.reset_every_turn != cases[i].on)
+            fail_msg("AXLLAMA_RESET_EVERY_TURN=[%s]: %d", cases[i].value, c.reset_every_turn);
+        server_config_free(&c);
+    }
+}
+
+/* The CLI client reads OLLAMA_HOST through config_env_value: the same trimming as the server. */
+static void test_env_value_trims_like_the_server(void **state)
+{
+    (void)state;
+    setenv("OLLAMA_HOST", " \t\"'http://10.1.2.3:8080/x'\"\n", 1);
+    char *v = config_env_value("OLLAMA_HOST");
+    assert_string_equal(v, "http://10.1.2.3:8080/x");
+    free(v);
+    server_config c;
+    server_config_from_env(&c, NULL);
+    assert_string_equal(c.host, "10.1.2.3");
+    assert_int_equal(c.port, 8080);
+    server_config_free(&c);
+    setenv("OLLAMA_HOST", " '' ", 1);
+    assert_null(config_env_value("OLLAMA_HOST"));
+    unsetenv("OLLAMA_HOST");
+    assert_null(config_env_value("OLLAMA_HOST"));
 }
 
 static void test_env_several_warnings_one_line_each(void **state)
@@ -459,7 +530,10 @@ static void test_duration_overflow(void **state)
                           {"9223372036854775810ns", "time: invalid duration \"9223372036854775810ns\""},
                           {"-9223372036854775809ns", "time: invalid duration \"-9223372036854775809ns\""},
                           {"3000000h", "time: invalid duration \"3000000h\""},
-                          {"9223372036854775807ns1ns", "time: invalid duration \"9223372036854775807ns1ns\""});
+                          {"9223372036854775807ns1ns", "time: invalid duration \"9223372036854775807ns1ns\""},
+                          /* two components at the limit: the sum must not wrap around to 0 */
+                          {"-9223372036854775808ns9223372036854775808ns",
+                           "time: invalid duration \"-9223372036854775808ns9223372036854775808ns\""});
 }
 
 static void test_duration_error_quotes_like_go(void **state)
@@ -586,6 +660,10 @@ int main(void)
         T(test_env_max_queue_positive_integer),
         T(test_env_debug_any_value_but_0_or_false),
         T(test_env_models_dir),
+        T(test_env_tokenizer_dir_and_cache),
+        T(test_env_stall_timeout_positive_duration_or_seconds),
+        T(test_env_reset_every_turn_only_for_1),
+        T(test_env_value_trims_like_the_server),
         T(test_env_several_warnings_one_line_each),
         T(test_duration_valid),
         T(test_duration_invalid),

@@ -1,8 +1,13 @@
-/* config: axllama serve's settings from the environment, with Ollama's names and parsing rules
- * (spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): OLLAMA_HOST, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE,
- * OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG, AXLLAMA_MODELS; and Go-style durations. */
-#ifndef AXLLAMA_SERVER_CONFIG_H
-#define AXLLAMA_SERVER_CONFIG_H
+/* config: every setting axllama reads from the environment, in one place, with Ollama's names and
+ * parsing rules (spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): `axllama serve`'s OLLAMA_HOST,
+ * OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG,
+ * AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT and
+ * AXLLAMA_RESET_EVERY_TURN (README's configuration table); the client commands' OLLAMA_HOST (read
+ * with config_env_value and parse_ollama_host); Go-style durations; a request's keep_alive value.
+ * Not settings, so read where they are used: HOME, XDG_*, PATH, and the emulator's own
+ * AXLLAMA_EMU_ARGS (a separate program). */
+#ifndef AXLLAMA_CONFIG_CONFIG_H
+#define AXLLAMA_CONFIG_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,21 +15,24 @@
 #include <jansson.h>
 
 typedef struct {
-    char host[256];   /* listen host ("" = all interfaces, from ":port"); brackets removed from IPv6 */
-    int port;         /* listen port */
-    size_t max_queue; /* OLLAMA_MAX_QUEUE, default 512 */
-    double keep_alive_s;   /* OLLAMA_KEEP_ALIVE, default 300 (5m); < 0 = forever */
-    double load_timeout_s; /* OLLAMA_LOAD_TIMEOUT, default 300; <= 0 = no limit (stored as 0) */
-    char **origins;        /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
-    bool debug;            /* OLLAMA_DEBUG */
-    char *models_dir;      /* AXLLAMA_MODELS, NULL if unset */
+    char host[256];         /* listen host ("" = all interfaces, from ":port"); brackets removed from IPv6 */
+    int port;               /* listen port */
+    size_t max_queue;       /* OLLAMA_MAX_QUEUE, default 512 */
+    double keep_alive_s;    /* OLLAMA_KEEP_ALIVE, default 300 (5m); < 0 = forever */
+    double load_timeout_s;  /* OLLAMA_LOAD_TIMEOUT, default 300; <= 0 = no limit (stored as 0) */
+    char **origins;         /* OLLAMA_ORIGINS entries plus Ollama's defaults, NULL-terminated */
+    bool debug;             /* OLLAMA_DEBUG: one more log line per request, the settings at start */
+    char *models_dir;       /* AXLLAMA_MODELS, NULL if unset */
+    char *tokenizer_dir;    /* AXLLAMA_TOKENIZER_DIR (the built-in model's tokenizer data), NULL if unset */
+    char *cache_dir;        /* AXLLAMA_CACHE (where scripts/fetch-tokenizer.sh puts that data), NULL if unset */
     double stall_timeout_s; /* AXLLAMA_STALL_TIMEOUT (seconds or a Go duration), default 120 */
     bool reset_every_turn;  /* AXLLAMA_RESET_EVERY_TURN=1 (make bench's baseline) */
 } server_config;
 
 /* Reads the environment. Every value is trimmed of spaces and surrounding quotes first (Ollama's
  * envconfig.Var); an empty value counts as unset. OLLAMA_KEEP_ALIVE and OLLAMA_LOAD_TIMEOUT take a
- * Go duration or a bare integer of seconds; OLLAMA_MAX_QUEUE a positive integer; OLLAMA_DEBUG is on
+ * Go duration or a bare integer of seconds, AXLLAMA_STALL_TIMEOUT a positive one; OLLAMA_MAX_QUEUE a
+ * positive integer; AXLLAMA_RESET_EVERY_TURN is on for "1" only; OLLAMA_DEBUG is on
  * for any value but "0" and "false" (any case); OLLAMA_ORIGINS entries are comma-separated (spaces
  * around an entry trimmed, empty entries dropped), followed by Ollama's defaults (http/https
  * localhost, 127.0.0.1, 0.0.0.0 with and without ":*", app:// file:// tauri:// vscode-webview://
@@ -33,6 +41,10 @@ typedef struct {
  * NULL if none; warnings may be NULL). */
 void server_config_from_env(server_config *c, char **warnings);
 void server_config_free(server_config *c);
+
+/* The variable trimmed by the rules above (spaces, then quotes, then spaces), as an owned copy;
+ * NULL when it is unset or empty after trimming. */
+char *config_env_value(const char *name);
 
 /* OLLAMA_HOST rules: trims spaces and quotes; no scheme -> http, default port 11434; http:// -> 80,
  * https:// -> 443; ":1234" -> host "" port 1234; "[::1]" or "::1" -> host "::1"; a path is ignored;

@@ -1,7 +1,8 @@
-/* config: axllama serve's settings from the environment with Ollama's names and parsing rules
+/* config: every setting axllama reads from the environment, with Ollama's names and parsing rules
  * (OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT,
- * OLLAMA_DEBUG, AXLLAMA_MODELS), Go's time.ParseDuration, and a request's keep_alive value. */
-#include "server/config.h"
+ * OLLAMA_DEBUG, AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
+ * AXLLAMA_RESET_EVERY_TURN), Go's time.ParseDuration, and a request's keep_alive value. See config.h. */
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,12 +24,12 @@
 /* ------------------------------------------------------------------------------------------ */
 /* trimming (envconfig.Var: TrimSpace, then Trim of '"' and '\'') */
 
-static bool is_space(unsigned char c)
+static bool is_env_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static bool is_quote(unsigned char c)
+static bool is_env_quote(unsigned char c)
 {
     return c == '"' || c == '\'';
 }
@@ -43,14 +44,14 @@ static void trim_span(const char **b, const char **e, bool (*pred)(unsigned char
 }
 
 /* An owned copy of value with spaces, then quotes, then spaces trimmed ("" for NULL). */
-static char *trim_value(const char *value)
+static char *trim_env_value(const char *value)
 {
     if (!value)
         return xstrdup("");
     const char *b = value, *e = value + strlen(value);
-    trim_span(&b, &e, is_space);
-    trim_span(&b, &e, is_quote);
-    trim_span(&b, &e, is_space);
+    trim_span(&b, &e, is_env_space);
+    trim_span(&b, &e, is_env_quote);
+    trim_span(&b, &e, is_env_space);
     return xstrndup(b, (size_t)(e - b));
 }
 
@@ -128,7 +129,7 @@ static bool canonical_ip(const char *s, char *out, size_t outlen)
 /* parse_ollama_host plus whether the port was rejected (then *bad_port is the text). */
 static void ollama_host(const char *value, char *host, size_t hostlen, int *port, char **bad_port)
 {
-    char *s = trim_value(value);
+    char *s = trim_env_value(value);
     int default_port = DEFAULT_PORT;
     const char *hostport = s;
     char *scheme_end = strstr(s, "://");
@@ -195,7 +196,7 @@ void parse_ollama_host(const char *value, char *host, size_t hostlen, int *port)
 /* Go durations (time.ParseDuration) */
 
 /* Go's time.quote: "..." with '"' and '\\' escaped, bytes < 0x20 or >= 0x80 as \xNN. */
-static void go_quote(strbuf *sb, const char *s)
+static void duration_quote(strbuf *sb, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     sb_putc(sb, '"');
@@ -220,37 +221,116 @@ static bool duration_error(char *err, size_t errlen, const char *what, const cha
         sb_puts(&sb, "time: ");
         sb_puts(&sb, what);
         if (unit) {
-            go_quote(&sb, unit);
+            duration_quote(&sb, unit);
             sb_puts(&sb, " in duration ");
         }
-        go_quote(&sb, orig);
+        duration_quote(&sb, orig);
         snprintf(err, errlen, "%s", sb.data);
         sb_free(&sb);
     }
     return false;
 }
 
-static bool is_digit(unsigned char c)
+static bool is_decimal_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
 }
 
-bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
+#define DURATION_LIMIT (1ull << 63) /* Go's time.Duration range, in nanoseconds */
+
+typedef enum { DURATION_OK, DURATION_INVALID, DURATION_MISSING_UNIT, DURATION_UNKNOWN_UNIT } duration_status;
+
+/* The number that starts a duration component ("12", "1.5", ".5"), *p moved past it: its integer
+ * part in *whole, its fraction as *frac / *scale (digits beyond what fits are ignored, as Go does). */
+static duration_status duration_number(const char **p, uint64_t *whole, uint64_t *frac, double *scale)
+{
+    const char *q = *p, *start = q;
+    uint64_t v = 0;
+    for (; is_decimal_digit((unsigned char)*q); q++) {
+        if (v > DURATION_LIMIT / 10)
+            return DURATION_INVALID;
+        v = v * 10 + (uint64_t)(*q - '0');
+        if (v > DURATION_LIMIT)
+            return DURATION_INVALID;
+    }
+    bool pre = q != start, post = false;
+    uint64_t f = 0;
+    double sc = 1;
+    if (*q == '.') {
+        const char *fstart = ++q;
+        bool overflow = false;
+        for (; is_decimal_digit((unsigned char)*q); q++) {
+            if (overflow || f > (UINT64_MAX >> 1) / 10) { /* Go: the 1<<63-1 guard */
+                overflow = true;
+                continue;
+            }
+            uint64_t y = f * 10 + (uint64_t)(*q - '0');
+            if (y > DURATION_LIMIT) {
+                overflow = true;
+                continue;
+            }
+            f = y;
+            sc *= 10;
+        }
+        post = q != fstart;
+    }
+    if (!pre && !post)
+        return DURATION_INVALID;
+    *p = q;
+    *whole = v;
+    *frac = f;
+    *scale = sc;
+    return DURATION_OK;
+}
+
+/* One "<number><unit>" of a duration at *p, in nanoseconds in *ns, *p moved past it. An unknown
+ * unit is left at [*unit, *unit + *unit_len) for the message. */
+static duration_status duration_component(const char **p, uint64_t *ns, const char **unit, size_t *unit_len)
 {
     static const struct {
         const char *name;
         uint64_t ns;
     } units[] = {
-        {"ns", 1ull},
-        {"us", 1000ull},
-        {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
-        {"\xce\xbcs", 1000ull}, /* U+03BC Greek small letter mu */
-        {"ms", 1000000ull},
-        {"s", 1000000000ull},
-        {"m", 60ull * 1000000000ull},
-        {"h", 3600ull * 1000000000ull},
+        {"ns", 1ull},           {"us", 1000ull},      {"\xc2\xb5s", 1000ull}, /* U+00B5 micro sign */
+        {"\xce\xbcs", 1000ull},                                               /* U+03BC Greek small letter mu */
+        {"ms", 1000000ull},     {"s", 1000000000ull}, {"m", 60ull * 1000000000ull}, {"h", 3600ull * 1000000000ull},
     };
-    const uint64_t limit = 1ull << 63;
+    if (!(**p == '.' || is_decimal_digit((unsigned char)**p)))
+        return DURATION_INVALID;
+    uint64_t v, f;
+    double scale;
+    duration_status st = duration_number(p, &v, &f, &scale);
+    if (st != DURATION_OK)
+        return st;
+    const char *ustart = *p;
+    while (**p && **p != '.' && !is_decimal_digit((unsigned char)**p))
+        (*p)++;
+    if (*p == ustart)
+        return DURATION_MISSING_UNIT;
+    size_t ulen = (size_t)(*p - ustart);
+    uint64_t per_unit = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strlen(units[i].name) == ulen && memcmp(units[i].name, ustart, ulen) == 0)
+            per_unit = units[i].ns;
+    if (!per_unit) {
+        *unit = ustart;
+        *unit_len = ulen;
+        return DURATION_UNKNOWN_UNIT;
+    }
+    if (v > DURATION_LIMIT / per_unit)
+        return DURATION_INVALID;
+    v *= per_unit;
+    if (f > 0) {
+        v += (uint64_t)((double)f * ((double)per_unit / scale));
+        if (v > DURATION_LIMIT)
+            return DURATION_INVALID;
+    }
+    *ns = v;
+    return DURATION_OK;
+}
+
+bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
+{
     const char *orig = s ? s : "";
     const char *p = orig;
     bool neg = false;
@@ -266,76 +346,23 @@ bool parse_go_duration(const char *s, double *out, char *err, size_t errlen)
         return duration_error(err, errlen, "invalid duration ", NULL, orig);
     uint64_t total = 0;
     while (*p) {
-        if (!(*p == '.' || is_digit((unsigned char)*p)))
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        /* the integer part */
-        uint64_t v = 0;
-        const char *start = p;
-        for (; is_digit((unsigned char)*p); p++) {
-            if (v > limit / 10)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-            v = v * 10 + (uint64_t)(*p - '0');
-            if (v > limit)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        }
-        bool pre = p != start;
-        /* the fraction: digits beyond what fits are ignored, as Go does */
-        uint64_t f = 0;
-        double scale = 1;
-        bool post = false;
-        if (*p == '.') {
-            p++;
-            const char *fstart = p;
-            bool overflow = false;
-            for (; is_digit((unsigned char)*p); p++) {
-                if (overflow)
-                    continue;
-                if (f > (UINT64_MAX >> 1) / 10) { /* Go: 1<<63-1 guard */
-                    overflow = true;
-                    continue;
-                }
-                uint64_t y = f * 10 + (uint64_t)(*p - '0');
-                if (y > limit) {
-                    overflow = true;
-                    continue;
-                }
-                f = y;
-                scale *= 10;
-            }
-            post = p != fstart;
-        }
-        if (!pre && !post)
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        /* the unit */
-        const char *ustart = p;
-        while (*p && *p != '.' && !is_digit((unsigned char)*p))
-            p++;
-        if (p == ustart)
+        uint64_t ns = 0;
+        const char *unit = NULL;
+        size_t unit_len = 0;
+        duration_status st = duration_component(&p, &ns, &unit, &unit_len);
+        if (st == DURATION_MISSING_UNIT)
             return duration_error(err, errlen, "missing unit in duration ", NULL, orig);
-        size_t ulen = (size_t)(p - ustart);
-        uint64_t unit = 0;
-        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strlen(units[i].name) == ulen && memcmp(units[i].name, ustart, ulen) == 0)
-                unit = units[i].ns;
-        if (!unit) {
-            char *u = xstrndup(ustart, ulen);
+        if (st == DURATION_UNKNOWN_UNIT) {
+            char *u = xstrndup(unit, unit_len);
             duration_error(err, errlen, "unknown unit ", u, orig);
             free(u);
             return false;
         }
-        if (v > limit / unit)
+        if (st != DURATION_OK || ns > DURATION_LIMIT - total)
             return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        v *= unit;
-        if (f > 0) {
-            v += (uint64_t)((double)f * ((double)unit / scale));
-            if (v > limit)
-                return duration_error(err, errlen, "invalid duration ", NULL, orig);
-        }
-        total += v;
-        if (total > limit)
-            return duration_error(err, errlen, "invalid duration ", NULL, orig);
+        total += ns;
     }
-    if (!neg && total > limit - 1)
+    if (!neg && total > DURATION_LIMIT - 1)
         return duration_error(err, errlen, "invalid duration ", NULL, orig);
     *out = neg ? -((double)total / 1e9) : (double)total / 1e9;
     return true;
@@ -357,7 +384,9 @@ bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err
             return false;
     } else {
         /* Go's reflect.TypeOf of the decoded value */
-        const char *type = json_is_boolean(v) ? "bool" : json_is_array(v) ? "[]interface {}" : "map[string]interface {}";
+        const char *type = json_is_boolean(v) ? "bool"
+                           : json_is_array(v) ? "[]interface {}"
+                                              : "map[string]interface {}";
         if (err && errlen)
             snprintf(err, errlen, "Unsupported type: '%s'", type);
         return false;
@@ -371,13 +400,12 @@ bool parse_keep_alive(const json_t *v, bool *present, double *seconds, char *err
 /* ------------------------------------------------------------------------------------------ */
 /* the environment */
 
-/* A trimmed copy of the variable, NULL when unset or empty after trimming. */
-static char *env_value(const char *name)
+char *config_env_value(const char *name)
 {
     const char *raw = getenv(name);
     if (!raw)
         return NULL;
-    char *v = trim_value(raw);
+    char *v = trim_env_value(raw);
     if (!v[0]) {
         free(v);
         return NULL;
@@ -394,7 +422,7 @@ static bool parse_int64(const char *s, long long *out)
     if (!*p)
         return false;
     for (const char *q = p; *q; q++)
-        if (!is_digit((unsigned char)*q))
+        if (!is_decimal_digit((unsigned char)*q))
             return false;
     errno = 0;
     long long v = strtoll(s, NULL, 10);
@@ -430,7 +458,7 @@ static char **allowed_origins(const char *value)
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
         const char *b = p, *e = end;
-        trim_span(&b, &e, is_space);
+        trim_span(&b, &e, is_env_space);
         if (e > b)
             list[n++] = xstrndup(b, (size_t)(e - b));
         p = comma ? comma + 1 : end;
@@ -453,90 +481,101 @@ static char **allowed_origins(const char *value)
     return list;
 }
 
+static void read_host(server_config *c, strbuf *warn)
+{
+    char *host = config_env_value("OLLAMA_HOST");
+    char *bad_port = NULL;
+    ollama_host(host, c->host, sizeof c->host, &c->port, &bad_port);
+    if (bad_port)
+        sb_printf(warn, "OLLAMA_HOST=\"%s\": invalid port \"%s\"; using the default port %d\n", host, bad_port,
+                  c->port);
+    free(bad_port);
+    free(host);
+}
+
+static void read_max_queue(server_config *c, strbuf *warn)
+{
+    c->max_queue = DEFAULT_MAX_QUEUE;
+    char *v = config_env_value("OLLAMA_MAX_QUEUE");
+    if (!v)
+        return;
+    bool ok = v[0] != '\0';
+    for (const char *p = v; *p && ok; p++)
+        ok = is_decimal_digit((unsigned char)*p);
+    errno = 0;
+    unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
+    if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
+        c->max_queue = (size_t)n;
+    else
+        sb_printf(warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
+                  DEFAULT_MAX_QUEUE);
+    free(v);
+}
+
+/* A duration variable (a Go duration or whole seconds): *out untouched when unset; when the value
+ * is not a duration, or not positive while positive_only, one warning ending in "; using the
+ * default <default_text>" and *out untouched. Returns whether *out was set. */
+static bool read_duration(const char *name, bool positive_only, const char *examples, const char *default_text,
+                          double *out, strbuf *warn)
+{
+    char *v = config_env_value(name);
+    if (!v)
+        return false;
+    double d;
+    bool ok = env_duration(v, &d) && (!positive_only || d > 0);
+    if (ok)
+        *out = d;
+    else
+        sb_printf(warn, "%s=\"%s\": %s; using the default %s\n", name, v, examples, default_text);
+    free(v);
+    return ok;
+}
+
+/* On for any value but "0" and "false" (any case), as Ollama's envconfig.Bool. */
+static bool read_debug(void)
+{
+    char *v = config_env_value("OLLAMA_DEBUG");
+    bool on = v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+    free(v);
+    return on;
+}
+
 void server_config_from_env(server_config *c, char **warnings)
 {
     memset(c, 0, sizeof *c);
     strbuf warn = {0};
 
-    char *host = env_value("OLLAMA_HOST");
-    char *bad_port = NULL;
-    ollama_host(host, c->host, sizeof c->host, &c->port, &bad_port);
-    if (bad_port)
-        sb_printf(&warn, "OLLAMA_HOST=\"%s\": invalid port \"%s\"; using the default port %d\n", host, bad_port,
-                  c->port);
-    free(bad_port);
-    free(host);
-
-    c->max_queue = DEFAULT_MAX_QUEUE;
-    char *v = env_value("OLLAMA_MAX_QUEUE");
-    if (v) {
-        bool ok = v[0] != '\0';
-        for (const char *p = v; *p && ok; p++)
-            ok = is_digit((unsigned char)*p);
-        errno = 0;
-        unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
-        if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
-            c->max_queue = (size_t)n;
-        else
-            sb_printf(&warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
-                      DEFAULT_MAX_QUEUE);
-        free(v);
-    }
+    read_host(c, &warn);
+    read_max_queue(c, &warn);
 
     c->keep_alive_s = DEFAULT_KEEP_ALIVE_S;
-    v = env_value("OLLAMA_KEEP_ALIVE");
-    if (v) {
-        double d;
-        if (env_duration(v, &d))
-            c->keep_alive_s = d < 0 ? -1 : d;
-        else
-            sb_printf(&warn,
-                      "OLLAMA_KEEP_ALIVE=\"%s\": neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole "
-                      "seconds; using the default 5m\n",
-                      v);
-        free(v);
-    }
+    if (read_duration("OLLAMA_KEEP_ALIVE", false, "neither a duration (\"5m\", \"1h30m\", \"-1\"...) nor whole seconds",
+                      "5m", &c->keep_alive_s, &warn) &&
+        c->keep_alive_s < 0)
+        c->keep_alive_s = -1;
 
     c->load_timeout_s = DEFAULT_LOAD_TIMEOUT_S;
-    v = env_value("OLLAMA_LOAD_TIMEOUT");
-    if (v) {
-        double d;
-        if (env_duration(v, &d))
-            c->load_timeout_s = d <= 0 ? 0 : d;
-        else
-            sb_printf(&warn,
-                      "OLLAMA_LOAD_TIMEOUT=\"%s\": neither a duration (\"5m\", \"90s\"...) nor whole seconds; "
-                      "using the default 5m\n",
-                      v);
-        free(v);
-    }
+    if (read_duration("OLLAMA_LOAD_TIMEOUT", false, "neither a duration (\"5m\", \"90s\"...) nor whole seconds", "5m",
+                      &c->load_timeout_s, &warn) &&
+        c->load_timeout_s <= 0)
+        c->load_timeout_s = 0;
 
-    v = env_value("OLLAMA_ORIGINS");
-    c->origins = allowed_origins(v);
-    free(v);
+    char *origins = config_env_value("OLLAMA_ORIGINS");
+    c->origins = allowed_origins(origins);
+    free(origins);
 
-    v = env_value("OLLAMA_DEBUG");
-    c->debug = v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
-    free(v);
-
-    c->models_dir = env_value("AXLLAMA_MODELS");
+    c->debug = read_debug();
+    c->models_dir = config_env_value("AXLLAMA_MODELS");
+    c->tokenizer_dir = config_env_value("AXLLAMA_TOKENIZER_DIR");
+    c->cache_dir = config_env_value("AXLLAMA_CACHE");
 
     c->stall_timeout_s = DEFAULT_STALL_TIMEOUT_S;
-    v = env_value("AXLLAMA_STALL_TIMEOUT");
-    if (v) {
-        double d;
-        if (env_duration(v, &d) && d > 0)
-            c->stall_timeout_s = d;
-        else
-            sb_printf(&warn, "AXLLAMA_STALL_TIMEOUT=\"%s\": not a positive duration (\"2m\", \"90s\") or whole "
-                             "seconds; using the default 2m\n",
-                      v);
-        free(v);
-    }
+    read_duration("AXLLAMA_STALL_TIMEOUT", true, "not a positive duration (\"2m\", \"90s\") or whole seconds", "2m",
+                  &c->stall_timeout_s, &warn);
 
-    v = env_value("AXLLAMA_RESET_EVERY_TURN");
-    c->reset_every_turn = v && !strcmp(v, "1");
-    free(v);
+    char *reset = config_env_value("AXLLAMA_RESET_EVERY_TURN");
+    c->reset_every_turn = reset && !strcmp(reset, "1");
+    free(reset);
 
     if (warnings)
         *warnings = warn.len ? sb_steal(&warn) : NULL;
@@ -553,5 +592,7 @@ void server_config_free(server_config *c)
         free(c->origins);
     }
     free(c->models_dir);
+    free(c->tokenizer_dir);
+    free(c->cache_dir);
     memset(c, 0, sizeof *c);
 }
