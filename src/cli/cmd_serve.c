@@ -132,10 +132,11 @@ static void log_debug_settings(const server_config *cfg, const char *models_dir,
 {
     log_printf(&serve_log,
                "[DEBUG] settings: OLLAMA_HOST %s:%d, OLLAMA_MAX_QUEUE %zu, OLLAMA_KEEP_ALIVE %gs, "
-               "OLLAMA_LOAD_TIMEOUT %gs, AXLLAMA_STALL_TIMEOUT %gs, AXLLAMA_RESET_EVERY_TURN %d, models %s, "
+               "OLLAMA_LOAD_TIMEOUT %gs, AXLLAMA_STALL_TIMEOUT %gs, AXLLAMA_RESET_EVERY_TURN %d, "
+               "AXLLAMA_CONTEXT_RETAIN %g, AXLLAMA_RESTORE %d, AXLLAMA_RUNTIME_PROBE %gs, models %s, "
                "built-in tokenizer %s",
                cfg->host, cfg->port, cfg->max_queue, cfg->keep_alive_s, cfg->load_timeout_s, cfg->stall_timeout_s,
-               cfg->reset_every_turn, models_dir ? models_dir : "(default directories)",
+               cfg->reset_every_turn, cfg->context_retain, cfg->restore, cfg->runtime_probe_s, models_dir ? models_dir : "(default directories)",
                tokenizer_dir ? tokenizer_dir : "(none)");
 }
 
@@ -192,6 +193,9 @@ int cmd_serve(int argc, char **argv)
         .default_keep_alive_s = cfg.keep_alive_s,
         .load_timeout_s = cfg.load_timeout_s,
         .stall_timeout_s = cfg.stall_timeout_s,
+        .context_retain = cfg.context_retain,
+        .no_restore = !cfg.restore,
+        .runtime_probe_s = cfg.runtime_probe_s,
         .reset_every_turn = cfg.reset_every_turn,
         .log = log_stderr,
     };

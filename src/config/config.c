@@ -18,7 +18,9 @@
 #define DEFAULT_PORT 11434
 #define DEFAULT_MAX_QUEUE 512
 #define DEFAULT_KEEP_ALIVE_S 300.0
-#define DEFAULT_STALL_TIMEOUT_S 120.0
+#define DEFAULT_STALL_TIMEOUT_S 60.0 /* a full 2,048-token prefill takes ~25 s on a Pi 5 */
+#define DEFAULT_CONTEXT_RETAIN 0.5
+#define DEFAULT_RUNTIME_PROBE_S 5.0
 #define DEFAULT_LOAD_TIMEOUT_S 300.0
 
 /* ------------------------------------------------------------------------------------------ */
@@ -570,8 +572,29 @@ void server_config_from_env(server_config *c, char **warnings)
     c->cache_dir = config_env_value("AXLLAMA_CACHE");
 
     c->stall_timeout_s = DEFAULT_STALL_TIMEOUT_S;
-    read_duration("AXLLAMA_STALL_TIMEOUT", true, "not a positive duration (\"2m\", \"90s\") or whole seconds", "2m",
+    read_duration("AXLLAMA_STALL_TIMEOUT", true, "not a positive duration (\"2m\", \"90s\") or whole seconds", "1m",
                   &c->stall_timeout_s, &warn);
+
+    c->runtime_probe_s = DEFAULT_RUNTIME_PROBE_S;
+    read_duration("AXLLAMA_RUNTIME_PROBE", true, "not a positive duration (\"5s\", \"500ms\") or whole seconds", "5s",
+                  &c->runtime_probe_s, &warn);
+
+    c->context_retain = DEFAULT_CONTEXT_RETAIN;
+    char *retain = config_env_value("AXLLAMA_CONTEXT_RETAIN");
+    if (retain) {
+        char *end;
+        double r = strtod(retain, &end);
+        if (*end == '\0' && end != retain && r > 0 && r <= 1)
+            c->context_retain = r;
+        else
+            sb_printf(&warn, "AXLLAMA_CONTEXT_RETAIN=\"%s\": not a number above 0 and at most 1; using the default 0.5\n",
+                      retain);
+        free(retain);
+    }
+
+    char *restore = config_env_value("AXLLAMA_RESTORE");
+    c->restore = !restore || (strcmp(restore, "0") && strcasecmp(restore, "false"));
+    free(restore);
 
     char *reset = config_env_value("AXLLAMA_RESET_EVERY_TURN");
     c->reset_every_turn = reset && !strcmp(reset, "1");

@@ -1,8 +1,9 @@
 /* config: every setting axllama reads from the environment, in one place, with Ollama's names and
  * parsing rules (spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): `axllama serve`'s OLLAMA_HOST,
  * OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG,
- * AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT and
- * AXLLAMA_RESET_EVERY_TURN (README's configuration table); the client commands' OLLAMA_HOST (read
+ * AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
+ * AXLLAMA_RESET_EVERY_TURN, AXLLAMA_CONTEXT_RETAIN, AXLLAMA_RESTORE and AXLLAMA_RUNTIME_PROBE
+ * (README's configuration table); the client commands' OLLAMA_HOST (read
  * with config_env_value and parse_ollama_host); Go-style durations; a request's keep_alive value.
  * Not settings, so read where they are used: HOME, XDG_*, PATH, and the emulator's own
  * AXLLAMA_EMU_ARGS (a separate program). */
@@ -25,14 +26,19 @@ typedef struct {
     char *models_dir;       /* AXLLAMA_MODELS, NULL if unset */
     char *tokenizer_dir;    /* AXLLAMA_TOKENIZER_DIR (the built-in model's tokenizer data), NULL if unset */
     char *cache_dir;        /* AXLLAMA_CACHE (where scripts/fetch-tokenizer.sh puts that data), NULL if unset */
-    double stall_timeout_s; /* AXLLAMA_STALL_TIMEOUT (seconds or a Go duration), default 120 */
+    double stall_timeout_s; /* AXLLAMA_STALL_TIMEOUT (seconds or a Go duration), default 60 */
     bool reset_every_turn;  /* AXLLAMA_RESET_EVERY_TURN=1 (make bench's baseline) */
+    double context_retain;  /* AXLLAMA_CONTEXT_RETAIN: share of the window a history trim keeps, default 0.5 */
+    bool restore;           /* AXLLAMA_RESTORE (default on; "0"/"false" off): background restore */
+    double runtime_probe_s; /* AXLLAMA_RUNTIME_PROBE: liveness probe interval of a ready runtime, default 5 */
 } server_config;
 
 /* Reads the environment. Every value is trimmed of spaces and surrounding quotes first (Ollama's
  * envconfig.Var); an empty value counts as unset. OLLAMA_KEEP_ALIVE and OLLAMA_LOAD_TIMEOUT take a
- * Go duration or a bare integer of seconds, AXLLAMA_STALL_TIMEOUT a positive one; OLLAMA_MAX_QUEUE a
- * positive integer; AXLLAMA_RESET_EVERY_TURN is on for "1" only; OLLAMA_DEBUG is on
+ * Go duration or a bare integer of seconds, AXLLAMA_STALL_TIMEOUT and AXLLAMA_RUNTIME_PROBE a positive
+ * one; OLLAMA_MAX_QUEUE a positive integer; AXLLAMA_CONTEXT_RETAIN a number in (0, 1];
+ * AXLLAMA_RESET_EVERY_TURN is on for "1" only; AXLLAMA_RESTORE is off for "0" and "false" (any
+ * case); OLLAMA_DEBUG is on
  * for any value but "0" and "false" (any case); OLLAMA_ORIGINS entries are comma-separated (spaces
  * around an entry trimmed, empty entries dropped), followed by Ollama's defaults (http/https
  * localhost, 127.0.0.1, 0.0.0.0 with and without ":*", app:// file:// tauri:// vscode-webview://

@@ -223,7 +223,13 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
                         .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
         restore_note_displaced(e, &plan, j->manifest);
-        if (turn_run(&tp, j, e->tok, &rt, &staging, &o) == TURN_OK) {
+        unsigned long calls = driver_calls(e->drv), connects = driver_connects(e->drv);
+        turn_run(&tp, j, e->tok, &rt, &staging, &o);
+        if (log_debug_enabled())
+            log_printf(&e->log, "[DEBUG] turn: %s, prefilled %zu, %lu runtime calls, %lu new connections",
+                       plan.reset ? "reset" : "continued", plan.reset_ids.len + plan.diff.len,
+                       driver_calls(e->drv) - calls, driver_connects(e->drv) - connects);
+        if (o.result == TURN_OK) {
             session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls,
                                  o.eos);
             e->sess.last_greedy = tp.sampling.has_top_k && tp.sampling.top_k == 1;

@@ -108,11 +108,12 @@ typedef struct {
     double default_keep_alive_s;  /* OLLAMA_KEEP_ALIVE, default 300; < 0 forever */
     double load_timeout_s;        /* OLLAMA_LOAD_TIMEOUT, default 300 (a manifest's value wins) */
     double stall_timeout_s;       /* AXLLAMA_STALL_TIMEOUT: a running turn with no progress this long
-                                     means a hung runtime; <= 0: 120 */
+                                     means a hung runtime; <= 0: 120 (the server's default is 60) */
     bool reset_every_turn;        /* AXLLAMA_RESET_EVERY_TURN=1: reset and re-prefill every turn (the
                                      seeds' design, for make bench) */
     bool no_restore;              /* AXLLAMA_RESTORE=0: never put a displaced conversation back into the
                                      runtime in the background (restore.c) */
+    double runtime_probe_s;       /* AXLLAMA_RUNTIME_PROBE: a ready runtime's liveness probe interval; 0: 5 */
     double context_retain;        /* AXLLAMA_CONTEXT_RETAIN: when history must be dropped, keep this
                                      share of the window; 0: 0.5 (session.h) */
     void (*log)(void *user, const char *line); /* server log (runtime output included) */

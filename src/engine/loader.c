@@ -324,6 +324,7 @@ int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t e
                             .port = port,
                             .load_timeout_s = timeout,
                             .restart = true,
+                            .liveness_interval_s = e->cfg.runtime_probe_s,
                             .on_log = on_runtime_log,
                             .on_exit = on_runtime_exit,
                             .user = e};

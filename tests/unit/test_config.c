@@ -17,7 +17,8 @@
 static const char *const config_vars[] = {
     "OLLAMA_HOST",    "OLLAMA_MAX_QUEUE",      "OLLAMA_KEEP_ALIVE",     "OLLAMA_LOAD_TIMEOUT",
     "OLLAMA_ORIGINS", "OLLAMA_DEBUG",          "AXLLAMA_MODELS",        "AXLLAMA_TOKENIZER_DIR",
-    "AXLLAMA_CACHE",  "AXLLAMA_STALL_TIMEOUT", "AXLLAMA_RESET_EVERY_TURN"};
+    "AXLLAMA_CACHE",  "AXLLAMA_STALL_TIMEOUT", "AXLLAMA_RESET_EVERY_TURN", "AXLLAMA_CONTEXT_RETAIN",
+    "AXLLAMA_RESTORE", "AXLLAMA_RUNTIME_PROBE"};
 
 static int clear_env(void **state)
 {
@@ -163,8 +164,11 @@ static void test_env_defaults(void **state)
     assert_null(c.models_dir);
     assert_null(c.tokenizer_dir);
     assert_null(c.cache_dir);
-    assert_true(c.stall_timeout_s == 120);
+    assert_true(c.stall_timeout_s == 60);
     assert_false(c.reset_every_turn);
+    assert_true(c.context_retain == 0.5);
+    assert_true(c.restore);
+    assert_true(c.runtime_probe_s == 5);
     assert_int_equal(count_list(c.origins), N_DEFAULT_ORIGINS);
     for (size_t i = 0; i < N_DEFAULT_ORIGINS; i++)
         assert_string_equal(c.origins[i], default_origins[i]);
@@ -243,7 +247,9 @@ static void check_env_numbers(const char *var, const env_number_case *cases, siz
         double got = field == 0   ? c.keep_alive_s
                      : field == 1 ? c.load_timeout_s
                      : field == 2 ? (double)c.max_queue
-                                  : c.stall_timeout_s;
+                     : field == 3 ? c.stall_timeout_s
+                     : field == 4 ? c.context_retain
+                                  : c.runtime_probe_s;
         if (got != cases[i].want || (warnings != NULL) != cases[i].warns)
             fail_msg("%s=[%s]: got %g (warnings: %s), want %g%s", var, cases[i].value, got,
                      warnings ? warnings : "none", cases[i].want, cases[i].warns ? " with a warning" : "");
@@ -348,7 +354,38 @@ static void test_env_stall_timeout_positive_duration_or_seconds(void **state)
 {
     (void)state;
     CHECK_ENV("AXLLAMA_STALL_TIMEOUT", 3, {"90s", 90, false}, {"5m", 300, false}, {"30", 30, false},
-              {"0.5s", 0.5, false}, {"0", 120, true}, {"-1m", 120, true}, {"soon", 120, true}, {"", 120, false});
+              {"0.5s", 0.5, false}, {"0", 60, true}, {"-1m", 60, true}, {"soon", 60, true}, {"", 60, false});
+}
+
+static void test_env_context_retain_is_a_share_of_the_window(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_CONTEXT_RETAIN", 4, {"0.25", 0.25, false}, {"1", 1, false}, {" '0.75' ", 0.75, false},
+              {"0", 0.5, true}, {"1.5", 0.5, true}, {"half", 0.5, true}, {"-0.2", 0.5, true}, {"", 0.5, false});
+}
+
+static void test_env_runtime_probe_positive_duration(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_RUNTIME_PROBE", 5, {"500ms", 0.5, false}, {"2", 2, false}, {"0", 5, true}, {"x", 5, true},
+              {"", 5, false});
+}
+
+static void test_env_restore_is_on_unless_0_or_false(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        bool on;
+    } cases[] = {{"0", false}, {"false", false}, {"FALSE", false}, {"1", true}, {"yes", true}, {"", true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("AXLLAMA_RESTORE", cases[i].value, 1);
+        server_config c;
+        server_config_from_env(&c, NULL);
+        if (c.restore != cases[i].on)
+            fail_msg("AXLLAMA_RESTORE=[%s]: restore %d", cases[i].value, c.restore);
+        server_config_free(&c);
+    }
 }
 
 static void test_env_reset_every_turn_only_for_1(void **state)
@@ -662,6 +699,9 @@ int main(void)
         T(test_env_models_dir),
         T(test_env_tokenizer_dir_and_cache),
         T(test_env_stall_timeout_positive_duration_or_seconds),
+        T(test_env_context_retain_is_a_share_of_the_window),
+        T(test_env_runtime_probe_positive_duration),
+        T(test_env_restore_is_on_unless_0_or_false),
         T(test_env_reset_every_turn_only_for_1),
         T(test_env_value_trims_like_the_server),
         T(test_env_several_warnings_one_line_each),
