@@ -1,5 +1,5 @@
 /* cmd_tokenizer: `axllama tokenizer serve --tokenizer DIR [--host H] [--port P]`: runs the tokenizer
- * service (src/tokenizer/service.h) standalone, a drop-in for the vendor's qwen3_tokenizer_uid.py,
+ * service (src/tokensvc/tokensvc.h) standalone, a drop-in for the vendor's qwen3_tokenizer_uid.py,
  * until SIGINT or SIGTERM. */
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
-#include "tokenizer/service.h"
+#include "tokensvc/tokensvc.h"
 #include "tokenizer/tokenizer.h"
 
 static void usage(FILE *f)

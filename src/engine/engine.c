@@ -41,7 +41,7 @@
 #include "engine/output.h"
 #include "engine/session.h"
 #include "engine/toolcall.h"
-#include "tokenizer/service.h"
+#include "tokensvc/tokensvc.h"
 
 #define POLL_INTERVAL_S 0.005
 #define DRIVER_TIMEOUT_S 5.0

@@ -18,10 +18,10 @@
 
 /* Ollama's CORS settings. */
 #define CORS_ALLOW_METHODS "GET,POST,PUT,PATCH,DELETE,HEAD"
-#define CORS_ALLOW_HEADERS                                                                                             \
-    "Authorization,Content-Type,User-Agent,Accept,X-Requested-With,Openai-Beta,X-Stainless-Arch,"                      \
-    "X-Stainless-Async,X-Stainless-Custom-Poll-Interval,X-Stainless-Helper-Method,X-Stainless-Lang,"                   \
-    "X-Stainless-Os,X-Stainless-Package-Version,X-Stainless-Poll-Helper,X-Stainless-Retry-Count,"                      \
+#define CORS_ALLOW_HEADERS                                                                           \
+    "Authorization,Content-Type,User-Agent,Accept,X-Requested-With,Openai-Beta,X-Stainless-Arch,"    \
+    "X-Stainless-Async,X-Stainless-Custom-Poll-Interval,X-Stainless-Helper-Method,X-Stainless-Lang," \
+    "X-Stainless-Os,X-Stainless-Package-Version,X-Stainless-Poll-Helper,X-Stainless-Retry-Count,"    \
     "X-Stainless-Runtime,X-Stainless-Runtime-Version,X-Stainless-Timeout"
 #define CORS_MAX_AGE "43200"
 
@@ -138,10 +138,10 @@ void http_origin_decorate(const http_conn *c, http_response *r)
 
 static bool ipv4_is_special(const unsigned char *a)
 {
-    return a[0] == 127                                           /* loopback */
-           || a[0] == 10                                         /* private */
-           || (a[0] == 172 && (a[1] & 0xF0) == 16)               /* private */
-           || (a[0] == 192 && a[1] == 168)                       /* private */
+    return a[0] == 127                                            /* loopback */
+           || a[0] == 10                                          /* private */
+           || (a[0] == 172 && (a[1] & 0xF0) == 16)                /* private */
+           || (a[0] == 192 && a[1] == 168)                        /* private */
            || (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0); /* unspecified */
 }
 

@@ -103,8 +103,8 @@ static http_response *response_with_type(http_response *r, const char *content_t
 
 http_response *http_response_bytes(unsigned status, const char *content_type, const char *body, size_t len)
 {
-    return response_with_type(response_wrap(MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY), status),
-                     content_type);
+    return response_with_type(
+        response_wrap(MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY), status), content_type);
 }
 
 http_response *http_response_static(unsigned status, const char *content_type, const char *body)
@@ -117,7 +117,7 @@ http_response *http_response_static(unsigned status, const char *content_type, c
 http_response *http_response_take(unsigned status, const char *content_type, char *body, size_t len)
 {
     return response_with_type(response_wrap(MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE), status),
-                     content_type);
+                              content_type);
 }
 
 http_response *http_response_empty(unsigned status)
@@ -228,8 +228,8 @@ http_response *http_response_stream(const char *content_type, const http_stream_
     s->state = state;
     s->fd = -1;
     /* the block size bounds one read; our lines go out as soon as they exist anyway */
-    struct MHD_Response *mhd = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, http_stream_read, s,
-                                                                 http_stream_free);
+    struct MHD_Response *mhd =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, http_stream_read, s, http_stream_free);
     http_response *r = response_with_type(response_wrap(mhd, 200), content_type);
     r->stream = s;
     return r;
@@ -240,4 +240,3 @@ void http_stream_attach(http_stream *s, http_server *srv, int fd)
     s->srv = srv;
     s->fd = fd;
 }
-

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "tokenizer/service.h"
+#include "tokensvc/tokensvc.h"
 #include "tokenizer/tokenizer.h"
 
 /* ---- clock ---- */

@@ -1,4 +1,4 @@
-/* test_tokenizer_service: the tokenizer service over real HTTP (libcurl) with the real Qwen3
+/* test_tokensvc: the tokenizer service (src/tokensvc) over real HTTP (libcurl) with the real Qwen3
  * tokenizer: every endpoint, the token arithmetic of reset/encode, streaming decode, errors, limits,
  * concurrency, the staging seam and observers, and `axllama tokenizer serve` end to end.
  * Needs AXLLAMA_TOKENIZER_DIR; the CLI tests also AXLLAMA_BUILD (skipped without it). */
@@ -28,8 +28,8 @@
 
 #include "common/buf.h"
 #include "tokenizer/chat_template.h"
-#include "tokenizer/service.h"
 #include "tokenizer/tokenizer.h"
+#include "tokensvc/tokensvc.h"
 
 #define DEFAULT_PROMPT CHAT_DEFAULT_SYSTEM_PROMPT
 #define IM_START 151644
