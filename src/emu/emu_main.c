@@ -161,7 +161,7 @@ static int connect_tokenizer(const emu_options *o, emu_tokclient **tc_out, int *
 }
 
 /* The model load: axmodel_num + 3 progress steps over the init time. */
-static int load_model(const emu_options *o, const emu_profile *p)
+static int emu_load_model(const emu_options *o, const emu_profile *p)
 {
     int total = o->axmodel_num + 3;
     double init_s = (o->init_seconds >= 0 ? o->init_seconds : p->init_s) * o->time_scale;
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
     idvec think_ids = {0};
     rc = connect_tokenizer(&o, &tc, &eos_id, &think_ids);
     if (rc == 0)
-        rc = load_model(&o, profile);
+        rc = emu_load_model(&o, profile);
     if (rc != 0) {
         iv_free(&think_ids);
         emu_tokclient_free(tc);
