@@ -20,8 +20,8 @@ CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -pthread $
 LDFLAGS += -pthread $(filter -fsanitize=%,$(OPT))
 LDLIBS += $(PKG_LIBS) -lm
 
-LIB_SRCS := $(wildcard src/common/*.c src/net/*.c src/tokenizer/*.c src/models/*.c src/config/*.c src/supervisor/*.c \
-                       src/engine/*.c src/api/*.c)
+LIB_SRCS := $(wildcard src/common/*.c src/net/*.c src/tokenizer/*.c src/tokensvc/*.c src/models/*.c src/config/*.c \
+                       src/supervisor/*.c src/engine/*.c src/api/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 EMU_MAIN := src/emu/emu_main.c
 EMU_SRCS := $(filter-out $(EMU_MAIN),$(wildcard src/emu/*.c))
@@ -41,12 +41,15 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
 
 all: $(BUILD)/axllama $(BUILD)/axllama-emu
 
+# Archives are rebuilt from scratch: `ar rcs` alone would keep the members of removed or moved sources.
 $(BUILD)/libaxllama.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/libaxllama-emu.a: $(EMU_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/axllama: $(CLI_OBJS) $(BUILD)/libaxllama.a

@@ -1,5 +1,5 @@
 /* cmd_tokenizer: `axllama tokenizer serve --tokenizer DIR [--host H] [--port P]`: runs the tokenizer
- * service (src/tokenizer/service.h) standalone, a drop-in for the vendor's qwen3_tokenizer_uid.py,
+ * service (src/tokensvc/tokensvc.h) standalone, a drop-in for the vendor's qwen3_tokenizer_uid.py,
  * until SIGINT or SIGTERM. */
 #include <errno.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/stop_signals.h"
-#include "tokenizer/service.h"
+#include "tokensvc/tokensvc.h"
 #include "tokenizer/tokenizer.h"
 
 static void tokenizer_usage(FILE *f)

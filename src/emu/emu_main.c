@@ -10,24 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "emu/emu_http.h"
 #include "emu/emu_log.h"
 #include "emu/emu_options.h"
 #include "emu/emu_profile.h"
 #include "emu/emu_runtime.h"
 #include "emu/emu_tokclient.h"
+#include "net/http_client.h"
 
 #define TOKENIZER_TIMEOUT_S 10.0
 #define CONNECT_TRIES 10
 
 static void progress(int step, int total, double started, const char *what)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double elapsed = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - started;
+    double elapsed = clock_mono() - started;
     double rate = elapsed > 0 ? step / elapsed : 0;
     char bar[3 * 32 + 1] = "";
     int filled = step * 32 / total;
@@ -38,13 +37,6 @@ static void progress(int step, int total, double started, const char *what)
     if (step == total)
         printf("\n");
     fflush(stdout);
-}
-
-static double monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* post_config.json from the working directory, as the vendor reads it (all nine keys required). */
@@ -169,11 +161,11 @@ static int connect_tokenizer(const emu_options *o, emu_tokclient **tc_out, int *
 }
 
 /* The model load: axmodel_num + 3 progress steps over the init time. */
-static int load_model(const emu_options *o, const emu_profile *p)
+static int emu_load_model(const emu_options *o, const emu_profile *p)
 {
     int total = o->axmodel_num + 3;
     double init_s = (o->init_seconds >= 0 ? o->init_seconds : p->init_s) * o->time_scale;
-    double per_step = init_s / total, started = monotonic_now();
+    double per_step = init_s / total, started = clock_mono();
     int remain_cmm = 7040;
     EMU_LOGW("Init", 90, "axllama-emu: model files are not read (emulated: %s, %s, %s)", o->template_filename_axmodel,
              o->filename_post_axmodel, o->filename_tokens_embed);
@@ -225,6 +217,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigint);
     sigaddset(&sigint, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigint, NULL);
+    http_client_global_init(); /* libcurl, once, before any thread starts */
 
     emu_options o;
     int rc = emu_options_parse(&o, argc, argv, stderr);
@@ -242,7 +235,7 @@ int main(int argc, char **argv)
     idvec think_ids = {0};
     rc = connect_tokenizer(&o, &tc, &eos_id, &think_ids);
     if (rc == 0)
-        rc = load_model(&o, profile);
+        rc = emu_load_model(&o, profile);
     if (rc != 0) {
         iv_free(&think_ids);
         emu_tokclient_free(tc);

@@ -2,9 +2,12 @@
  * interruptible sleep. */
 #include "emu/emu_profile.h"
 
-#include <errno.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/clock.h"
+
+/* How often a stoppable sleep looks at its stop flag. */
+#define EMU_STOP_SLICE_S 0.002
 
 static const emu_profile profiles[] = {
     /* tests and demos: everything in milliseconds */
@@ -25,22 +28,13 @@ const emu_profile *emu_profile_find(const char *name)
 
 bool emu_sleep(double seconds, const atomic_bool *stop)
 {
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    long long ns = end.tv_nsec + (long long)(seconds * 1e9);
-    end.tv_sec += ns / 1000000000LL;
-    end.tv_nsec = ns % 1000000000LL;
+    double deadline = deadline_in(seconds);
     for (;;) {
         if (stop && atomic_load(stop))
             return true;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long long left = (end.tv_sec - now.tv_sec) * 1000000000LL + (end.tv_nsec - now.tv_nsec);
+        double left = deadline_left(deadline);
         if (left <= 0)
             return false;
-        long long slice = stop && left > 2000000LL ? 2000000LL : left; /* 2 ms slices when stoppable */
-        struct timespec req = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-        while (nanosleep(&req, &req) != 0 && errno == EINTR) {
-        }
+        clock_sleep(stop && left > EMU_STOP_SLICE_S ? EMU_STOP_SLICE_S : left);
     }
 }

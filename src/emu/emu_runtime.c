@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "emu/emu_log.h"
 
 /* Qwen3 token ids the stand-in model needs (the emulator emulates a Qwen3 model package). */
@@ -79,13 +79,6 @@ struct emu_runtime {
 static double scaled(const emu_runtime *rt, double seconds)
 {
     return seconds * rt->opt->time_scale;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void push_text(emu_runtime *rt, const char *s, size_t n)
@@ -290,10 +283,10 @@ static char *run_model(emu_runtime *rt, const idvec *ids, const idvec *diff, boo
     int n = (int)diff->len;
     int chunks = (n + PREFILL_CHUNK - 1) / PREFILL_CHUNK;
     EMU_LOGI("Run", 347, "input token num : %d, prefill_split_num : %d", n, chunks);
-    double t0 = now_s();
+    double t0 = clock_mono();
     bool stopped = emu_sleep(scaled(rt, chunks * rt->profile->prefill_chunk_s), &rt->stop);
     EMU_LOGI("Run", 382, "input_num_token:%d", n);
-    EMU_LOGN("Run", 450, "ttft: %.2f ms", (now_s() - t0) * 1000.0);
+    EMU_LOGN("Run", 450, "ttft: %.2f ms", (clock_mono() - t0) * 1000.0);
 
     idvec plan = {0}, out = {0}, pending = {0};
     plan_reply(rt, ids, diff, s, generation, &plan);
@@ -305,7 +298,7 @@ static char *run_model(emu_runtime *rt, const idvec *ids, const idvec *diff, boo
     check_faults(rt, generation, 1);
     iv_push(&out, first);
     iv_push(&pending, first);
-    double t_decode = now_s();
+    double t_decode = clock_mono();
     while (!stopped) {
         if (atomic_load(&rt->stop))
             break;
@@ -332,7 +325,7 @@ static char *run_model(emu_runtime *rt, const idvec *ids, const idvec *diff, boo
             pending.len = 0;
         }
     }
-    double secs = now_s() - t_decode;
+    double secs = clock_mono() - t_decode;
     if (streaming) {
         fprintf(stdout, "\n\n");
         fflush(stdout);
@@ -448,7 +441,7 @@ static void reset_sync(emu_runtime *rt, const char *system_prompt)
 
 /* ---- worker ---- */
 
-static void *worker_main(void *arg)
+static void *emu_worker_main(void *arg)
 {
     emu_runtime *rt = arg;
     for (;;) {
@@ -557,7 +550,7 @@ tokc_status emu_runtime_tokenize_think_text(emu_tokclient *tok, const char *text
 
 void emu_runtime_start(emu_runtime *rt)
 {
-    if (pthread_create(&rt->worker, NULL, worker_main, rt) == 0)
+    if (pthread_create(&rt->worker, NULL, emu_worker_main, rt) == 0)
         rt->worker_started = true;
 }
 

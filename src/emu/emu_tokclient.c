@@ -1,19 +1,24 @@
-/* emu_tokclient: libcurl client of the tokenizer service, as the vendor runtime calls it. */
+/* emu_tokclient: the client of the tokenizer service, as the vendor runtime calls it, on
+ * net/http_client (never through a proxy for a loopback service). */
 #include "emu/emu_tokclient.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "net/http_client.h"
+
+/* The vendor's client reads any answer whole; this bounds it far above the largest the service
+ * gives (the ids of a body at its 8 MiB limit). */
+#define TOKC_MAX_ANSWER ((size_t)256 << 20)
 
 struct emu_tokclient {
     char base[128]; /* http://A.B.C.D:PORT */
@@ -22,16 +27,8 @@ struct emu_tokclient {
     char uid[64];
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void init_curl(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 emu_tokclient *emu_tokclient_new(const char *url, double timeout_s, char *err, size_t errlen)
 {
-    pthread_once(&curl_once, init_curl);
     const char *p = url;
     if (!strncmp(p, "http://", 7))
         p += 7;
@@ -101,45 +98,37 @@ bool emu_tokclient_probe(emu_tokclient *tc)
     return ok;
 }
 
-static size_t collect(char *data, size_t size, size_t n, void *user)
-{
-    sb_append(user, data, size * n);
-    return size * n;
-}
-
-/* One request; body NULL = GET. The answer (status 200 only) is parsed into *answer. */
-static tokc_status call(emu_tokclient *tc, const char *path, json_t *body, json_t **answer)
+/* One request; body NULL = GET. The answer (status 200 only) is parsed into *answer. A fresh client
+ * per call, like the vendor's httplib client (a new connection each time, safe from any thread). */
+static tokc_status tokc_request(emu_tokclient *tc, const char *path, json_t *body, json_t **answer)
 {
     *answer = NULL;
-    CURL *curl = curl_easy_init();
-    if (!curl)
+    http_client_config cfg = {
+        .base_url = tc->base,
+        .connect_timeout_s = tc->timeout_s,
+        .timeout_s = tc->timeout_s,
+        .max_body = TOKC_MAX_ANSWER,
+    };
+    http_client *client = http_client_new(&cfg);
+    if (!client)
         return TOKC_FAILED;
-    strbuf url = {0}, resp = {0};
-    sb_printf(&url, "%s%s", tc->base, path);
     char *payload = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url.data);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(tc->timeout_s * 1000));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(tc->timeout_s * 1000));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    if (payload) {
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
-    }
+    http_call call = {
+        .method = payload ? "POST" : "GET",
+        .path = path,
+        .body = payload,
+        .body_len = payload ? strlen(payload) : 0,
+        .content_type = "application/json",
+    };
+    http_reply reply;
     tokc_status st = TOKC_FAILED;
-    long code = 0;
-    if (curl_easy_perform(curl) == CURLE_OK && curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
-        code == 200) {
-        *answer = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);
+    if (http_client_call(client, &call, &reply) == HTTPC_OK && reply.status == 200) {
+        *answer = json_loadb(reply.body.data ? reply.body.data : "", reply.body.len, 0, NULL);
         st = *answer && json_is_object(*answer) && !json_object_get(*answer, "error") ? TOKC_OK : TOKC_BAD_ANSWER;
     }
-    curl_slist_free_all(headers);
+    http_reply_free(&reply);
     free(payload);
-    sb_free(&url);
-    sb_free(&resp);
-    curl_easy_cleanup(curl);
+    http_client_free(client);
     return st;
 }
 
@@ -168,7 +157,7 @@ static json_t *ids_array(const int32_t *ids, size_t n)
 tokc_status emu_tokclient_get_uid(emu_tokclient *tc)
 {
     json_t *ans;
-    tokc_status st = call(tc, "/get_uid", NULL, &ans);
+    tokc_status st = tokc_request(tc, "/get_uid", NULL, &ans);
     const char *uid = json_string_value(json_object_get(ans, "uid"));
     if (st == TOKC_OK && (!uid || strlen(uid) >= sizeof tc->uid))
         st = TOKC_BAD_ANSWER;
@@ -183,7 +172,7 @@ tokc_status emu_tokclient_get_id(emu_tokclient *tc, const char *which, int *id)
     char path[128];
     snprintf(path, sizeof path, "/%s?uid=%s", which, tc->uid);
     json_t *ans;
-    tokc_status st = call(tc, path, NULL, &ans);
+    tokc_status st = tokc_request(tc, path, NULL, &ans);
     json_t *v = json_object_get(ans, which);
     if (st == TOKC_OK && !json_is_integer(v))
         st = TOKC_BAD_ANSWER;
@@ -199,7 +188,7 @@ tokc_status emu_tokclient_reset(emu_tokclient *tc, const char *system_prompt, id
     if (system_prompt && *system_prompt)
         json_object_set_new(body, "system_prompt", json_string(system_prompt));
     json_t *ans;
-    tokc_status st = call(tc, "/reset", body, &ans);
+    tokc_status st = tokc_request(tc, "/reset", body, &ans);
     if (st == TOKC_OK && !read_ids(json_object_get(ans, "token_ids"), ids))
         st = TOKC_BAD_ANSWER;
     json_decref(body);
@@ -213,7 +202,7 @@ tokc_status emu_tokclient_encode(emu_tokclient *tc, const char *text, const char
     if (last_reply && *last_reply)
         json_object_set_new(body, "last_reply", json_string(last_reply));
     json_t *ans;
-    tokc_status st = call(tc, "/encode", body, &ans);
+    tokc_status st = tokc_request(tc, "/encode", body, &ans);
     if (st == TOKC_OK &&
         (!read_ids(json_object_get(ans, "token_ids"), ids) || !read_ids(json_object_get(ans, "diff"), diff)))
         st = TOKC_BAD_ANSWER;
@@ -226,7 +215,7 @@ tokc_status emu_tokclient_decode(emu_tokclient *tc, const int32_t *ids, size_t n
 {
     json_t *body = json_pack("{s:o,s:s}", "token_ids", ids_array(ids, n), "uid", tc->uid);
     json_t *ans;
-    tokc_status st = call(tc, "/decode", body, &ans);
+    tokc_status st = tokc_request(tc, "/decode", body, &ans);
     json_t *t = json_object_get(ans, "text");
     if (st == TOKC_OK && !json_is_string(t))
         st = TOKC_BAD_ANSWER;

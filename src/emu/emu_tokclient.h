@@ -2,7 +2,7 @@
  * §5.5): the raw TCP connect probe, GET /get_uid, /bos_id, /eos_id, POST /reset, /encode, /decode.
  * Requests are compact JSON with sorted keys (as nlohmann writes them), 10 s timeouts. The URL must
  * name an explicit port; "localhost" means 127.0.0.1 (IPv4 only), as in the vendor client.
- * Safe to use from several threads (one curl handle per call). */
+ * Safe to use from several threads (one net/http_client per call, a new connection each time). */
 #ifndef AXLLAMA_EMU_TOKCLIENT_H
 #define AXLLAMA_EMU_TOKCLIENT_H
 

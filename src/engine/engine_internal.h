@@ -14,7 +14,7 @@
 #include "engine/job.h"
 #include "engine/session.h"
 #include "engine/turn.h"
-#include "tokenizer/service.h"
+#include "tokensvc/tokensvc.h"
 
 /* Compatibility mode (manifest "tokenizer_upstream"): what the runtime's conversation holds, at the
  * message level (the upstream renders it, so ids cannot be compared). */

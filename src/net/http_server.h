@@ -1,18 +1,25 @@
-/* http_server: the HTTP plumbing under axllama's APIs, on libmicrohttpd: the listen socket
- * (OLLAMA_HOST rules), a route table (method + exact or prefix path, 404/405 with gin's default texts),
- * request bodies accumulated up to a limit (413), CORS per OLLAMA_ORIGINS and the Host-header
- * guard of a loopback listener (spec/ollama-api.md §4.2, §4.3), JSON replies, and chunked streaming
- * responses pulled from a producer with short waits, ended (and the producer cancelled) when the
- * client disconnects or the server stops.
+/* http_server: axllama's one HTTP server, on libmicrohttpd, under the Ollama/OpenAI API, the in-process
+ * tokenizer service and the emulator of the vendor runtime: the listen socket (net_listen), a route table
+ * (method + exact or prefix path), a fallback handler for unrouted requests, request bodies accumulated up
+ * to a limit (413), JSON replies, and chunked streaming responses pulled from a producer with short
+ * waits, ended (and the producer cancelled) when the client disconnects or the server stops.
  *
- * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION). A handler runs on its
- * connection's thread and may block (waiting for a model to load, collecting a whole answer): it
- * polls http_request_abandoned() between short waits. Streaming producers are pulled on the same
- * thread. Measured on the 2-core dev box this mode serves > 20k small keep-alive requests/s (see
- * docs/api.md), so the epoll pool + suspend/resume alternative buys nothing here and would make
- * streaming handlers far more complex. Connections that run a handler flagged `blocking` have
- * their idle timeout lifted until the response is complete (libmicrohttpd would otherwise close a
- * stream that is quiet for longer than the timeout). */
+ * What the API needs besides is on unless a config field turns it off: Ollama's CORS rules
+ * (OLLAMA_ORIGINS) and the Host-header guard of a loopback listener (spec/ollama-api.md §4.2, §4.3),
+ * gin's 404/405 texts for unrouted requests (replaced by a fallback handler), the early 413 (replaced by
+ * handler_takes_oversize), request logging (log_requests).
+ *
+ * Threading (http_server_config.threading):
+ *   - HTTP_THREAD_PER_CONNECTION (the default; the API and the emulator): a handler runs on its
+ *     connection's thread and may block (waiting for a model to load, collecting a whole answer): it
+ *     polls http_request_abandoned() between short waits. Streaming producers are pulled on the same
+ *     thread. Measured on the 2-core dev box this mode serves > 20k small keep-alive requests/s (see
+ *     docs/api.md), so the epoll pool + suspend/resume alternative buys nothing for the API and would
+ *     make streaming handlers far more complex. Connections that run a handler flagged `blocking` have
+ *     their idle timeout lifted until the response is complete (libmicrohttpd would otherwise close a
+ *     stream that is quiet for longer than the timeout).
+ *   - HTTP_THREAD_POOL (the tokenizer service): pool_threads threads share every connection; a handler
+ *     holds its pool thread while it runs, so handlers must be quick. */
 #ifndef AXLLAMA_NET_HTTP_SERVER_H
 #define AXLLAMA_NET_HTTP_SERVER_H
 
@@ -27,6 +34,7 @@
 #define HTTP_DEFAULT_MAX_BODY ((size_t)32 << 20)
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 300u
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
+#define HTTP_DEFAULT_POOL_THREADS 4u
 /* How long a streaming response waits for its producer between checks of the client. */
 #define HTTP_STREAM_POLL_S 0.05
 
@@ -43,6 +51,8 @@ typedef struct {
     const char *body;   /* NUL-terminated, "" when there is none */
     size_t body_len;
     http_conn *conn;
+    bool body_too_large; /* only with handler_takes_oversize: the body passed the limit and was dropped
+                            (body is then "") */
 } http_request;
 
 typedef struct http_response http_response;
@@ -60,8 +70,14 @@ typedef struct {
     bool blocking;      /* the handler may wait long (generation): lift the idle timeout */
 } http_route;
 
+typedef enum {
+    HTTP_THREAD_PER_CONNECTION, /* one thread per connection: handlers may block (the default) */
+    HTTP_THREAD_POOL,           /* pool_threads threads for every connection: handlers must be quick */
+} http_threading;
+
 typedef struct {
-    const char *host;  /* NULL: 127.0.0.1; "": all interfaces (IPv6 dual-stack, else IPv4) */
+    const char *host;  /* NULL: 127.0.0.1; "": all interfaces (IPv6 dual-stack, else IPv4); a name that
+                          resolves to both families binds its IPv4 address */
     int port;          /* 0: an ephemeral port, see http_server_port() */
     const http_route *routes; /* copied (the strings must outlive the server) */
     size_t n_routes;
@@ -73,6 +89,23 @@ typedef struct {
     void (*log)(void *user, const char *line); /* optional: errors, and requests if log_requests */
     void *log_user;
     bool log_requests;          /* one line per request: status, time to first byte, client, path */
+
+    /* Unrouted requests (no route has their method and path) run this handler once their body is in,
+     * instead of getting gin's 404 / 405 texts. NULL: gin's texts. */
+    http_handler fallback;
+    void *fallback_user;
+    /* Called for every request once its headers are in, before its body is read (req->body is ""; the
+     * headers and the query can be read): a response refuses the request at once (its body is never
+     * read), NULL lets it go on. Runs after the CORS and Host checks, before routing. Optional. */
+    http_handler before_body;
+    void *before_body_user;
+    /* An oversized body gets no 413 from the server (neither early, from Content-Length, nor once the
+     * upload passed the limit): the handler runs with req->body_too_large set and an empty body. */
+    bool handler_takes_oversize;
+    bool disable_cors;       /* no Origin checks: no 403, no preflight, no Access-Control-* headers */
+    bool disable_host_guard; /* no Host-header check on a loopback listener */
+    http_threading threading;
+    unsigned pool_threads; /* HTTP_THREAD_POOL: 0 = HTTP_DEFAULT_POOL_THREADS; 1 = the listener's thread */
 } http_server_config;
 
 /* Binds and starts serving; NULL with a message in err on failure (bad host, port in use...). */
@@ -88,6 +121,8 @@ bool http_server_is_loopback(const http_server *srv);
 
 /* A request header (case-insensitive name), or NULL. */
 const char *http_request_header(const http_request *req, const char *name);
+/* A query parameter of the request's URL (percent-decoded), or NULL. */
+const char *http_request_query(const http_request *req, const char *name);
 /* True when the client has closed its connection, or the server is stopping: a handler that
  * waits must then give up (cancel its work and return NULL). Cheap: one poll() with no wait. */
 bool http_request_abandoned(const http_request *req);

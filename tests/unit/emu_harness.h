@@ -27,23 +27,20 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "tokenizer/service.h"
+#include "common/clock.h"
 #include "tokenizer/tokenizer.h"
+#include "tokensvc/tokensvc.h"
 
 /* ---- clock ---- */
 
 static inline double h_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_mono();
 }
 
 static inline void h_sleep(double s)
 {
-    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    clock_sleep(s);
 }
 
 /* ---- the tokenizer service, recording the emulator's traffic ---- */

@@ -1,7 +1,9 @@
-/* service: the tokenizer service the vendor runtime calls over HTTP (the protocol of the vendor's
+/* tokensvc: the tokenizer service the vendor runtime calls over HTTP (the protocol of the vendor's
  * qwen3_tokenizer_uid.py, see spec/tokenizer-protocol.md): GET /get_uid, /bos_id, /eos_id and
- * POST /reset, /encode, /decode, with per-uid conversation state. Served with libmicrohttpd on a
- * small thread pool; every uid's state has its own lock.
+ * POST /reset, /encode, /decode, with per-uid conversation state. Served by net/http_server on a
+ * small thread pool; every uid's state has its own lock. The module's files: tokensvc.c (start,
+ * stop, the HTTP front and the staging seam), uid_table.c (the uids and their state), protocol.c
+ * (the six endpoints), proxy.c (the compatibility mode below).
  *
  * THE SEAM: axllama runs this service in-process, so it decides what the runtime prefills. Before
  * calling the runtime's generate, the engine stages the answer of that uid's next /encode with
@@ -24,16 +26,17 @@
  *
  * PROXY MODE (compatibility mode, cfg.upstream_url set): every request is forwarded unchanged (the
  * method, the path, the body, and the uid query parameter, the only one the protocol has) to an
- * external tokenizer service (the vendor's qwen3_tokenizer_uid.py) with libcurl (bounded by
- * upstream_timeout_s) and its answer (status and body) returned unchanged; nothing is computed
- * here and nothing can be staged (the stage functions return false). The service only watches:
+ * external tokenizer service (the vendor's qwen3_tokenizer_uid.py) with net/http_client (bounded
+ * by upstream_timeout_s; never through an HTTP proxy for a loopback upstream) and its answer (status
+ * and body) returned unchanged; nothing is computed here and nothing can be staged (the stage
+ * functions return false). The service only watches:
  * on_new_uid gets the uid of a /get_uid answer, on_encode the `diff` of each /encode answer,
  * on_decode the ids and the answered text of each /decode, on_upstream_error every call the
  * upstream failed (no answer: the runtime then gets 502 {"error": ...}; a non-200 answer or a
  * malformed /get_uid, /encode or /decode answer is passed on unchanged and reported). The vendor
  * runtime makes one call at a time, so the callbacks see its calls in order. */
-#ifndef AXLLAMA_TOKENIZER_SERVICE_H
-#define AXLLAMA_TOKENIZER_SERVICE_H
+#ifndef AXLLAMA_TOKENSVC_TOKENSVC_H
+#define AXLLAMA_TOKENSVC_TOKENSVC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,14 +61,13 @@ typedef void (*tok_service_uid_fn)(void *user, const char *uid);
 /* Called for every successful /decode with the ids the runtime sent and the text answered (len
  * bytes, NUL-terminated, possibly empty). Runs on an HTTP thread while that uid's state is locked,
  * so calls for one uid arrive in order; it must be quick and must not call tok_service_*. */
-typedef void (*tok_service_decode_fn)(void *user, const char *uid, const int32_t *ids, size_t n_ids,
-                                      const char *text, size_t len);
+typedef void (*tok_service_decode_fn)(void *user, const char *uid, const int32_t *ids, size_t n_ids, const char *text,
+                                      size_t len);
 
 /* Called for every complete request before it is answered: method, path (with the query string)
  * and the raw body (NUL-terminated, len bytes; empty for GET). Runs on an HTTP thread; must be quick
  * and must not call tok_service_*. For logging and for tests that watch the runtime's traffic. */
-typedef void (*tok_service_request_fn)(void *user, const char *method, const char *path, const char *body,
-                                       size_t len);
+typedef void (*tok_service_request_fn)(void *user, const char *method, const char *path, const char *body, size_t len);
 
 /* Proxy mode: the diff of a successful /encode answer (what the runtime will prefill). Runs on an
  * HTTP thread before the answer is sent; same rules as on_decode. */
@@ -74,21 +76,21 @@ typedef void (*tok_service_encode_fn)(void *user, const char *uid, const int32_t
 typedef void (*tok_service_error_fn)(void *user, const char *path, const char *message);
 
 typedef struct {
-    const tokenizer *tok;          /* required; borrowed: must outlive the service, never freed by it */
-    const char *host;              /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
-    uint16_t port;                 /* 0: an ephemeral port, see tok_service_port() */
-    unsigned threads;              /* 0: TOK_SERVICE_DEFAULT_THREADS */
-    size_t max_body_bytes;         /* 0: 8 MiB; larger request bodies get 413 */
-    size_t max_uids;               /* 0: 4096; more evict the least recently used uid */
-    unsigned connection_timeout_s; /* 0: 30; an idle connection is closed after this */
-    tok_service_uid_fn on_new_uid; /* optional */
-    tok_service_decode_fn on_decode; /* optional */
-    tok_service_request_fn on_request; /* optional */
-    const char *upstream_url;      /* NULL: the normal mode; "http://host:port": proxy mode (above) */
-    double upstream_timeout_s;     /* proxy mode: per forwarded call; <= 0: 30 */
-    tok_service_encode_fn on_encode; /* optional; proxy mode only */
+    const tokenizer *tok;                   /* required; borrowed: must outlive the service, never freed by it */
+    const char *host;                       /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
+    uint16_t port;                          /* 0: an ephemeral port, see tok_service_port() */
+    unsigned threads;                       /* 0: TOK_SERVICE_DEFAULT_THREADS */
+    size_t max_body_bytes;                  /* 0: 8 MiB; larger request bodies get 413 */
+    size_t max_uids;                        /* 0: 4096; more evict the least recently used uid */
+    unsigned connection_timeout_s;          /* 0: 30; an idle connection is closed after this */
+    tok_service_uid_fn on_new_uid;          /* optional */
+    tok_service_decode_fn on_decode;        /* optional */
+    tok_service_request_fn on_request;      /* optional */
+    const char *upstream_url;               /* NULL: the normal mode; "http://host:port": proxy mode (above) */
+    double upstream_timeout_s;              /* proxy mode: per forwarded call; <= 0: 30 */
+    tok_service_encode_fn on_encode;        /* optional; proxy mode only */
     tok_service_error_fn on_upstream_error; /* optional; proxy mode only */
-    void *user;                    /* passed to the callbacks */
+    void *user;                             /* passed to the callbacks */
 } tok_service_config;
 
 /* Binds, starts serving and returns the service; NULL with a message in err on failure (bad
@@ -108,8 +110,7 @@ bool tok_service_last_uid(tok_service *svc, char out[TOK_SERVICE_UID_LEN + 1]);
  * left alone; token_ids becomes full, so a later unstaged /encode diffs against it. The request is
  * still validated. Replaces an earlier stage. False if uid is unknown, n_diff > n_full or an id is
  * out of range. */
-bool tok_service_stage_encode(tok_service *svc, const char *uid, const int32_t *full, size_t n_full,
-                              size_t n_diff);
+bool tok_service_stage_encode(tok_service *svc, const char *uid, const int32_t *full, size_t n_full, size_t n_diff);
 /* The next POST /reset for uid answers {"token_ids": ids} (and sets token_ids and the message
  * history to [system prompt of that request]) instead of the rendered system block. Same false
  * cases as above. */

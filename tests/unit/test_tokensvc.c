@@ -1,4 +1,4 @@
-/* test_tokenizer_service: the tokenizer service over real HTTP (libcurl) with the real Qwen3
+/* test_tokensvc: the tokenizer service (src/tokensvc) over real HTTP (libcurl) with the real Qwen3
  * tokenizer: every endpoint, the token arithmetic of reset/encode, streaming decode, errors, limits,
  * concurrency, the staging seam and observers, and `axllama tokenizer serve` end to end.
  * Needs AXLLAMA_TOKENIZER_DIR; the CLI tests also AXLLAMA_BUILD (skipped without it). */
@@ -27,9 +27,10 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "tokenizer/chat_template.h"
-#include "tokenizer/service.h"
 #include "tokenizer/tokenizer.h"
+#include "tokensvc/tokensvc.h"
 
 #define DEFAULT_PROMPT CHAT_DEFAULT_SYSTEM_PROMPT
 #define IM_START 151644
@@ -366,13 +367,6 @@ static int connect_to(uint16_t port)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ------------------------------------------------------------------ fixtures */
@@ -1089,16 +1083,16 @@ static void test_idle_connection_is_closed_after_the_timeout(void **state)
     int fd = connect_to(tok_service_port(svc));
     const char partial[] = "GET /get_uid HTTP/1.1\r\nHost: x\r\n"; /* headers never finished */
     assert_int_equal(send(fd, partial, sizeof partial - 1, MSG_NOSIGNAL), (ssize_t)(sizeof partial - 1));
-    double t0 = now_s();
+    double t0 = clock_mono();
     bool closed = false;
-    while (!closed && now_s() - t0 < 5.0) {
+    while (!closed && clock_mono() - t0 < 5.0) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, 100) <= 0)
             continue;
         char buf[256];
         closed = recv(fd, buf, sizeof buf, 0) <= 0; /* any bytes would be an answer: keep reading */
     }
-    double waited = now_s() - t0;
+    double waited = clock_mono() - t0;
     assert_true(closed);
     assert_true(waited >= 0.5 && waited < 4.0);
     close(fd);
@@ -1114,9 +1108,9 @@ static void test_stop_with_a_stuck_client_returns_promptly(void **state)
     const char partial[] = "POST /encode HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{";
     assert_int_equal(send(fd, partial, sizeof partial - 1, MSG_NOSIGNAL), (ssize_t)(sizeof partial - 1));
     usleep(100 * 1000);
-    double t0 = now_s();
+    double t0 = clock_mono();
     tok_service_stop(svc);
-    assert_true(now_s() - t0 < 2.0);
+    assert_true(clock_mono() - t0 < 2.0);
     close(fd);
 }
 
@@ -1457,8 +1451,8 @@ static char *read_line(int fd, int timeout_ms)
 {
     strbuf sb = {0};
     sb_append(&sb, "", 0);
-    double deadline = now_s() + timeout_ms / 1000.0;
-    while (!strchr(sb.data, '\n') && now_s() < deadline) {
+    double deadline = clock_mono() + timeout_ms / 1000.0;
+    while (!strchr(sb.data, '\n') && clock_mono() < deadline) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, 100) <= 0)
             continue;
@@ -1474,9 +1468,9 @@ static char *read_line(int fd, int timeout_ms)
 /* Waits for the child to exit (SIGKILL after timeout_s); returns its wait status or -1. */
 static int wait_child(child *c, double timeout_s)
 {
-    double deadline = now_s() + timeout_s;
+    double deadline = clock_mono() + timeout_s;
     int status;
-    while (now_s() < deadline) {
+    while (clock_mono() < deadline) {
         pid_t p = waitpid(c->pid, &status, WNOHANG);
         if (p == c->pid) {
             close(c->out_fd), close(c->err_fd);
