@@ -9,10 +9,13 @@
  * for end-of-turn and is fed back, §2.6: so the cache ends exactly as the conversation's last turn
  * left it). Anything else coming out discards the restore.
  *
- * When: a conversation is displaced when a turn resets a runtime that held a chat continued at least
- * once; it is restored after a job, with the queue empty, while the runtime holds at most a one-off
- * (a conversation with a single user message), the same model is loaded, and the conversation's
- * last turn was greedy (a sampled reply cannot be replayed). It yields at once (a stop) to any new
+ * When: a conversation is displaced when a turn resets a runtime that held a chat of two user turns
+ * or more, unless the new request takes that same chat back to an earlier point (the client went
+ * back: the chat was abandoned, not displaced); it is restored after a job, with the queue empty,
+ * while the runtime holds at most a one-off (a conversation with a single user message: a title, a
+ * tag or follow-up request, or a new chat's first turn, which then pays a reset on its second turn),
+ * the same model is loaded, and the conversation's last turn was greedy (a sampled reply cannot be
+ * replayed). It yields at once (a stop) to any new
  * request that is not that conversation's next turn. AXLLAMA_RESTORE=0 turns it off. Worker only. */
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +42,8 @@ void restore_forget(engine *e)
 
 void restore_note_displaced(engine *e, const session_plan *plan, const model_manifest *m)
 {
-    if (!plan->reset || !e->sess.valid || !e->sess.continuable || e->sess.continued == 0)
+    if (!plan->reset || !e->sess.valid || !e->sess.continuable || session_user_turns(&e->sess) < 2 ||
+        session_plan_rewinds(&e->sess, plan))
         return;
     session_free(&e->displaced);
     e->displaced = e->sess; /* moved: the runtime is about to lose it */

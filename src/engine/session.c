@@ -515,9 +515,6 @@ void session_commit_calls(session *s, session_plan *plan, const int32_t *generat
         iv_free(&s->kv_ids);
         iv_append(&s->kv_ids, plan->reset_ids.v, plan->reset_ids.len);
         s->system_len = plan->reset_ids.len;
-        s->continued = 0;
-    } else {
-        s->continued++;
     }
     s->last_generated = n_generated;
     iv_append(&s->kv_ids, plan->diff.v, plan->diff.len);
@@ -568,5 +565,21 @@ bool session_restore_ids(const session *s, const session_model *m, idvec *reset_
     iv_append(full, s->kv_ids.v, s->kv_ids.len - 1);
     *n_diff = prefill;
     *last_id = s->kv_ids.v[s->kv_ids.len - 1];
+    return true;
+}
+
+bool session_plan_rewinds(const session *s, const session_plan *plan)
+{
+    if (!s->valid || plan->n_msgs > s->n_msgs || plan->skipped != s->skipped)
+        return false;
+    if ((plan->system == NULL) != (s->system == NULL) || (plan->system && strcmp(plan->system, s->system)))
+        return false;
+    for (size_t i = 0; i < plan->n_msgs; i++) {
+        const held_message *h = &plan->msgs[i];
+        chat_message m = {.role = h->role, .content = h->content, .tool_calls = h->tool_calls,
+                          .n_tool_calls = h->n_tool_calls};
+        if (!same_message(&s->msgs[i], &m))
+            return false;
+    }
     return true;
 }

@@ -44,7 +44,6 @@ typedef struct {
     size_t skipped;   /* the client's messages (after the system message) that precede msgs: dropped
                          by the last reset to fit; a request continues when msgs follow them */
     size_t system_len; /* kv_ids starts with this many ids of the reset's system block */
-    unsigned continued; /* turns continued since the last reset (0: a one-off so far) */
     size_t last_generated; /* ids the last turn generated (the end of kv_ids) */
     bool last_greedy;   /* the last turn was decoded greedily (set by the engine): it can be replayed */
 } session;
@@ -124,6 +123,9 @@ void session_commit_calls(session *s, session_plan *plan, const int32_t *generat
 
 /* The user messages the held conversation holds (1 for a one-off request such as a title). */
 size_t session_user_turns(const session *s);
+/* Whether plan's conversation is the held one taken back to an earlier point (its messages are the
+ * held messages' start: the client went back, or started over with the same first message). */
+bool session_plan_rewinds(const session *s, const session_plan *plan);
 
 /* What it takes to put the held conversation back into a runtime that lost it (the engine's
  * restore, engine.c): reset with the system block (reset_ids), then prefill everything after it but
