@@ -5,10 +5,11 @@
  * (tojson, tool_calls streamed and not) and format (instruction, validation, errors). The HTTP
  * server's own behaviours are in test_http_server.c. The last test runs `axllama serve` itself
  * (needs AXLLAMA_BUILD; skipped without it). */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
+
 #include <cmocka.h>
 
 #include <curl/curl.h>
@@ -21,10 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +35,7 @@
 #include "http_probe.h"
 #include "models/manifest.h"
 #include "net/http_server.h"
+#include "net/socket.h"
 
 /* ================================================================== the server under test */
 
@@ -140,10 +140,8 @@ static const fake_step STEPS_HELLO[] = {
 };
 
 static const fake_step STEPS_THINK_HELLO[] = {
-    {.kind = JOB_EV_THINKING, .text = "Hm"},
-    {.kind = JOB_EV_THINKING, .text = "m."},
-    {.kind = JOB_EV_CONTENT, .text = "Hel"},
-    {.kind = JOB_EV_CONTENT, .text = "lo"},
+    {.kind = JOB_EV_THINKING, .text = "Hm"},      {.kind = JOB_EV_THINKING, .text = "m."},
+    {.kind = JOB_EV_CONTENT, .text = "Hel"},      {.kind = JOB_EV_CONTENT, .text = "lo"},
     {.kind = JOB_EV_DONE, .done_reason = "stop"},
 };
 
@@ -292,12 +290,16 @@ static void test_ps_lists_loaded_models_with_state(void **state)
 
     time_t now = time(NULL);
     pthread_mutex_lock(&fake.lock);
-    fake.ps[0] = (engine_loaded_model){.state = RT_LOADING, .load_step = 12, .load_total = 39,
-                                       .expires_at = now + 300, .size = 1000, .context_length = 1280,
+    fake.ps[0] = (engine_loaded_model){.state = RT_LOADING,
+                                       .load_step = 12,
+                                       .load_total = 39,
+                                       .expires_at = now + 300,
+                                       .size = 1000,
+                                       .context_length = 1280,
                                        .manifest = &g_models[1]};
     snprintf(fake.ps[0].name, sizeof fake.ps[0].name, "plain:latest");
-    fake.ps[1] = (engine_loaded_model){.state = RT_READY, .forever = true, .size = 5000000000ULL,
-                                       .context_length = 2559, .manifest = &g_models[0]};
+    fake.ps[1] = (engine_loaded_model){
+        .state = RT_READY, .forever = true, .size = 5000000000ULL, .context_length = 2559, .manifest = &g_models[0]};
     snprintf(fake.ps[1].name, sizeof fake.ps[1].name, "qwen3-test:latest");
     fake.n_ps = 2;
     pthread_mutex_unlock(&fake.lock);
@@ -334,8 +336,8 @@ static void test_ps_lists_loaded_models_with_state(void **state)
 
 static void assert_metrics(const json_t *last)
 {
-    const char *keys[] = {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                          "eval_count", "eval_duration"};
+    const char *keys[] = {"total_duration",       "load_duration", "prompt_eval_count",
+                          "prompt_eval_duration", "eval_count",    "eval_duration"};
     for (size_t i = 0; i < 6; i++)
         if (!json_is_integer(json_object_get(last, keys[i])))
             fail_msg("final chunk lacks integer %s", keys[i]);
@@ -397,7 +399,8 @@ static void test_generate_system_and_raw(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_HELLO);
-    probe_result r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"system\":\"Be brief.\"}");
+    probe_result r =
+        probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"system\":\"Be brief.\"}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
     {
@@ -408,7 +411,8 @@ static void test_generate_system_and_raw(void **state)
         assert_string_equal(f.msgs[1].role, "user");
     }
 
-    r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"<|im_start|>raw\",\"raw\":true,\"stream\":false}");
+    r = probe_post("/api/generate",
+                   "{\"model\":\"qwen3-test\",\"prompt\":\"<|im_start|>raw\",\"raw\":true,\"stream\":false}");
     assert_int_equal(r.status, 200);
     assert_string_equal(probe_str(r.json, "response"), "Hello");
     assert_null(json_object_get(r.json, "context"));
@@ -423,7 +427,8 @@ static void test_generate_system_and_raw(void **state)
                                "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"raw\":true,\"template\":\"t\"}",
                                "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"raw\":true,\"context\":[1,2]}"};
     for (size_t i = 0; i < 3; i++)
-        probe_expect_error("/api/generate", conflicts[i], 400, "raw mode does not support template, system, or context");
+        probe_expect_error("/api/generate", conflicts[i], 400,
+                           "raw mode does not support template, system, or context");
     /* context alone is accepted (deprecated, ignored) */
     r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"context\":[1,2,3],\"stream\":false}");
     assert_int_equal(r.status, 200);
@@ -434,7 +439,8 @@ static void test_generate_non_stream_concatenates(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_THINK_HELLO);
-    probe_result r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"stream\":false,\"think\":true}");
+    probe_result r =
+        probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"stream\":false,\"think\":true}");
     assert_int_equal(r.status, 200);
     probe_assert_header(&r, "Content-Type", "application/json; charset=utf-8");
     assert_non_null(r.json);
@@ -471,7 +477,8 @@ static void test_chat_chunks_always_carry_role(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_THINK_HELLO);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    probe_result r =
+        probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     assert_int_equal(r.status, 200);
     probe_assert_header(&r, "Content-Type", "application/x-ndjson");
     json_t *lines[8];
@@ -497,14 +504,15 @@ static void test_chat_non_stream_and_messages(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_THINK_HELLO);
-    probe_result r = probe_post("/api/chat",
-                         "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[],\"messages\":["
-                         "{\"role\":\"SYSTEM\",\"content\":\"sys\"},"
-                         "{\"role\":\"user\",\"content\":\"q1\"},"
-                         "{\"role\":\"Assistant\",\"content\":\"a1\",\"thinking\":\"t1\","
-                         "\"tool_calls\":[{\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"days\":2}}}]},"
-                         "{\"role\":\"tool\",\"content\":\"sunny\",\"tool_name\":\"get_weather\"},"
-                         "{\"role\":\"user\",\"content\":null}]}");
+    probe_result r = probe_post(
+        "/api/chat",
+        "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[],\"messages\":["
+        "{\"role\":\"SYSTEM\",\"content\":\"sys\"},"
+        "{\"role\":\"user\",\"content\":\"q1\"},"
+        "{\"role\":\"Assistant\",\"content\":\"a1\",\"thinking\":\"t1\","
+        "\"tool_calls\":[{\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"days\":2}}}]},"
+        "{\"role\":\"tool\",\"content\":\"sunny\",\"tool_name\":\"get_weather\"},"
+        "{\"role\":\"user\",\"content\":null}]}");
     assert_int_equal(r.status, 200);
     assert_string_equal(probe_str(r.json, "message.role"), "assistant");
     assert_string_equal(probe_str(r.json, "message.content"), "Hello");
@@ -526,12 +534,14 @@ static void test_chat_non_stream_and_messages(void **state)
         assert_string_equal(f.msgs[4].content, "");
     }
 
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"developer\",\"content\":\"x\"}]}",
-                 400, "invalid role \"developer\" in message 0: must be one of system, user, assistant, tool");
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400,
-                 "json: cannot unmarshal number into Go struct field ChatRequest.messages.content of type string");
+    probe_expect_error("/api/chat",
+                       "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"developer\",\"content\":\"x\"}]}", 400,
+                       "invalid role \"developer\" in message 0: must be one of system, user, assistant, tool");
+    probe_expect_error(
+        "/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400,
+        "json: cannot unmarshal number into Go struct field ChatRequest.messages.content of type string");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":{}}", 400,
-                 "json: cannot unmarshal object into Go struct field ChatRequest.messages of type []api.Message");
+                       "json: cannot unmarshal object into Go struct field ChatRequest.messages of type []api.Message");
 }
 
 /* ================================================================== errors */
@@ -541,12 +551,14 @@ static void test_error_before_streaming_is_status_and_json(void **state)
     (void)state;
     static const fake_step fail[] = {{.kind = JOB_EV_ERROR, .text = "failed to load model: boom", .http_status = 500}};
     FAKE_SCRIPT(fail);
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\"}", 500, "failed to load model: boom");
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 500,
-                 "failed to load model: boom");
+    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\"}", 500,
+                       "failed to load model: boom");
+    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                       500, "failed to load model: boom");
     static const fake_step bad[] = {{.kind = JOB_EV_ERROR, .text = "prompt too long", .http_status = 400}};
     FAKE_SCRIPT(bad);
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"stream\":false}", 400, "prompt too long");
+    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\",\"stream\":false}", 400,
+                       "prompt too long");
     static const fake_step no_status[] = {{.kind = JOB_EV_ERROR, .text = "odd"}};
     FAKE_SCRIPT(no_status);
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\"}", 500, "odd");
@@ -554,9 +566,9 @@ static void test_error_before_streaming_is_status_and_json(void **state)
     static const fake_step late[] = {{.kind = JOB_EV_CONTENT, .text = "a"},
                                      {.kind = JOB_EV_ERROR, .text = "runtime died", .http_status = 500}};
     FAKE_SCRIPT(late);
-    probe_expect_error("/api/chat",
-                 "{\"model\":\"qwen3-test\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 500,
-                 "runtime died");
+    probe_expect_error(
+        "/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        500, "runtime died");
     assert_int_equal(fake_wait_count(&fake.releases, 5), 5);
 }
 
@@ -566,7 +578,8 @@ static void test_error_mid_stream_is_one_error_line(void **state)
     static const fake_step steps[] = {{.kind = JOB_EV_CONTENT, .text = "a"},
                                       {.kind = JOB_EV_ERROR, .text = "runtime died", .http_status = 500}};
     FAKE_SCRIPT(steps);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r =
+        probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     json_t *lines[4];
     size_t n = probe_ndjson_lines(&r, lines, 4);
@@ -583,10 +596,11 @@ static void test_queue_full_is_503(void **state)
     (void)state;
     pthread_mutex_lock(&fake.lock);
     fake.submit_status = 503;
-    snprintf(fake.submit_err, sizeof fake.submit_err, "server busy, please try again.  maximum pending requests exceeded");
+    snprintf(fake.submit_err, sizeof fake.submit_err,
+             "server busy, please try again.  maximum pending requests exceeded");
     pthread_mutex_unlock(&fake.lock);
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"hi\"}", 503,
-                 "server busy, please try again.  maximum pending requests exceeded");
+                       "server busy, please try again.  maximum pending requests exceeded");
     assert_int_equal(fake_count(&fake.releases), 0);
 }
 
@@ -595,9 +609,10 @@ static void test_unknown_model_and_missing_model(void **state)
     (void)state;
     probe_expect_error("/api/generate", "{\"model\":\"nope\",\"prompt\":\"x\"}", 404, "model 'nope' not found");
     probe_expect_error("/api/generate", "{\"prompt\":\"x\"}", 404, "model '' not found");
-    probe_expect_error("/api/generate", "{\"model\":\"bad name!\",\"prompt\":\"x\"}", 404, "model 'bad name!' not found");
+    probe_expect_error("/api/generate", "{\"model\":\"bad name!\",\"prompt\":\"x\"}", 404,
+                       "model 'bad name!' not found");
     probe_expect_error("/api/chat", "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404,
-                 "model 'nope' not found");
+                       "model 'nope' not found");
     probe_expect_error("/api/chat", "{\"messages\":[]}", 400, "model is required");
     assert_int_equal(fake_count(&fake.submits), 0);
 }
@@ -608,22 +623,25 @@ static void test_request_body_errors(void **state)
     probe_expect_error("/api/generate", "", 400, "missing request body");
     probe_expect_error("/api/chat", "  \n ", 400, "missing request body");
     probe_expect_error("/api/generate", "{\"model\":", 400, "unexpected EOF");
-    probe_expect_error("/api/generate", "[1,2]", 400, "json: cannot unmarshal array into Go value of type api.GenerateRequest");
+    probe_expect_error("/api/generate", "[1,2]", 400,
+                       "json: cannot unmarshal array into Go value of type api.GenerateRequest");
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":1}", 400,
-                 "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string");
+                       "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string");
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":\"yes\"}", 400,
-                 "json: cannot unmarshal string into Go struct field GenerateRequest.stream of type bool");
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"options\":[1]}", 400,
-                 "json: cannot unmarshal array into Go struct field ChatRequest.options of type map[string]interface {}");
+                       "json: cannot unmarshal string into Go struct field GenerateRequest.stream of type bool");
+    probe_expect_error(
+        "/api/chat", "{\"model\":\"qwen3-test\",\"options\":[1]}", 400,
+        "json: cannot unmarshal array into Go struct field ChatRequest.options of type map[string]interface {}");
     probe_result r = probe_post("/api/generate", "{oops}");
     assert_int_equal(r.status, 400);
     assert_non_null(probe_str(r.json, "error"));
     probe_result_free(&r);
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"top_logprobs\":21}", 400,
-                 "top_logprobs must be between 0 and 20");
+                       "top_logprobs must be between 0 and 20");
     /* unknown top-level keys are ignored */
     FAKE_SCRIPT(STEPS_HELLO);
-    r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"whatever\":{\"a\":1},\"stream\":false}");
+    r = probe_post("/api/generate",
+                   "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"whatever\":{\"a\":1},\"stream\":false}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
 }
@@ -681,7 +699,8 @@ static void expect_keep_alive(const char *value, bool forever, double seconds)
 {
     FAKE_SCRIPT(STEPS_HELLO);
     char body[256];
-    snprintf(body, sizeof body, "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"keep_alive\":%s}", value);
+    snprintf(body, sizeof body, "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"keep_alive\":%s}",
+             value);
     probe_result r = probe_post("/api/generate", body);
     if (r.status != 200)
         fail_msg("keep_alive %s: %ld %s", value, r.status, r.body.data);
@@ -706,7 +725,7 @@ static void test_keep_alive_values(void **state)
     expect_keep_alive("-1", true, 0);
     expect_keep_alive("\"-1m\"", true, 0);
     probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"keep_alive\":\"-1\"}", 400,
-                 "time: missing unit in duration \"-1\"");
+                       "time: missing unit in duration \"-1\"");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"keep_alive\":true}", 400, "Unsupported type: 'bool'");
     /* null = absent */
     FAKE_SCRIPT(STEPS_HELLO);
@@ -721,19 +740,23 @@ static void test_keep_alive_values(void **state)
 static void test_think_validation(void **state)
 {
     (void)state;
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"think\":\"bogus\"}", 400,
-                 "invalid think value: \"bogus\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)");
+    probe_expect_error(
+        "/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"think\":\"bogus\"}", 400,
+        "invalid think value: \"bogus\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"think\":5}", 400,
-                 "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)");
+                       "think must be a boolean or string (\"high\", \"medium\", \"low\", \"max\", true, or false)");
     probe_expect_error("/api/generate", "{\"model\":\"plain\",\"prompt\":\"x\",\"think\":true}", 400,
-                 "\"plain\" does not support thinking");
+                       "\"plain\" does not support thinking");
     probe_expect_error("/api/chat", "{\"model\":\"plain:latest\",\"think\":\"low\",\"messages\":[]}", 400,
-                 "\"plain:latest\" does not support thinking");
+                       "\"plain:latest\" does not support thinking");
     const struct {
         const char *model, *think;
         int expect;
-    } ok[] = {{"plain", "false", 0}, {"qwen3-test", "false", 0}, {"qwen3-test", "\"medium\"", 1},
-              {"qwen3-test", "\"max\"", 1}, {"qwen3-test", "null", -1}};
+    } ok[] = {{"plain", "false", 0},
+              {"qwen3-test", "false", 0},
+              {"qwen3-test", "\"medium\"", 1},
+              {"qwen3-test", "\"max\"", 1},
+              {"qwen3-test", "null", -1}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         FAKE_SCRIPT(STEPS_HELLO);
         char body[256];
@@ -750,8 +773,8 @@ static void test_options_known_applied_unknown_ignored(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_HELLO);
-    probe_result r = probe_post("/api/generate",
-                         "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"options\":{"
+    probe_result r = probe_post(
+        "/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"options\":{"
                          "\"temperature\":0.5,\"top_k\":7.9,\"top_p\":0.25,\"repeat_penalty\":1.1,\"num_predict\":3,"
                          "\"stop\":[\"x\",\"y\"],\"num_ctx\":8192,\"seed\":null,\"use_mmap\":true,"
                          "\"numa\":true,\"mirostat\":1,\"tfs_z\":\"odd\",\"penalize_newline\":[1]}}");
@@ -773,22 +796,24 @@ static void test_options_known_applied_unknown_ignored(void **state)
     }
 
     FAKE_SCRIPT(STEPS_HELLO);
-    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    r = probe_post("/api/chat",
+                   "{\"model\":\"qwen3-test\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
     assert_false(fake_snapshot().options.has_temperature);
     assert_int_equal(fake_snapshot().options.n_stop, 0);
 
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"options\":{\"top_k\":\"a\"}}", 400,
-                 "option \"top_k\" must be of type integer");
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"options\":{\"temperature\":true}}", 400,
-                 "option \"temperature\" must be of type float32");
+    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"options\":{\"top_k\":\"a\"}}",
+                       400, "option \"top_k\" must be of type integer");
+    probe_expect_error("/api/generate",
+                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"options\":{\"temperature\":true}}", 400,
+                       "option \"temperature\" must be of type float32");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"options\":{\"stop\":\"x\"}}", 400,
-                 "option \"stop\" must be of type array");
+                       "option \"stop\" must be of type array");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"options\":{\"stop\":[1]}}", 400,
-                 "option \"stop\" must be of an array of strings");
+                       "option \"stop\" must be of an array of strings");
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"options\":{\"use_mmap\":1}}", 400,
-                 "option \"use_mmap\" must be of type boolean");
+                       "option \"use_mmap\" must be of type boolean");
 }
 
 static void test_unsupported_features_are_refused(void **state)
@@ -797,31 +822,34 @@ static void test_unsupported_features_are_refused(void **state)
     const char *m = "{\"model\":\"qwen3-test\",\"prompt\":\"x\",";
     char body[256];
     snprintf(body, sizeof body, "%s\"format\":123}", m);
-    probe_expect_error("/api/generate", body, 400, "invalid format: \"123\"; expected \"json\" or a valid JSON Schema object");
+    probe_expect_error("/api/generate", body, 400,
+                       "invalid format: \"123\"; expected \"json\" or a valid JSON Schema object");
     snprintf(body, sizeof body, "%s\"format\":\"xml\"}", m);
     probe_expect_error("/api/generate", body, 400,
-                 "invalid format: \"\\\"xml\\\"\"; expected \"json\" or a valid JSON Schema object");
+                       "invalid format: \"\\\"xml\\\"\"; expected \"json\" or a valid JSON Schema object");
     snprintf(body, sizeof body, "%s\"images\":[\"aGVsbG8=\"]}", m);
-    probe_expect_error("/api/generate", body, 400, "registry.ollama.ai/library/qwen3-test:latest does not support vision");
+    probe_expect_error("/api/generate", body, 400,
+                       "registry.ollama.ai/library/qwen3-test:latest does not support vision");
     snprintf(body, sizeof body, "%s\"suffix\":\"end\"}", m);
-    probe_expect_error("/api/generate", body, 400, "registry.ollama.ai/library/qwen3-test:latest does not support insert");
+    probe_expect_error("/api/generate", body, 400,
+                       "registry.ollama.ai/library/qwen3-test:latest does not support insert");
     probe_expect_error("/api/chat",
-                 "{\"model\":\"plain\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
-                 "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                 400, "registry.ollama.ai/library/plain:latest does not support tools");
-    probe_expect_error("/api/chat",
-                 "{\"model\":\"plain\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"images\":[\"aGk=\"]}]}", 400,
-                 "registry.ollama.ai/library/plain:latest does not support vision");
+                       "{\"model\":\"plain\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                       400, "registry.ollama.ai/library/plain:latest does not support tools");
+    probe_expect_error(
+        "/api/chat", "{\"model\":\"plain\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"images\":[\"aGk=\"]}]}",
+        400, "registry.ollama.ai/library/plain:latest does not support vision");
     snprintf(body, sizeof body, "%s\"template\":\"{{ .Prompt }}\"}", m);
     probe_expect_error("/api/generate", body, 400,
-                 "template overrides are not supported: axllama renders the model's own chat template");
+                       "template overrides are not supported: axllama renders the model's own chat template");
     snprintf(body, sizeof body, "%s\"logprobs\":true}", m);
     probe_expect_error("/api/generate", body, 400, "logprobs are not supported");
     assert_int_equal(fake_count(&fake.submits), 0);
 
     /* empty values mean "not set" */
-    const char *accepted[] = {"\"format\":\"\"", "\"format\":null", "\"images\":[]", "\"suffix\":\"\"",
-                              "\"logprobs\":false", "\"template\":\"\""};
+    const char *accepted[] = {"\"format\":\"\"", "\"format\":null",    "\"images\":[]",
+                              "\"suffix\":\"\"", "\"logprobs\":false", "\"template\":\"\""};
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
         FAKE_SCRIPT(STEPS_HELLO);
         snprintf(body, sizeof body, "%s\"stream\":false,%s}", m, accepted[i]);
@@ -832,7 +860,7 @@ static void test_unsupported_features_are_refused(void **state)
     }
     FAKE_SCRIPT(STEPS_HELLO);
     probe_result r = probe_post("/api/chat", "{\"model\":\"plain\",\"tools\":[],\"stream\":false,"
-                                      "\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"images\":[]}]}");
+                                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"images\":[]}]}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
 }
@@ -843,41 +871,46 @@ static void test_tools_are_serialised_as_tojson_for_the_template(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_HELLO);
-    probe_result r = probe_post("/api/chat",
-                         "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":["
-                         "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Wetter f\\u00fcr \\\"x\\\"\","
-                         "\"parameters\":{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{\"city\":{\"type\":\"string\"},"
-                         "\"scale\":{\"type\":\"number\",\"default\":1.0}}}}},"
-                         "{\"function\":{\"name\":\"noop\"},\"type\":\"function\"}],"
-                         "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r = probe_post(
+        "/api/chat",
+        "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":["
+        "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Wetter f\\u00fcr \\\"x\\\"\","
+        "\"parameters\":{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{\"city\":{\"type\":\"string\"},"
+        "\"scale\":{\"type\":\"number\",\"default\":1.0}}}}},"
+        "{\"function\":{\"name\":\"noop\"},\"type\":\"function\"}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
     fake_state f = fake_snapshot();
     assert_int_equal(f.n_tools, 2);
     /* json.dumps(tool, ensure_ascii=False): ", " and ": ", keys as given, raw UTF-8, 1.0 stays 1.0 */
-    assert_string_equal(f.tools[0], "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": "
-                                    "\"Wetter für \\\"x\\\"\", \"parameters\": {\"type\": \"object\", \"required\": "
-                                    "[\"city\"], \"properties\": {\"city\": {\"type\": \"string\"}, \"scale\": "
-                                    "{\"type\": \"number\", \"default\": 1.0}}}}}");
+    assert_string_equal(f.tools[0],
+                        "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": "
+                        "\"Wetter für \\\"x\\\"\", \"parameters\": {\"type\": \"object\", \"required\": "
+                        "[\"city\"], \"properties\": {\"city\": {\"type\": \"string\"}, \"scale\": "
+                        "{\"type\": \"number\", \"default\": 1.0}}}}}");
     assert_string_equal(f.tools[1], "{\"function\": {\"name\": \"noop\"}, \"type\": \"function\"}");
 
     /* generate has no tools; an empty list is no tools */
     FAKE_SCRIPT(STEPS_HELLO);
-    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[],\"messages\":[{\"role\":"
+                                "\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
     assert_int_equal(fake_snapshot().n_tools, 0);
 
     probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[\"f\"],\"messages\":[]}", 400,
-                 "json: cannot unmarshal string into Go struct field ChatRequest.tools of type api.Tool");
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"function\":[]}],\"messages\":[]}", 400,
-                 "json: cannot unmarshal array into Go struct field ChatRequest.tools.function of type api.ToolFunction");
-    probe_expect_error("/api/chat",
-                 "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
-                 "[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}]}",
-                 400,
-                 "json: cannot unmarshal string into Go struct field ChatRequest.messages.tool_calls.function.arguments of "
-                 "type api.ToolCallFunctionArguments");
+                       "json: cannot unmarshal string into Go struct field ChatRequest.tools of type api.Tool");
+    probe_expect_error(
+        "/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"function\":[]}],\"messages\":[]}", 400,
+        "json: cannot unmarshal array into Go struct field ChatRequest.tools.function of type api.ToolFunction");
+    probe_expect_error(
+        "/api/chat",
+        "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+        "[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}]}",
+        400,
+        "json: cannot unmarshal string into Go struct field ChatRequest.messages.tool_calls.function.arguments of "
+        "type api.ToolCallFunctionArguments");
 
     /* the capability follows the template: the Qwen2.5 "plain" model has none */
     r = probe_post("/api/show", "{\"model\":\"plain\"}");
@@ -923,8 +956,9 @@ static void test_tool_calls_stream_each_call_whole_in_its_own_chunk(void **state
 {
     (void)state;
     FAKE_SCRIPT(STEPS_TOOL_CALLS);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
-                                      "\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r =
+        probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+                                "\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     json_t *lines[8];
     size_t n = probe_ndjson_lines(&r, lines, 8);
@@ -953,8 +987,9 @@ static void test_tool_calls_non_stream_are_collected_in_the_message(void **state
 {
     (void)state;
     FAKE_SCRIPT(STEPS_TOOL_CALLS);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
-                                      "\"function\":{\"name\":\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r = probe_post(
+        "/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
+                     "\"function\":{\"name\":\"get_weather\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     assert_string_equal(probe_str(r.json, "message.content"), "Let me check. Done.");
     assert_string_equal(probe_str(r.json, "done_reason"), "stop");
@@ -967,8 +1002,9 @@ static void test_tool_calls_non_stream_are_collected_in_the_message(void **state
     probe_result_free(&r);
     /* without calls there is no tool_calls member */
     FAKE_SCRIPT(STEPS_HELLO);
-    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
-                          "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    r = probe_post("/api/chat",
+                   "{\"model\":\"qwen3-test\",\"stream\":false,\"tools\":[{\"type\":\"function\","
+                   "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_null(json_object_get(json_object_get(r.json, "message"), "tool_calls"));
     probe_result_free(&r);
 }
@@ -981,11 +1017,13 @@ static void test_format_instruction_goes_to_the_system_prompt(void **state)
 {
     (void)state;
     FAKE_SCRIPT(STEPS_HELLO);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r =
+        probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     probe_result_free(&r);
     assert_false(fake_snapshot().has_system_suffix);
 
-    const fake_step json_reply[] = {{.kind = JOB_EV_CONTENT, .text = "{}"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    const fake_step json_reply[] = {{.kind = JOB_EV_CONTENT, .text = "{}"},
+                                    {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(json_reply);
     r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
     assert_int_equal(r.status, 200);
@@ -995,13 +1033,15 @@ static void test_format_instruction_goes_to_the_system_prompt(void **state)
     assert_string_equal(f.system_suffix, INSTRUCTION);
 
     FAKE_SCRIPT(json_reply);
-    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":"
-                          "{\"a\":{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    r = probe_post("/api/chat",
+                   "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":"
+                   "{\"a\":{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     probe_result_free(&r);
     f = fake_snapshot();
-    assert_string_equal(f.system_suffix, INSTRUCTION " The JSON must conform to this JSON schema: "
-                                                     "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}");
+    assert_string_equal(f.system_suffix,
+                        INSTRUCTION " The JSON must conform to this JSON schema: "
+                                    "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}");
     assert_string_equal(f.msgs[0].role, "user"); /* the messages themselves are untouched */
     assert_string_equal(f.msgs[0].content, "x");
 }
@@ -1014,8 +1054,9 @@ static void test_format_conforming_reply_non_stream_is_the_json_itself(void **st
                                 {.kind = JOB_EV_CONTENT, .text = "1}\n```\n"},
                                 {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(fenced);
-    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\","
-                                      "\"required\":[\"a\"]},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    probe_result r =
+        probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\","
+                                "\"required\":[\"a\"]},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200);
     assert_string_equal(probe_str(r.json, "message.content"), "{\"a\": 1}"); /* fence and whitespace removed */
     assert_string_equal(probe_str(r.json, "message.thinking"), "think");     /* thinking is not validated */
@@ -1025,20 +1066,26 @@ static void test_format_conforming_reply_non_stream_is_the_json_itself(void **st
 static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
 {
     (void)state;
-    const fake_step prose[] = {{.kind = JOB_EV_CONTENT, .text = "Sure, here"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    const fake_step prose[] = {{.kind = JOB_EV_CONTENT, .text = "Sure, here"},
+                               {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(prose);
-    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 500,
-                 "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
-    const fake_step wrong[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": \"1\"}"}, {.kind = JOB_EV_DONE, .done_reason = "stop"}};
+    probe_expect_error("/api/generate",
+                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 500,
+                       "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
+    const fake_step wrong[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": \"1\"}"},
+                               {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(wrong);
-    probe_expect_error("/api/chat",
-                 "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":{\"a\":"
-                 "{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                 500, "the model's reply does not match the format schema: $.a: expected integer, got string");
+    probe_expect_error(
+        "/api/chat",
+        "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":{\"a\":"
+        "{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        500, "the model's reply does not match the format schema: $.a: expected integer, got string");
     /* a reply cut by num_predict is checked too */
-    const fake_step cut[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": "}, {.kind = JOB_EV_DONE, .done_reason = "length"}};
+    const fake_step cut[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": "},
+                             {.kind = JOB_EV_DONE, .done_reason = "length"}};
     FAKE_SCRIPT(cut);
-    probe_result r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
+    probe_result r =
+        probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(probe_str(r.json, "error"), "the model's reply is not valid JSON: "));
     probe_result_free(&r);
@@ -1051,8 +1098,9 @@ static void test_format_streams_then_ends_with_done_or_an_error_line(void **stat
                             {.kind = JOB_EV_CONTENT, .text = "2]"},
                             {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(ok);
-    probe_result r = probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":{\"type\":\"array\","
-                                          "\"items\":{\"type\":\"integer\"}}}");
+    probe_result r =
+        probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":{\"type\":\"array\","
+                                    "\"items\":{\"type\":\"integer\"}}}");
     assert_int_equal(r.status, 200);
     json_t *lines[8];
     size_t n = probe_ndjson_lines(&r, lines, 8);
@@ -1066,8 +1114,9 @@ static void test_format_streams_then_ends_with_done_or_an_error_line(void **stat
                              {.kind = JOB_EV_CONTENT, .text = "\"two\"]"},
                              {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(bad);
-    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"format\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"
-                          "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    r = probe_post("/api/chat",
+                   "{\"model\":\"qwen3-test\",\"format\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},"
+                   "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     assert_int_equal(r.status, 200); /* the text went out before the end */
     n = probe_ndjson_lines(&r, lines, 8);
     assert_int_equal(n, 3);
@@ -1087,28 +1136,21 @@ static void test_format_values_and_schema_errors(void **state)
     const char *m = "{\"model\":\"qwen3-test\",\"prompt\":\"x\",";
     char body[256];
     snprintf(body, sizeof body, "%s\"format\":{\"type\":\"float\"}}", m);
-    probe_expect_error("/api/generate", body, 400,
-                 "invalid format schema: $: \"type\" must be one of object, array, string, number, integer, boolean, "
-                 "null, or an array of them");
-    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"format\":{\"properties\":{\"a\":{\"required\":\"a\"}}},\"messages\":[]}",
-                 400, "invalid format schema: $.properties.a: \"required\" must be an array of strings");
+    probe_expect_error(
+        "/api/generate", body, 400,
+        "invalid format schema: $: \"type\" must be one of object, array, string, number, integer, boolean, "
+        "null, or an array of them");
+    probe_expect_error(
+        "/api/chat",
+        "{\"model\":\"qwen3-test\",\"format\":{\"properties\":{\"a\":{\"required\":\"a\"}}},\"messages\":[]}", 400,
+        "invalid format schema: $.properties.a: \"required\" must be an array of strings");
     snprintf(body, sizeof body, "%s\"format\":true}", m);
-    probe_expect_error("/api/generate", body, 400, "invalid format: \"true\"; expected \"json\" or a valid JSON Schema object");
+    probe_expect_error("/api/generate", body, 400,
+                       "invalid format: \"true\"; expected \"json\" or a valid JSON Schema object");
     assert_int_equal(fake_count(&fake.submits), 0);
 }
 
 /* ================================================================== `axllama serve` end to end */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sin;
-    bind(fd, (struct sockaddr *)&sin, sizeof sin);
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    close(fd);
-    return ntohs(sin.sin_port);
-}
 
 static pid_t g_serve_pid; /* the `axllama serve` under test, until it has been reaped */
 
@@ -1156,6 +1198,24 @@ static int count_children(void)
     return n;
 }
 
+/* The log of `axllama serve` says it listened on host, and that it stopped. */
+static void assert_serve_log_listened_and_stopped(const char *log_path, const char *host)
+{
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char line[1024];
+    bool listening = false, stopped = false;
+    char want[128];
+    snprintf(want, sizeof want, "Listening on %s (version ", host);
+    while (fgets(line, sizeof line, f)) {
+        listening |= strstr(line, want) != NULL;
+        stopped |= strstr(line, " stopped") != NULL;
+    }
+    fclose(f);
+    assert_true(listening);
+    assert_true(stopped);
+}
+
 static void test_axllama_serve_end_to_end(void **state)
 {
     (void)state;
@@ -1170,7 +1230,8 @@ static void test_axllama_serve_end_to_end(void **state)
     int log_fd = mkstemp(log_path);
     assert_true(log_fd >= 0);
     assert_non_null(mkdtemp(models)); /* empty: the built-in emulated model is served */
-    int port = free_port();
+    int port = net_free_port();
+    assert_true(port > 0);
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans of `axllama serve` become ours */
     char host[64], base[64];
     snprintf(host, sizeof host, "127.0.0.1:%d", port);
@@ -1198,8 +1259,11 @@ static void test_axllama_serve_end_to_end(void **state)
     r = probe_must(&(probe_request){.method = "GET", .path = "/api/tags", .base = base});
     assert_string_equal(probe_str(json_array_get(json_object_get(r.json, "models"), 0), "name"), "qwen3-emu:latest");
     probe_result_free(&r);
-    r = probe_must(&(probe_request){.method = "POST", .path = "/api/generate", .base = base, .timeout_ms = 30000,
-                             .body = "{\"model\":\"qwen3-emu\",\"prompt\":\"Hello there\",\"stream\":false}"});
+    r = probe_must(&(probe_request){.method = "POST",
+                                    .path = "/api/generate",
+                                    .base = base,
+                                    .timeout_ms = 30000,
+                                    .body = "{\"model\":\"qwen3-emu\",\"prompt\":\"Hello there\",\"stream\":false}"});
     assert_int_equal(r.status, 200);
     assert_string_equal(probe_str(r.json, "done_reason"), "stop");
     assert_non_null(strstr(probe_str(r.json, "response"), "Hello there"));
@@ -1223,19 +1287,7 @@ static void test_axllama_serve_end_to_end(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
-    FILE *f = fopen(log_path, "r");
-    assert_non_null(f);
-    char line[1024];
-    bool listening = false, stopped = false;
-    char want[128];
-    snprintf(want, sizeof want, "Listening on %s (version ", host);
-    while (fgets(line, sizeof line, f)) {
-        listening |= strstr(line, want) != NULL;
-        stopped |= strstr(line, " stopped") != NULL;
-    }
-    fclose(f);
-    assert_true(listening);
-    assert_true(stopped);
+    assert_serve_log_listened_and_stopped(log_path, host);
     /* no runtime left behind: as the subreaper we would inherit an orphaned axllama-emu */
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     assert_int_equal(count_children(), 0);
