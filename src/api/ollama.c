@@ -12,7 +12,8 @@
 #include "api/tojson.h"
 #include "common/buf.h"
 
-log_sink ollama_log(const ollama_api *api)
+/* The API's log (the struct keeps cmd_serve's function + user pointer). */
+static log_sink ollama_log(const ollama_api *api)
 {
     return (log_sink){.fn = api->log, .user = api->log_user};
 }

@@ -23,9 +23,6 @@
 #define OLLAMA_STATUS_NOT_FOUND 404u
 #define OLLAMA_STATUS_INTERNAL_ERROR 500u
 
-/* The API's log (the struct keeps cmd_serve's function + user pointer). */
-log_sink ollama_log(const ollama_api *api);
-
 /* ---- ollama_decode.c */
 
 /* A decoded /api/generate or /api/chat request: borrowed strings point into body. */
