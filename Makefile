@@ -26,11 +26,17 @@ CLI_SRCS := $(wildcard src/cli/*.c)
 EMU_MAIN := src/emu/emu_main.c
 EMU_SRCS := $(filter-out $(EMU_MAIN),$(wildcard src/emu/*.c))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
+# Helpers of the unit tests (tests/unit/*.c that are not test_*.c: fake_engine.c, http_probe.c):
+# compiled once into libtesthelpers.a, linked into every test binary before the libraries, so a
+# test that uses a helper (fake_engine's fake_*) gets it and the others are left as they were.
+TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c))
 TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 EMU_OBJS := $(EMU_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_HELPERS := $(BUILD)/libtesthelpers.a
 # Everything a test may link: the emulator's modules, then the shared library.
 TEST_LIBS := $(BUILD)/libaxllama-emu.a $(BUILD)/libaxllama.a
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -52,6 +58,11 @@ $(BUILD)/libaxllama-emu.a: $(EMU_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(TEST_HELPERS): $(TEST_HELPER_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/axllama: $(CLI_OBJS) $(BUILD)/libaxllama.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -62,9 +73,13 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(TEST_LIBS)
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(TEST_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_HELPERS) $(TEST_LIBS) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 $(BUILD)/tools/%: tests/tools/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
@@ -74,7 +89,7 @@ $(BUILD)/tools/%: bench/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(BUILD)/obj/$(EMU_MAIN:.c=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(TEST_HELPER_OBJS:.o=.d) $(BUILD)/obj/$(EMU_MAIN:.c=.d)
 -include $(wildcard $(BUILD)/tests/*.d $(BUILD)/tools/*.d)
 
 # Debian packages the build and the tests need; installs only what is missing.

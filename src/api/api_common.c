@@ -1,13 +1,12 @@
 /* api_common: pieces shared by the Ollama and OpenAI APIs (see api_common.h). */
 #include "api/api_common.h"
 
-#include <stdarg.h>
-#include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/buf.h"
 #include "common/utf8.h"
-#include "models/manifest.h"
 
 bool api_wait_event(const http_request *req, job *j, job_event *ev)
 {
@@ -27,23 +26,30 @@ bool api_wait_event(const http_request *req, job *j, job_event *ev)
     }
 }
 
-void api_gen_options_free(gen_options *o)
+json_t *api_read_body(const http_request *req, size_t flags, api_body_status *status, json_error_t *err)
 {
-    for (size_t i = 0; i < o->n_stop; i++)
-        free(o->stop[i]);
-    free(o->stop);
-    o->stop = NULL;
-    o->n_stop = 0;
-}
-
-json_t *api_load_body(const char *body, size_t len, size_t flags, json_error_t *err)
-{
-    if (utf8_is_valid(body, len))
-        return json_loadb(body, len, flags, err);
-    strbuf clean = {0};
-    utf8_append_lossy(&clean, body, len);
-    json_t *v = json_loadb(clean.data ? clean.data : "", clean.len, flags, err);
-    sb_free(&clean);
+    size_t start = 0, len = req->body_len;
+    while (start < len && isspace((unsigned char)req->body[start]))
+        start++;
+    if (start == len) {
+        *status = API_BODY_BLANK;
+        return NULL;
+    }
+    const char *text = req->body + start;
+    size_t text_len = len - start;
+    json_t *v;
+    if (utf8_is_valid(text, text_len)) {
+        v = json_loadb(text, text_len, flags, err);
+    } else {
+        strbuf clean = {0};
+        utf8_append_lossy(&clean, text, text_len);
+        v = json_loadb(clean.data ? clean.data : "", clean.len, flags, err);
+        sb_free(&clean);
+    }
+    if (v)
+        *status = API_BODY_OK;
+    else
+        *status = (size_t)err->position >= text_len ? API_BODY_TRUNCATED : API_BODY_INVALID;
     return v;
 }
 
@@ -53,20 +59,40 @@ json_t *api_field(json_t *obj, const char *key)
     return v && !json_is_null(v) ? v : NULL;
 }
 
-int api_by_modified_desc(const void *a, const void *b)
+void api_gen_options_free(gen_options *o)
+{
+    for (size_t i = 0; i < o->n_stop; i++)
+        free(o->stop[i]);
+    free(o->stop);
+    o->stop = NULL;
+    o->n_stop = 0;
+}
+
+/* qsort: newest modified first. */
+static int api_by_modified_desc(const void *a, const void *b)
 {
     const model_manifest *x = *(const model_manifest *const *)a, *y = *(const model_manifest *const *)b;
     return (x->modified < y->modified) - (x->modified > y->modified);
 }
 
-void api_logf(void (*log)(void *user, const char *line), void *user, const char *fmt, ...)
+json_t *api_model_list(const model_registry *models, json_t *(*entry)(const model_manifest *m))
 {
-    if (!log)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(user, line);
+    size_t n = models ? models->n : 0;
+    const model_manifest **sorted = xcalloc(n ? n : 1, sizeof *sorted);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &models->models[i];
+    qsort(sorted, n, sizeof *sorted, api_by_modified_desc);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, entry(sorted[i]));
+    free(sorted);
+    return list;
+}
+
+size_t api_copy_routes(const http_route *table, size_t n, http_route *routes, size_t max)
+{
+    if (n > max)
+        n = max;
+    memcpy(routes, table, n * sizeof *table);
+    return n;
 }

@@ -50,6 +50,9 @@ bool format_from_openai(const json_t *response_format, format_spec *out, char *e
 
 void format_spec_free(format_spec *f);
 
+/* Another reference to f (the schema is shared; free each with format_spec_free). */
+format_spec format_spec_share(const format_spec *f);
+
 /* The instruction to append to the system prompt (caller frees); NULL for NONE:
  *   JSON:   "Respond with valid JSON only: a single JSON value, no other text, no code fences."
  *   SCHEMA: "Respond with valid JSON only: a single JSON value, no other text, no code fences.

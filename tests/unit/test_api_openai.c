@@ -1,4 +1,4 @@
-/* End-to-end tests of the OpenAI-compatible API (src/api/openai.c) on `axllama serve` with
+/* End-to-end tests of the OpenAI-compatible API (src/api/openai*.c) on `axllama serve` with
  * axllama-emu (fast profile): every /v1 endpoint, the SSE framing byte by byte (data: lines,
  * blank-line separators, [DONE]), usage equal to the counts the native API reports, include_usage,
  * finish_reason stop/length/tool_calls, max_tokens, stop, content parts, reasoning_effort,
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "serve_harness.h"
 #include "server_fixture.h"
@@ -559,16 +560,43 @@ static void test_request_errors_are_openai_error_objects(void **state)
     stop(&s);
 }
 
+/* A streamed POST /v1/chat/completions on its own thread; first_event is set once the first
+ * whole SSE event arrived (the stream is running). */
 typedef struct {
     h_server *s;
     const char *body;
+    atomic_bool first_event;
     answer a;
 } request_thread;
+
+static size_t collect_events(char *data, size_t size, size_t n, void *user)
+{
+    request_thread *t = user;
+    sb_append(&t->a.http.body, data, size * n);
+    if (!atomic_load(&t->first_event) && strstr(t->a.http.body.data, "\n\n"))
+        atomic_store(&t->first_event, true);
+    return size * n;
+}
 
 static void *run_request(void *arg)
 {
     request_thread *t = arg;
-    t->a = call(t->s, "POST", "/v1/chat/completions", t->body);
+    CURL *c = curl_easy_init();
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", t->s->port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_events);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, h_collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->a.http.headers);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t->a.http.status);
+    curl_easy_cleanup(c);
+    sb_puts(&t->a.http.body, "");
+    sb_puts(&t->a.http.headers, "");
     return NULL;
 }
 
@@ -587,9 +615,12 @@ static void test_an_error_mid_stream_is_one_sse_error_event_without_done(void **
                         .body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
     pthread_t th;
     pthread_create(&th, NULL, run_request, &t);
-    h_sleep(0.5);
+    /* the stream is running (its first event arrived): the runtime dies mid-reply */
+    for (double end = h_now() + 30; !atomic_load(&t.first_event) && h_now() < end;)
+        h_sleep(0.002);
     kill(rt, SIGKILL);
     pthread_join(th, NULL);
+    assert_true(atomic_load(&t.first_event));
     assert_int_equal(t.a.http.status, 200);
     sse ev = sse_parse(t.a.http.body.data);
     assert_false(ev.done);

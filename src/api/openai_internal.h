@@ -1,0 +1,81 @@
+/* openai_internal: what the files of the OpenAI-compatible API share (not for other modules):
+ *   openai.c         the routes, and the two generation endpoints from request to job
+ *   openai_decode.c  request decoding and validation (sampling fields, reasoning effort, tools,
+ *                    response_format, messages with content parts) with OpenAI error objects
+ *   openai_reply.c   error objects, chat.completion / text_completion answers and their SSE chunk
+ *                    streams (the pipeline's dialect)
+ *   openai_models.c  /v1/models and /v1/models/{model} */
+#ifndef AXLLAMA_API_OPENAI_INTERNAL_H
+#define AXLLAMA_API_OPENAI_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "api/api_messages.h"
+#include "api/api_pipeline.h"
+#include "api/format.h"
+#include "api/openai.h"
+
+#define OPENAI_STATUS_OK 200u
+#define OPENAI_STATUS_BAD_REQUEST 400u
+#define OPENAI_STATUS_NOT_FOUND 404u
+#define OPENAI_STATUS_INTERNAL_ERROR 500u
+
+typedef enum { OPENAI_CHAT, OPENAI_COMPLETION } openai_kind;
+
+/* One decoded request: borrowed strings point into body. */
+typedef struct {
+    openai_kind kind;
+    json_t *body;
+    const char *model;
+    const model_manifest *manifest;
+    bool stream, include_usage;
+    int think; /* -1 default, 0 off, 1 on */
+    gen_options opts;
+    json_t *messages;
+    char **tools_json; /* serialised tool definitions (owned) */
+    size_t n_tools;
+    format_spec format; /* response_format (owned) */
+    const char *prompt;
+} openai_request;
+
+/* ---- openai_decode.c */
+
+/* The request body as a JSON object (errors: missing body, invalid JSON, not an object). */
+http_response *openai_decode_body(const http_request *req, json_t **out);
+
+/* The fields of POST /v1/chat/completions and POST /v1/completions into r (r->body decoded). */
+http_response *openai_decode_chat_request(const openai_api *api, openai_request *r);
+http_response *openai_decode_completion_request(openai_request *r);
+
+/* The model must exist (404 otherwise) and take the request's think value. */
+http_response *openai_check_model(const openai_api *api, openai_request *r);
+
+/* The request's messages for the engine (each checked, with the field at fault in errors). */
+http_response *openai_build_messages(const openai_request *r, api_message_list *l);
+
+void openai_request_free(openai_request *r);
+
+/* ---- openai_reply.c */
+
+/* {"error":{"message","type","param","code":null}}: type from the status (400
+ * invalid_request_error, 404 not_found_error, others api_error), param NULL or the field at fault. */
+json_t *openai_error_object(unsigned status, const char *message, const char *param);
+http_response *openai_error(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A 400 naming the request field at fault (OpenAI's `param`). */
+http_response *openai_bad_param(const char *param, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct openai_reply openai_reply;
+
+/* The pipeline's dialect for /v1 answers, and its state for one request (its kind, model,
+ * include_usage and a reference of its response_format; a fresh id and creation time). */
+extern const api_dialect openai_reply_dialect;
+openai_reply *openai_reply_new(const openai_request *r);
+
+/* ---- openai_models.c */
+
+http_response *openai_handle_models(const http_request *req, void *user);
+http_response *openai_handle_model(const http_request *req, void *user);
+
+#endif
