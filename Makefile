@@ -26,10 +26,13 @@ CLI_SRCS := $(wildcard src/cli/*.c)
 EMU_MAIN := src/emu/emu_main.c
 EMU_SRCS := $(filter-out $(EMU_MAIN),$(wildcard src/emu/*.c))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
-# Helpers of the unit tests (tests/unit/*.c that are not test_*.c: fake_engine.c, http_probe.c):
-# compiled once into libtesthelpers.a, linked into every test binary before the libraries, so a
-# test that uses a helper (fake_engine's fake_*) gets it and the others are left as they were.
-TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c))
+# Helpers of the unit tests (tests/unit/*.c that are not test_*.c, e.g. http_probe.c): compiled once
+# into libtesthelpers.a, linked into every test binary before the libraries. The fake engine
+# replaces the engine's public functions, so only the tests of the API over it link it
+# (FAKE_ENGINE_TESTS); a test of the real engine would otherwise get two job_next.
+FAKE_ENGINE_SRC := tests/unit/fake_engine.c
+FAKE_ENGINE_TESTS := test_api_ollama test_http_server
+TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS) $(FAKE_ENGINE_SRC),$(wildcard tests/unit/*.c))
 TOOL_SRCS := $(wildcard tests/tools/*.c bench/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -79,7 +82,10 @@ $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPERS) $(TEST_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(TEST_HELPERS) $(TEST_LIBS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(filter %.o,$^) $(TEST_HELPERS) $(TEST_LIBS) $(LDFLAGS) \
+	    $(LDLIBS) -lcmocka
+
+$(FAKE_ENGINE_TESTS:%=$(BUILD)/tests/%): $(FAKE_ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/tools/%: tests/tools/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
@@ -89,7 +95,7 @@ $(BUILD)/tools/%: bench/%.c $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_LIBS) $(LDFLAGS) $(LDLIBS)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(TEST_HELPER_OBJS:.o=.d) $(BUILD)/obj/$(EMU_MAIN:.c=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(TEST_HELPER_OBJS:.o=.d) $(BUILD)/obj/$(FAKE_ENGINE_SRC:.c=.d) $(BUILD)/obj/$(EMU_MAIN:.c=.d)
 -include $(wildcard $(BUILD)/tests/*.d $(BUILD)/tools/*.d)
 
 # Debian packages the build and the tests need; installs only what is missing.

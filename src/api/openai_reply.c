@@ -112,12 +112,17 @@ static void openai_reply_free(void *state)
     free(a);
 }
 
+/* OpenAI's usage: prompt_tokens is the whole prompt the model saw, cached_tokens the part of it the
+ * KV cache already held (not evaluated again for this request). */
 static json_t *openai_usage_object(const job_metrics *m)
 {
+    int prompt = m->prompt_tokens > m->prompt_eval_count ? m->prompt_tokens : m->prompt_eval_count;
     json_t *u = json_object();
-    json_object_set_new(u, "prompt_tokens", json_integer(m->prompt_eval_count));
+    json_object_set_new(u, "prompt_tokens", json_integer(prompt));
     json_object_set_new(u, "completion_tokens", json_integer(m->eval_count));
-    json_object_set_new(u, "total_tokens", json_integer((json_int_t)m->prompt_eval_count + m->eval_count));
+    json_object_set_new(u, "total_tokens", json_integer((json_int_t)prompt + m->eval_count));
+    json_object_set_new(u, "prompt_tokens_details",
+                        json_pack("{s:i}", "cached_tokens", (json_int_t)(prompt - m->prompt_eval_count)));
     return u;
 }
 

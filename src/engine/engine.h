@@ -86,7 +86,11 @@ typedef enum {
 
 typedef struct {
     uint64_t total_ns, load_ns, prompt_eval_ns, eval_ns;
-    int prompt_eval_count, eval_count;
+    /* prompt_eval_count: the tokens the NPU evaluated for this request (after a reset the system
+     * block, tools and history too; on a continued conversation only the new part: the rest was in
+     * the KV cache). prompt_tokens: the whole prompt the model saw (cache included), >= the former;
+     * their difference is what the cache supplied. eval_count: the tokens generated. */
+    int prompt_eval_count, prompt_tokens, eval_count;
 } job_metrics;
 
 typedef struct {

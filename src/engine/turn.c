@@ -177,7 +177,12 @@ static void finish(turn_state *t)
     bool hit_end = t->start_pos + n_gen + 1 >= (size_t)p->max_positions;
     o->done_reason = t->ost == OUTPUT_LIMIT ? "length" : t->ost == OUTPUT_STOP ? "stop" : hit_end ? "length" : "stop";
     o->eos = !t->stop_sent && !hit_end;
-    o->metrics.prompt_eval_count = p->staged ? (int)p->diff->len : (int)(t->end.prefilled > 0 ? t->end.prefilled : 0);
+    if (p->staged) { /* the runtime prefilled the reset's system block (if any) and the diff */
+        o->metrics.prompt_eval_count = (int)((p->reset ? p->reset_ids->len : 0) + p->diff->len);
+        o->metrics.prompt_tokens = (int)t->start_pos;
+    } else { /* compatibility mode: what the upstream answered the runtime's /encode with */
+        o->metrics.prompt_eval_count = o->metrics.prompt_tokens = (int)(t->end.prefilled > 0 ? t->end.prefilled : 0);
+    }
     o->metrics.eval_count = (int)(t->ost == OUTPUT_MORE ? n_gen : output_ids_taken(t->filter));
     /* the first piece comes after the prefill and two decode steps (§2.6) */
     double t_end = clock_mono();

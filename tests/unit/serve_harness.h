@@ -84,6 +84,11 @@ static inline const char *h_build_dir(void)
 /* Writes DIR/NAME.json: a model NAME running axllama-emu (fast profile, free port) with the extra
  * emulator args (NULL-terminated, may be NULL) and extra top-level manifest JSON members
  * (e.g. "\"context\": {\"max_prefill\": 512}"; may be NULL). */
+/* The system block of the manifests' default system prompt (Qwen's), as the runtime prefills it
+ * after a reset: prompt_eval_count counts it. */
+#define H_QWEN_SYSTEM_BLOCK                                                                                            \
+    "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+
 static inline void h_write_manifest(const char *dir, const char *name, const char *const *emu_args, const char *extra)
 {
     strbuf args = {0};

@@ -250,7 +250,7 @@ static void test_chat_answer_shape_and_usage_equal_the_native_counts(void **stat
     answer native = call(&s, "POST", "/api/chat", chat_body(body, sizeof body, "Hello world", "\"stream\":false"));
     assert_int_equal(native.http.status, 200);
     long long prompt = gi(native.json, "prompt_eval_count"), eval = gi(native.json, "eval_count");
-    assert_int_equal(prompt, h_n_ids(tok, USER_TURN("Hello world")));
+    assert_int_equal(prompt, h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("Hello world")));
     assert_int_equal(eval, 4 + h_n_ids(tok, "Hello world"));
     unload(&s);
 
@@ -272,6 +272,7 @@ static void test_chat_answer_shape_and_usage_equal_the_native_counts(void **stat
     assert_int_equal(gi(a.json, "usage.prompt_tokens"), prompt);
     assert_int_equal(gi(a.json, "usage.completion_tokens"), eval);
     assert_int_equal(gi(a.json, "usage.total_tokens"), prompt + eval);
+    assert_int_equal(gi(a.json, "usage.prompt_tokens_details.cached_tokens"), 0); /* a reset: nothing cached */
     answer_free(&a);
     answer_free(&native);
     stop(&s);
@@ -339,7 +340,7 @@ static void test_stream_include_usage_ends_with_a_usage_chunk_of_the_real_counts
     json_t *u = ev.events[ev.n - 1], *fin = ev.events[ev.n - 2];
     assert_int_equal(json_array_size(get(u, "choices")), 0);
     assert_true(json_is_array(get(u, "choices")));
-    long long prompt = (long long)h_n_ids(tok, USER_TURN("count me")), eval = 4 + (long long)h_n_ids(tok, "count me");
+    long long prompt = (long long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("count me")), eval = 4 + (long long)h_n_ids(tok, "count me");
     assert_int_equal(gi(u, "usage.prompt_tokens"), prompt);
     assert_int_equal(gi(u, "usage.completion_tokens"), eval);
     assert_int_equal(gi(u, "usage.total_tokens"), prompt + eval);

@@ -210,7 +210,7 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     assert_status(&r, 200);
     assert_true(reset_with_system_block_of(h_n_ids(tok, TOOLS_SYSTEM_BLOCK)));
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     h_n_ids(tok, "<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+                     h_n_ids(tok, TOOLS_SYSTEM_BLOCK "<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
                            "\"Paris\"}}\n</tool_call><|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": "
                            "\"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call><|im_end|>\n"
                            "<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
@@ -363,9 +363,10 @@ static void test_think_values_and_the_manifest_default(void **state)
     assert_int_equal(prefill_of("m", "\"low\""), on); /* levels mean on for Qwen3 */
     assert_int_equal(prefill_of("m", "\"max\""), on);
     assert_int_equal(prefill_of("m", "false"), off);
-    assert_int_equal(prefill_of("t", NULL), on); /* think_default true */
-    assert_int_equal(prefill_of("t", "false"), off);
-    assert_int_equal(prefill_of("t", "\"medium\""), on);
+    long sys = (long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK); /* t has the default system prompt: a reset evaluates it */
+    assert_int_equal(prefill_of("t", NULL), sys + on); /* think_default true */
+    assert_int_equal(prefill_of("t", "false"), sys + off);
+    assert_int_equal(prefill_of("t", "\"medium\""), sys + on);
 
     /* a model without thinking: 400 for true and levels, false is fine */
     result r = post("/api/chat", "{\"model\":\"p\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");

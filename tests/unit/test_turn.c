@@ -230,6 +230,8 @@ static void test_a_reset_turn_stages_the_system_block_and_the_whole_prompt(void 
     assert_memory_equal(x.st.full.v, want, sizeof want);
     assert_int_equal(x.st.n_diff, 3);
     assert_string_equal(x.st.uid, "uid-1");
+    assert_int_equal(x.out.metrics.prompt_eval_count, 5); /* the system block was prefilled too */
+    assert_int_equal(x.out.metrics.prompt_tokens, 5);
     assert_int_equal(x.rt.resets, 1);
     assert_string_equal(x.rt.reset_system, "(staged)");
     assert_string_equal(x.rt.prompt, "hello");
@@ -251,6 +253,8 @@ static void test_a_continued_turn_stages_the_held_ids_and_the_diff_without_a_res
     const int32_t want[] = {20, 21, 22, 30, 31, 32};
     assert_int_equal(x.st.full.len, 6);
     assert_memory_equal(x.st.full.v, want, sizeof want);
+    assert_int_equal(x.out.metrics.prompt_eval_count, 3); /* only the new part: the rest was cached */
+    assert_int_equal(x.out.metrics.prompt_tokens, 6);
     fixture_free(&x);
 }
 
