@@ -45,29 +45,46 @@
 
 /* ---------------------------------------------------------------- the turn's interfaces */
 
+void engine_beat(engine *e)
+{
+    atomic_store(&e->heartbeat_ns, clock_mono_ns());
+}
+
+bool engine_responsive(engine *e, double max_age_s)
+{
+    uint64_t beat = atomic_load(&e->heartbeat_ns);
+    return (double)(clock_mono_ns() - beat) / 1e9 <= max_age_s;
+}
+
 static drv_status rt_reset(void *rt, const char *system_prompt)
 {
-    return driver_reset(rt, system_prompt);
+    engine *e = rt;
+    engine_beat(e);
+    return driver_reset(e->drv, system_prompt);
 }
 
 static drv_status rt_start(void *rt, const char *prompt, const drv_sampling *s)
 {
-    return driver_start(rt, prompt, s);
+    engine *e = rt;
+    engine_beat(e);
+    return driver_start(e->drv, prompt, s);
 }
 
 static run_event_kind rt_next(void *rt, run_event *ev, double deadline)
 {
-    return driver_next(rt, ev, deadline);
+    engine *e = rt;
+    engine_beat(e);
+    return driver_next(e->drv, ev, deadline);
 }
 
 static void rt_request_stop(void *rt)
 {
-    driver_request_stop(rt);
+    driver_request_stop(((engine *)rt)->drv);
 }
 
 static void rt_end(void *rt)
 {
-    driver_end_run(rt);
+    driver_end_run(((engine *)rt)->drv);
 }
 
 turn_runtime engine_turn_runtime(engine *e)
@@ -77,7 +94,7 @@ turn_runtime engine_turn_runtime(engine *e)
                           .next = rt_next,
                           .request_stop = rt_request_stop,
                           .end = rt_end,
-                          .rt = e->drv};
+                          .rt = e};
 }
 
 static bool svc_stage_reset(void *svc, const char *uid, const int32_t *ids, size_t n)
@@ -321,6 +338,7 @@ static bool next_work(engine *e, job **j, char **unload_name)
     *unload_name = NULL;
     pthread_mutex_lock(&e->queue_lock);
     while (!e->head && !atomic_load(&e->shutting_down) && !e->unload_requested) {
+        engine_beat(e);
         bool expiring;
         double expires;
         if (keep_alive_expired(e, &expiring, &expires))
@@ -396,6 +414,7 @@ engine *engine_new(const engine_config *cfg)
     atomic_init(&e->runtime_died, false);
     atomic_init(&e->upstream_died, false);
     atomic_init(&e->shutting_down, false);
+    atomic_init(&e->heartbeat_ns, clock_mono_ns());
     session_init(&e->sess);
     session_init(&e->displaced);
     pthread_create(&e->worker, NULL, engine_worker_main, e);

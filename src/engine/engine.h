@@ -166,6 +166,12 @@ typedef struct {
     const model_manifest *manifest;
 } engine_loaded_model;
 
+/* Whether the engine's worker still turns: it notes the time at least every few seconds while it
+ * waits for work, loads a model or runs a turn (a single call to the runtime can hold it up to its
+ * 5 s timeout, a busy runtime's back-off up to a minute). For the systemd watchdog: a worker that
+ * has not been seen for max_age_s is wedged. */
+bool engine_responsive(engine *e, double max_age_s);
+
 /* What is loaded (at most max entries); for /api/ps. */
 size_t engine_ps(engine *e, engine_loaded_model *out, size_t max);
 

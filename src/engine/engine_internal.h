@@ -39,6 +39,7 @@ struct engine {
     char *unload_requested; /* model name, handled by the worker when idle */
     atomic_bool shutting_down;
     pthread_t worker;
+    _Atomic uint64_t heartbeat_ns; /* clock_mono_ns() when the worker was last seen turning */
     job *running; /* the job the worker runs (queue_lock): job_cancel interrupts its wait */
     bool restoring; /* the worker restores a displaced conversation (queue_lock): a submit interrupts it */
 
@@ -89,6 +90,8 @@ void compat_clear(compat_session *c);
 void compat_run_job(engine *e, job *j, job_metrics *mt);
 
 /* engine.c */
+/* The worker notes that it still turns (engine_responsive). */
+void engine_beat(engine *e);
 /* The turn's view of the runtime (the driver) and of the tokenizer service's staging seam. */
 turn_runtime engine_turn_runtime(engine *e);
 turn_staging engine_turn_staging(engine *e);

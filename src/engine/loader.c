@@ -209,6 +209,7 @@ static bool wait_ready(engine *e, supervisor *sup, double timeout_s, char *err, 
             snprintf(err, errlen, "the server is shutting down");
             return false;
         }
+        engine_beat(e);
         double left = deadline_left(end);
         if (supervisor_wait_ready(sup, left < READY_WAIT_SLICE_S ? left : READY_WAIT_SLICE_S, err, errlen))
             return true;
