@@ -274,6 +274,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "axllama-emu: %s\n", err); /* the vendor exits 0 here too */
     }
     emu_runtime_finish(rt); /* the running task and every queued one finish first */
+    emu_runtime_log_calls(rt);
+    fflush(stdout);
     emu_runtime_free(rt);
     emu_tokclient_free(tc);
     emu_options_free(&o);

@@ -105,6 +105,8 @@ static const option_spec option_table[] = {
      .description = "reasoning text inside the reply's think block, empty = the empty block"},
     {.name = "emu-seed", .kind = ARG_U64, .offset = FIELD(seed),
      .description = "seed of the non-greedy variation"},
+    {.name = "emu-unstable", .kind = ARG_BOOL, .offset = FIELD(unstable),
+     .description = "greedy replies differ between generations (the echo rotated by the generation)"},
     {.name = "emu-max-token-len", .kind = ARG_INT, .min = 257, .max = MAX_CONTEXT_TOKENS,
      .offset = FIELD(max_token_len),
      .description = "context length in tokens (max_token_len), > --emu-prefill-max"},

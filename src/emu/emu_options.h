@@ -54,6 +54,9 @@ typedef struct {
                                (<think>\nTEXT\n</think>\n\n); "" = Qwen3's empty block (default).
                                Must not contain <think>, </think> or "<|" (special tokens) */
     uint64_t seed;          /* --emu-seed N: seed of the non-greedy variation (default 0) */
+    bool unstable;          /* --emu-unstable 1: greedy replies differ from generation to generation
+                               (the echo rotated by the generation number): a device whose results
+                               vary run to run, so a replayed reply strays */
     int max_token_len;      /* --emu-max-token-len N (default 2559) */
     int prefill_max;        /* --emu-prefill-max N (default 2048): largest prefill group */
 

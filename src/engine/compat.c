@@ -100,10 +100,14 @@ void compat_run_job(engine *e, job *j, job_metrics *mt)
                           .prompt = ct.prompt,
                           .max_positions = j->manifest->max_positions,
                           .sampling = engine_sampling(j),
+                          .per_token_hint_s = e->per_token_s,
                           .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
-        if (turn_run(&plan, j, e->tok, &rt, &staging, &o) == TURN_OK)
+        if (turn_run(&plan, j, e->tok, &rt, &staging, &o) == TURN_OK) {
             compat_commit(&e->compat, j, &ct, o.content, o.eos);
+            if (o.per_token_s > 0)
+                e->per_token_s = o.per_token_s;
+        }
         if (o.result != TURN_CONTEXT_FULL)
             break;
         log_printf(&e->log, "the runtime reported a full context; resetting and retrying once");

@@ -237,6 +237,7 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
                         .diff = &plan.diff,
                         .max_positions = j->manifest->max_positions,
                         .sampling = engine_sampling(j),
+                        .per_token_hint_s = e->per_token_s,
                         .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
         restore_note_displaced(e, &plan, j->manifest);
@@ -246,6 +247,8 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
             log_printf(&e->log, "[DEBUG] turn: %s, prefilled %zu, %lu runtime calls, %lu new connections",
                        plan.reset ? "reset" : "continued", plan.reset_ids.len + plan.diff.len,
                        driver_calls(e->drv) - calls, driver_connects(e->drv) - connects);
+        if (o.result == TURN_OK && o.per_token_s > 0)
+            e->per_token_s = o.per_token_s;
         if (o.result == TURN_OK) {
             session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls,
                                  o.eos);

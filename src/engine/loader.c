@@ -116,6 +116,7 @@ void engine_unload_now(engine *e)
     tok_service_stop(svc);
     tokenizer_free(tok);
     driver_attach(e->drv, 0);
+    e->per_token_s = 0;
     session_free(&e->sess);
     restore_forget(e);
     compat_clear(&e->compat);

@@ -184,14 +184,23 @@ static void finish(turn_state *t)
         o->metrics.prompt_eval_count = o->metrics.prompt_tokens = (int)(t->end.prefilled > 0 ? t->end.prefilled : 0);
     }
     o->metrics.eval_count = (int)(t->ost == OUTPUT_MORE ? n_gen : output_ids_taken(t->filter));
-    /* the first piece comes after the prefill and two decode steps (§2.6) */
+    /* The first piece comes after the prefill and two decode steps (§2.6); the pieces after it
+     * tell the time per token. A reply of one piece cannot tell it: then the time per token
+     * measured on an earlier turn (plan.per_token_hint_s) is used, else the end of the run. */
     double t_end = clock_mono();
     double per_token = t->n_streamed > 3 && t->t_last > t->t_first
                            ? (t->t_last - t->t_first) / (double)(t->n_streamed - 3) : 0;
-    double prefill = (t->t_first > 0 ? t->t_first : t_end) - t->t_gen - 2 * per_token;
+    o->per_token_s = per_token;
+    if (per_token == 0)
+        per_token = p->per_token_hint_s;
+    double first = t->t_first > 0 ? t->t_first : t_end;
+    double prefill = first - t->t_gen - 2 * per_token;
     if (prefill < 0)
         prefill = 0;
-    double eval = (t->t_last > 0 ? t->t_last : t_end) - t->t_gen - prefill;
+    double last = t->t_last > 0 ? t->t_last : t_end;
+    if (last <= first && per_token == 0)
+        last = t_end; /* no measure at all: at least the time to the run's end */
+    double eval = last - t->t_gen - prefill;
     o->metrics.prompt_eval_ns = (uint64_t)(prefill * 1e9);
     o->metrics.eval_ns = (uint64_t)((eval > 0 ? eval : 0) * 1e9);
     iv_append(&o->generated, t->end.ids.v, t->end.ids.len);
