@@ -1059,6 +1059,85 @@ static void test_reply_tokens_fixes_reply_length_after_think_block(void **state)
     iv_free(&want);
 }
 
+/* ---- the model continues its context ---- */
+
+/* Stages the next /encode with the ids of text (the whole conversation, all of it the prefill). */
+static void stage_context(const char *text)
+{
+    idvec ids = {0};
+    encode_text(text, &ids);
+    assert_true(tok_service_stage_encode(g_tok.svc, current_uid(), ids.v, ids.len, ids.len));
+    iv_free(&ids);
+}
+
+#define HELLO_TURN "<|im_start|>user\nhello world<|im_end|>\n<|im_start|>assistant\n"
+
+/* Qwen3 with thinking off: the prompt ends with the empty think block, and the model answers at
+ * once (no think block of its own: TTFT as on the real model). */
+static void test_a_prompt_that_closed_the_think_block_gets_the_answer_at_once(void **state)
+{
+    (void)state;
+    h_emu *e = START_PLAIN();
+    stage_context(HELLO_TURN THINK_TEXT);
+    idvec got = {0}, want = {0};
+    turn(e, "ignored: the staged ids are prefilled", "", 1, &got);
+    encode_text("hello world", &want);
+    assert_ids_equal(&got, want.v, want.len);
+    /* a prompt that leaves thinking open gets the think block first */
+    stage_context(HELLO_TURN);
+    turn(e, "ignored", "", 2, &got);
+    iv_clear(&want);
+    iv_append(&want, think_ids, 4);
+    encode_text("hello world", &want);
+    assert_ids_equal(&got, want.v, want.len);
+    iv_free(&got);
+    iv_free(&want);
+}
+
+/* A context that already holds the start of the reply (axllama's restore prefills a reply up to its
+ * last id) gets the rest of it: here only the last id, then EOS. */
+static void test_a_context_holding_the_start_of_the_reply_gets_the_rest(void **state)
+{
+    (void)state;
+    h_emu *e = START_PLAIN();
+    idvec reply = {0}, context = {0}, got = {0};
+    encode_text("hello world", &reply);
+    encode_text(HELLO_TURN THINK_TEXT, &context);
+    iv_append(&context, reply.v, reply.len - 1);
+    assert_true(tok_service_stage_encode(g_tok.svc, current_uid(), context.v, context.len, context.len));
+    turn(e, "ignored", "", 1, &got);
+    assert_ids_equal(&got, reply.v + reply.len - 1, 1);
+    /* a context that does not follow the reply gets the answer alone */
+    stage_context(HELLO_TURN THINK_TEXT "something else");
+    turn(e, "ignored", "", 2, &got);
+    assert_ids_equal(&got, reply.v, reply.len);
+    iv_free(&reply);
+    iv_free(&context);
+    iv_free(&got);
+}
+
+/* --emu-unstable: the same greedy context gives another reply at each generation (the echo rotated
+ * by the generation number), as a device whose results vary would. */
+static void test_unstable_greedy_replies_differ_between_generations(void **state)
+{
+    (void)state;
+    h_emu *e = START("--emu-unstable", "1");
+    idvec first = {0}, second = {0}, echo = {0};
+    stage_context(HELLO_TURN THINK_TEXT);
+    turn(e, "ignored", "", 1, &first);
+    stage_context(HELLO_TURN THINK_TEXT);
+    turn(e, "ignored", "", 2, &second);
+    encode_text("hello world", &echo);
+    assert_int_equal(first.len, echo.len);
+    assert_int_equal(second.len, echo.len);
+    assert_memory_not_equal(first.v, second.v, first.len * sizeof *first.v);
+    for (size_t i = 0; i < echo.len; i++) /* generation 2: rotated by 2 */
+        assert_int_equal(second.v[i], echo.v[(i + 2) % echo.len]);
+    iv_free(&first);
+    iv_free(&second);
+    iv_free(&echo);
+}
+
 /* ---- --emu-think-text ---- */
 
 #define REASONING "Okay, the user says hi.\n\nI should greet them back, in 3 words. "
@@ -1371,6 +1450,9 @@ int main(void)
         T(test_repetition_penalty_at_most_one_is_skip),
         T(test_reply_is_empty_think_block_then_echo_of_last_user_message),
         T(test_reply_tokens_fixes_reply_length_after_think_block),
+        T(test_a_prompt_that_closed_the_think_block_gets_the_answer_at_once),
+        T(test_a_context_holding_the_start_of_the_reply_gets_the_rest),
+        T(test_unstable_greedy_replies_differ_between_generations),
         T(test_think_text_fills_the_think_block_before_the_echo),
         T(test_think_text_keeps_its_leading_and_trailing_newlines),
         T(test_think_text_is_tokenized_by_one_encode_before_the_startup_reset),

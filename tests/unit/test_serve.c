@@ -55,6 +55,51 @@ static void test_chat_streams_ndjson_with_the_reply_and_exact_counts(void **stat
     h_server_stop(&s);
 }
 
+/* The value after needle's last occurrence in the server log (-1 if none). */
+static long logged_number(h_server *s, const char *needle)
+{
+    char *log = h_server_log(s);
+    long value = -1;
+    for (const char *p = strstr(log, needle); p; p = strstr(p + 1, needle))
+        value = strtol(p + strlen(needle), NULL, 10);
+    free(log);
+    return value;
+}
+
+/* A turn is driven by the runtime's decode calls, not by polling (docs/design.md): a 300-token
+ * reply costs a handful of runtime calls over one kept-alive connection, and the emulator counts
+ * the generate_provider calls it answered (the old 200 Hz poller made hundreds). */
+static void test_a_turn_is_told_its_end_by_the_runtime_over_one_connection(void **state)
+{
+    (void)state;
+    h_server s;
+    const char *args[] = {"--emu-reply-tokens", "300", NULL};
+    const char *env[] = {"OLLAMA_DEBUG=1", NULL};
+    start(&s, args, NULL, env);
+    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"keep_alive\":0,"
+                                          "\"messages\":[{\"role\":\"user\",\"content\":\"a long reply\"}]}");
+    assert_int_equal(r.http.status, 200);
+    assert_int_equal(num(r.last, "eval_count"), 300);
+    chat_free(&r);
+    assert_true(h_server_wait_log(&s, "emulator calls:", 10)); /* keep_alive 0: unloaded, its totals logged */
+    char *log = h_server_log(&s);
+    const char *turn = strstr(log, "[DEBUG] turn: reset, prefilled ");
+    assert_non_null(turn);
+    long prefilled, n_calls, n_connects;
+    assert_int_equal(sscanf(turn, "[DEBUG] turn: reset, prefilled %ld, %ld runtime calls, %ld new connections", &prefilled,
+                            &n_calls, &n_connects), 3);
+    if (n_calls > 20 || n_connects > 1)
+        fprintf(stderr, "%.160s\n%s\n", turn, strstr(log, "emulator calls"));
+    /* reset, generate (retried while the reset prefills), a few polls: 100 pieces, ~16 calls */
+    assert_true(n_calls <= 20);
+    assert_true(n_connects <= 1); /* one connection for the whole turn */
+    free(log);
+    long provider = logged_number(&s, "generate_provider ");
+    assert_true(provider >= 1);
+    assert_true(provider <= 20); /* the supervisor's readiness probes at load, and the turn's few */
+    h_server_stop(&s);
+}
+
 static void test_second_turn_prefills_only_the_new_turn(void **state)
 {
     (void)state;
@@ -557,6 +602,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_chat_streams_ndjson_with_the_reply_and_exact_counts, stop_current),
         cmocka_unit_test_teardown(test_second_turn_prefills_only_the_new_turn, stop_current),
+        cmocka_unit_test_teardown(test_a_turn_is_told_its_end_by_the_runtime_over_one_connection, stop_current),
         cmocka_unit_test_teardown(test_generate_without_streaming_returns_one_object, stop_current),
         cmocka_unit_test_teardown(test_stop_sequence_trims_the_reply_with_done_reason_stop, stop_current),
         cmocka_unit_test_teardown(test_num_predict_ends_the_reply_with_done_reason_length, stop_current),
