@@ -528,6 +528,8 @@ static bool looks_like_error(const char *line)
 {
     static const char *const words[] = {"error", "fail", "terminate called", "what():", "abort", "segmentation fault",
                                         "dead"};
+    if (strstr(line, RUNTIME_BUSY_LINE)) /* the answer to a generate retried while busy: expected */
+        return false;
     if (!strncmp(line, "[E]", 3))
         return true;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)

@@ -41,6 +41,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* What the vendor runtime logs (as an [E] line) each time it refuses a generate because it is busy
+ * — expected while axllama waits out a reset's prefill: not an error worth a log line. */
+#define RUNTIME_BUSY_LINE "model not available"
+
 typedef enum {
     RT_STOPPED,    /* not running (never started, stopped, or given up) */
     RT_LOADING,    /* spawned, port not answering yet */
