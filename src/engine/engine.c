@@ -130,9 +130,13 @@ drv_sampling engine_sampling(const job *j)
     int top_k = o->has_top_k ? o->top_k : m->top_k;
     bool has_top_p = !has_top_k && (o->has_top_p || m->has_top_p);
     double top_p = o->has_top_p ? o->top_p : m->top_p;
-    /* every request sends a full set: the runtime's settings are sticky (§3) */
-    s.has_temperature = true;
-    s.temperature = temperature; /* <= 0 switches it off */
+    /* Every request sends what decides the decoding, since the runtime's settings are sticky (§3):
+     * top-k 1 (greedy, whatever temperature an earlier request left: argmax does not change), or a
+     * temperature > 0 with top-k or top-p. A temperature <= 0 is never sent: the runtime would log
+     * it as an error line ("temperature ... is invalid") to switch temperature off, which greedy
+     * decoding does not need. */
+    s.has_temperature = temperature > 0;
+    s.temperature = temperature;
     if (temperature <= 0 || (!has_top_k && !has_top_p)) { /* greedy: Qwen3-4B's shipped default */
         s.has_top_k = true;
         s.top_k = 1;

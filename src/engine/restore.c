@@ -125,7 +125,7 @@ static bool replay(engine *e, const idvec *reset_ids, const idvec *full, size_t 
                     .reset_ids = reset_ids,
                     .diff = &diff,
                     .max_positions = m->max_positions,
-                    .sampling = {.has_temperature = true, .temperature = 0, .has_top_k = true, .top_k = 1},
+                    .sampling = {.has_top_k = true, .top_k = 1}, /* greedy */
                     .shutting_down = &e->shutting_down,
                     .yield = restore_should_yield};
     yield_state ys = {.e = e};
