@@ -1,4 +1,4 @@
-/* ollama: the native Ollama HTTP API (spec/ollama-api.md §1–§3) on top of the engine:
+/* ollama: the native Ollama HTTP API (docs/spec/ollama-api.md §1–§3) on top of the engine:
  *   GET|HEAD /              "Ollama is running"
  *   GET|HEAD /api/version   {"version": OLLAMA_API_VERSION}
  *   GET|HEAD /api/tags      the models of the registry

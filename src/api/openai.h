@@ -1,4 +1,4 @@
-/* openai: the OpenAI-compatible API (spec/ollama-api.md §2.17, Ollama's /v1 compatibility layer)
+/* openai: the OpenAI-compatible API (docs/spec/ollama-api.md §2.17, Ollama's /v1 compatibility layer)
  * on top of the engine:
  *   POST /v1/chat/completions  messages -> a JOB_CHAT; chat.completion, or SSE chat.completion.chunk
  *   POST /v1/completions       prompt -> a JOB_CHAT of [user]; text_completion, or SSE chunks

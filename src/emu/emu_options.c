@@ -1,5 +1,5 @@
 /* emu_options: parses axllama-emu's command line the way the vendor runtime's cmdline.hpp parser
- * does (spec/runtime-protocol.md §4.1): the option table, long/short option syntax, the error
+ * does (docs/spec/runtime-protocol.md §4.1): the option table, long/short option syntax, the error
  * messages, the "first error + usage" output and the exit statuses, plus the emulator's --emu-*
  * options (also read from AXLLAMA_EMU_ARGS) and their validation. */
 #include "emu/emu_options.h"

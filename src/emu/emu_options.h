@@ -1,6 +1,6 @@
 /* emu_options: axllama-emu's command line. The vendor runtime's flags (main_api_axcl_aarch64 /
  * main_api_ax650), parsed with the rules of the cmdline.hpp parser the vendor binary uses
- * (spec/runtime-protocol.md §4.1), plus the emulator's own options, which all start with --emu-.
+ * (docs/spec/runtime-protocol.md §4.1), plus the emulator's own options, which all start with --emu-.
  * Emulator options may also come from the environment variable AXLLAMA_EMU_ARGS (a
  * whitespace-separated list, parsed after argv), so a supervisor that runs fixed vendor flags can
  * still inject timing or faults. */

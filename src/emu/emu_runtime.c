@@ -1,5 +1,6 @@
 /* emu_runtime: the vendor runtime's worker, KV bookkeeping, generation loop and faults, with a
- * deterministic stand-in for the model. See emu_runtime.h. */
+ * deterministic stand-in for the model. See emu_runtime.h.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "emu/emu_runtime.h"
 
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* emu_runtime: the vendor runtime's state machine (spec/runtime-protocol.md §2, G-API + G-LLM),
+/* emu_runtime: the vendor runtime's state machine (docs/spec/runtime-protocol.md §2, G-API + G-LLM),
  * reproduced with its quirks: one worker thread runs reset and generate tasks from a FIFO queue;
  * the busy flag is set only while a task (or a synchronous chat) runs; a text queue that nothing
  * ever clears; /api/stop only sets a flag that the next run clears; KV-cache bookkeeping

@@ -1,4 +1,5 @@
-/* driver: the runtime protocol and its quirks. See driver.h for what it handles and why. */
+/* driver: the runtime protocol and its quirks. See driver.h for what it handles and why.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/driver.h"
 
 #include <jansson.h>

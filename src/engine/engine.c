@@ -29,7 +29,8 @@
  *   the callbacks take only the driver's lock or status_lock.
  * Atomics: shutting_down, runtime_died, upstream_died, a job's cancelled.
  * Ownership: jobs are reference-counted (the API's reference and the engine's; job.h); events belong
- * to the job's queue until job_next hands them to the API. */
+ * to the job's queue until job_next hands them to the API.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/engine.h"
 
 #include <stdio.h>

@@ -16,7 +16,8 @@
  * tag or follow-up request, or a new chat's first turn, which then pays a reset on its second turn),
  * the same model is loaded, and the conversation's last turn was greedy (a sampled reply cannot be
  * replayed). It yields at once (a stop) to any new
- * request that is not that conversation's next turn. AXLLAMA_RESTORE=0 turns it off. Worker only. */
+ * request that is not that conversation's next turn. AXLLAMA_RESTORE=0 turns it off. Worker only.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,4 +1,5 @@
-/* turn: one turn on the runtime: stage -> start -> pump -> finish. See turn.h. */
+/* turn: one turn on the runtime: stage -> start -> pump -> finish. See turn.h.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/turn.h"
 
 #include <stdio.h>

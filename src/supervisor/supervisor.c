@@ -18,7 +18,7 @@
  *   - Exec failure is reported synchronously through a CLOEXEC status pipe.
  *   - Stop while ready: GET /api/stop, SIGINT to the group, SIGKILL after stop_timeout_s. Stop while
  *     loading: SIGKILL at once, because the vendor's SIGINT handler only stops the HTTP server,
- *     which does not exist yet during init (spec/runtime-protocol.md §4.4), so SIGINT would only
+ *     which does not exist yet during init (docs/spec/runtime-protocol.md §4.4), so SIGINT would only
  *     cost stop_timeout_s.
  *   - A start that fails to load (exec error, exit or timeout during load, port taken) is final:
  *     RT_FAILED, no retry. Only a runtime that was ready and then died is restarted; a restart
@@ -1233,7 +1233,7 @@ static bool has_pci_address(const char *line)
  *   |    0  AX8850                    V3.10.2 | 0001:01:00.0 |                148 MiB /      945 MiB |
  *   |   --   41C                      -- / -- | 2%        0% |                 18 MiB /     7040 MiB |
  *   +-----------------------------------------+--------------+---------------------------------------+
- * These indices are what --devices takes (spec/runtime-protocol.md §4.1). Not used: the "Device
+ * These indices are what --devices takes (docs/spec/runtime-protocol.md §4.1). Not used: the "Device
  * ID : N" of `axcl-smi info --cmm` minus one (what one field tool did): N is a PCIe-style number
  * (driver logs say "device 1: dead" for card 0) and the minus one is a guess. */
 static char *parse_card_indices(const char *text)

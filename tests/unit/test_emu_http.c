@@ -1,4 +1,4 @@
-/* Tests of axllama-emu's HTTP API as a client sees it on the wire (spec/runtime-protocol.md §1):
+/* Tests of axllama-emu's HTTP API as a client sees it on the wire (docs/spec/runtime-protocol.md §1):
  * status codes and bodies byte for byte, the EXCEPTION_WHAT header of wrongly typed JSON, 404s,
  * CORS and OPTIONS, the synchronous /api/chat, and "llm is running" while a task runs. One
  * tokenizer service for the whole binary, a fresh emulator per test. */

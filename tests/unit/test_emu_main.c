@@ -1,6 +1,6 @@
 /* Process-level tests of axllama-emu (emu_main.c): the real binary is spawned and judged by its exit
  * status, its output and its timing, as a supervisor would see the vendor runtime
- * (spec/runtime-protocol.md §4): command-line errors, the start-up sequence and the tokenizer traffic
+ * (docs/spec/runtime-protocol.md §4): command-line errors, the start-up sequence and the tokenizer traffic
  * it makes, readiness, post_config.json, an unreachable tokenizer, a port clash, SIGINT / SIGTERM,
  * and the injected faults (crash, hang, exit during init, slow init, AXLLAMA_EMU_ARGS).
  * One tokenizer service (in-process, recording every request) serves the whole binary. */

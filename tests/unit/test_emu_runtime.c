@@ -1,9 +1,9 @@
 /* Tests of axllama-emu's state machine as an HTTP client and the tokenizer service see it
- * (spec/runtime-protocol.md §2, §3, §6; tokenizer-protocol.md §5.5): the worker queue and the busy
+ * (docs/spec/runtime-protocol.md §2, §3, §6; docs/spec/tokenizer-protocol.md §5.5): the worker queue and the busy
  * flag, the never-cleared text queue, stop, the tokenizer traffic, precompute_len bookkeeping, the
  * context budget, sticky sampling, the deterministic reply and the timing profiles.
  *
- * Driver checklist (runtime-protocol.md §7) -> tests that pin the behaviour each item relies on:
+ * Driver checklist (docs/spec/runtime-protocol.md §7) -> tests that pin the behaviour each item relies on:
  *  1. tokenizer first, CWD, no unknown flags, --devices: command line and start-up, not API
  *     behaviour (test_emu_options.c, test_emu_main.c); here every test starts the tokenizer
  *     service first and the emulator with --devices.

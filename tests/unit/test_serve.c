@@ -1,6 +1,6 @@
 /* End-to-end tests of `axllama serve` (engine + supervisor + tokenizer service + Ollama API) on
  * axllama-emu (fast profile): streaming, exact token counts, KV reuse across turns, limits the
- * runtime lacks, every quirk path of spec/runtime-protocol.md §7, faults, queueing. */
+ * runtime lacks, every quirk path of docs/spec/runtime-protocol.md §7, faults, queueing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
