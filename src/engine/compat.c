@@ -32,7 +32,7 @@ void compat_clear(compat_session *c)
 
 /* Whether the request's message i (after the system message) is the held message k. Assistant
  * replies compare as the session compares them (think blocks and surrounding space ignored). */
-static bool same_message(const chat_message *m, const compat_session *c, size_t k)
+static bool compat_same_message(const chat_message *m, const compat_session *c, size_t k)
 {
     const char *content = m->content ? m->content : "";
     if (strcmp(m->role, c->roles[k]) || m->n_tool_calls)
@@ -63,7 +63,7 @@ static void compat_plan(const compat_session *c, const job *j, bool force_reset,
     bool cont = !force_reset && c->valid && j->kind == JOB_CHAT && n - ct->first == c->n + 1 &&
                 !strcmp(msgs[n - 1].role, "user") && !strcmp(system, c->system ? c->system : "");
     for (size_t i = 0; cont && i < c->n; i++)
-        cont = same_message(&msgs[ct->first + i], c, i);
+        cont = compat_same_message(&msgs[ct->first + i], c, i);
     ct->reset = !cont;
 }
 

@@ -83,7 +83,7 @@ static const char *refusal_text(drv_status st)
 }
 
 /* stage: the ids the runtime's /reset and /encode will be answered with. */
-static turn_result stage(turn_state *t)
+static turn_result turn_stage(turn_state *t)
 {
     const turn_plan *p = t->plan;
     if (!p->staged)
@@ -107,7 +107,7 @@ static turn_result stage(turn_state *t)
 
 /* start: reset (when planned), then generate. A runtime that stays busy is wedged (the old build's
  * context-full bug, or a hang): only a restart helps. */
-static turn_result start(turn_state *t)
+static turn_result turn_start(turn_state *t)
 {
     const turn_plan *p = t->plan;
     if (p->reset) {
@@ -132,7 +132,7 @@ static bool should_stop(const turn_state *t)
 }
 
 /* pump: the run's events until it ends. */
-static turn_result pump(turn_state *t)
+static turn_result turn_pump(turn_state *t)
 {
     for (;;) {
         if (!t->stop_sent && should_stop(t)) {
@@ -167,7 +167,7 @@ static turn_result pump(turn_state *t)
 }
 
 /* finish: counts, timings, the done reason and what the cache holds. */
-static void finish(turn_state *t)
+static void turn_finish(turn_state *t)
 {
     const turn_plan *p = t->plan;
     turn_outcome *o = t->out;
@@ -243,8 +243,8 @@ turn_result turn_run(const turn_plan *plan, job *j, const tokenizer *tok, const 
     sb_puts(&t.sink.content, "");
     t.filter = output_new(tok, j->think == 1, (const char *const *)j->options.stop, j->options.n_stop,
                           j->options.has_num_predict ? j->options.num_predict : -1, sink_piece, &t.sink);
-    if (stage(&t) == TURN_OK && start(&t) == TURN_OK && pump(&t) == TURN_OK)
-        finish(&t);
+    if (turn_stage(&t) == TURN_OK && turn_start(&t) == TURN_OK && turn_pump(&t) == TURN_OK)
+        turn_finish(&t);
     cleanup(&t);
     return out->result;
 }

@@ -173,7 +173,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static void fail(http_reply *r, http_client_result result, const char *fmt, const char *detail)
+static void reply_fail(http_reply *r, http_client_result result, const char *fmt, const char *detail)
 {
     r->result = result;
     snprintf(r->error, sizeof r->error, fmt, detail);
@@ -267,17 +267,17 @@ http_client_result http_client_call(http_client *c, const http_call *call, http_
     if (reply->result == HTTPC_TIMEOUT) {
         /* the idle timeout, set above */
     } else if (t.stopped) {
-        fail(reply, HTTPC_ABORTED, "%s", "stopped");
+        reply_fail(reply, HTTPC_ABORTED, "%s", "stopped");
     } else if (t.too_large) {
         snprintf(reply->error, sizeof reply->error, "the answer is larger than %zu bytes", c->max_body);
         reply->result = HTTPC_TOO_LARGE;
     } else if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                (code == CURLE_OPERATION_TIMEDOUT && request_size == 0)) { /* never got to send */
-        fail(reply, HTTPC_UNREACHABLE, "%s", detail);
+        reply_fail(reply, HTTPC_UNREACHABLE, "%s", detail);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-        fail(reply, HTTPC_TIMEOUT, "%s", detail);
+        reply_fail(reply, HTTPC_TIMEOUT, "%s", detail);
     } else if (code != CURLE_OK) {
-        fail(reply, HTTPC_FAILED, "%s", detail);
+        reply_fail(reply, HTTPC_FAILED, "%s", detail);
     } else {
         reply->result = HTTPC_OK;
     }
