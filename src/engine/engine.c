@@ -527,6 +527,9 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
 {
     if (max == 0)
         return 0;
+    pthread_mutex_lock(&e->queue_lock);
+    size_t queued = e->queued;
+    pthread_mutex_unlock(&e->queue_lock);
     pthread_mutex_lock(&e->status_lock);
     const model_manifest *m = e->loaded;
     size_t n = 0;
@@ -544,6 +547,8 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
         l->size = m->size;
         l->context_length = m->max_positions;
         l->manifest = m;
+        l->running = e->running_job;
+        l->queued = queued;
         n = 1;
     }
     pthread_mutex_unlock(&e->status_lock);

@@ -248,6 +248,18 @@ static void *run_request(void *arg)
     return NULL;
 }
 
+/* Waits until /api/ps shows needle (the engine's own account: no pause that hopes). */
+static bool wait_ps(h_server *s, const char *needle, double timeout_s)
+{
+    bool seen = false;
+    for (double end = h_now() + timeout_s; !seen && h_now() < end; h_sleep(0.01)) {
+        h_http r = h_srv(s, "GET", "/api/ps", NULL);
+        seen = r.body.data && strstr(r.body.data, needle);
+        h_http_free(&r);
+    }
+    return seen;
+}
+
 static void test_a_full_queue_answers_503_with_ollamas_message(void **state)
 {
     (void)state;
@@ -259,9 +271,9 @@ static void test_a_full_queue_answers_503_with_ollamas_message(void **state)
                            {.s = &s, .body = "{\"model\":\"m\",\"prompt\":\"b\",\"stream\":false}"}};
     pthread_t th[2];
     pthread_create(&th[0], NULL, run_request, &t[0]);
-    h_sleep(0.3); /* the first runs */
+    assert_true(wait_ps(&s, "\"running\":true", 10)); /* the first runs */
     pthread_create(&th[1], NULL, run_request, &t[1]);
-    h_sleep(0.3); /* the second waits in the queue */
+    assert_true(wait_ps(&s, "\"queued\":1", 10)); /* the second waits in the queue */
     chat_result third = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"c\"}");
     assert_int_equal(third.http.status, 503);
     assert_string_equal(third.http.body.data,
@@ -430,10 +442,10 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
     chat_result load = post(&s, "/api/generate", "{\"model\":\"m\"}");
     pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
-    request_thread t = {.s = &s, .body = "{\"model\":\"m\",\"prompt\":\"doomed reply\"}"};
+    stream_request t = {.s = &s, .path = "/api/generate", .body = "{\"model\":\"m\",\"prompt\":\"doomed reply\"}"};
     pthread_t th;
-    pthread_create(&th, NULL, run_request, &t);
-    h_sleep(0.5);
+    pthread_create(&th, NULL, stream_request_run, &t);
+    assert_true(stream_request_wait_streaming(&t, 30)); /* the reply is under way */
     kill(rt, SIGKILL);
     pthread_join(th, NULL);
     if (t.r.http.status != 200)
