@@ -21,16 +21,7 @@
 /* One server per test: model "m" (emulator args). The teardown stops it if a test failed. */
 static void start(h_server *s, const char *const *emu_args)
 {
-    h_server_dir(s);
-    h_write_manifest(s->dir, "m", emu_args, NULL);
-    bool started = h_server_start(s, NULL);
-    current = *s;
-    if (!started) {
-        char *log = h_server_log(s);
-        fprintf(stderr, "server did not start:\n%s\n", log);
-        free(log);
-        fail();
-    }
+    start_model_m(s, emu_args, NULL, NULL);
 }
 
 /* SIGTERM, and the server must exit 0 (under ASan: no error, no leak); its log is shown if not. */

@@ -14,16 +14,7 @@
 /* A server with one model "m" (emulator args, extra manifest members, extra env). */
 static void start(h_server *s, const char *const *emu_args, const char *extra, const char *const *env)
 {
-    h_server_dir(s);
-    h_write_manifest(s->dir, "m", emu_args, extra);
-    bool started = h_server_start(s, env);
-    current = *s;
-    if (!started) {
-        char *log = h_server_log(s);
-        fprintf(stderr, "server did not start:\n%s\n", log);
-        free(log);
-        fail();
-    }
+    start_model_m(s, emu_args, extra, env);
 }
 
 
