@@ -110,12 +110,12 @@ static turn_result turn_stage(turn_state *t)
 static turn_result turn_start(turn_state *t)
 {
     const turn_plan *p = t->plan;
+    t->t_gen = clock_mono(); /* the prompt's evaluation starts here: with a reset's prefill, if any */
     if (p->reset) {
         drv_status st = t->rt->reset(t->rt->rt, p->reset_system);
         if (st != DRV_OK) /* busy for a minute, or no answer at all: wedged or hung */
             return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the reset (%s)", refusal_text(st));
     }
-    t->t_gen = clock_mono();
     drv_status st = t->rt->start(t->rt->rt, p->prompt, &p->sampling);
     if (st != DRV_OK)
         return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the generation (%s)",
