@@ -31,6 +31,7 @@ static http_response *ollama_run_generation(ollama_api *api, const http_request 
         .has_keep_alive = r->has_keep_alive,
         .keep_alive_s = r->keep_alive_s,
         .options = *opts,
+        .no_truncate = !r->truncate,
     };
     api_message_list list = {0};
     chat_message prompt_msgs[2];

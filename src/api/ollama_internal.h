@@ -32,6 +32,7 @@ typedef struct {
     const char *model; /* as sent */
     const model_manifest *manifest;
     bool stream;
+    bool truncate; /* false: a prompt too long for the context is refused (job_request.no_truncate) */
     int think;
     bool has_keep_alive;
     double keep_alive_s;

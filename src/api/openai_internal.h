@@ -59,6 +59,10 @@ void openai_request_free(openai_request *r);
 
 /* ---- openai_reply.c */
 
+/* Whether an OpenAI client should repeat a request that got this status (408, 409, 429, 5xx: what
+ * openai-node and the AI SDK retry). Every other error answer carries `x-should-retry: false`. */
+bool openai_status_retryable(unsigned status);
+
 /* {"error":{"message","type","param","code":null}}: type from the status (400
  * invalid_request_error, 404 not_found_error, others api_error), param NULL or the field at fault. */
 json_t *openai_error_object(unsigned status, const char *message, const char *param);

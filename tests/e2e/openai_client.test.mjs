@@ -161,7 +161,8 @@ test('response_format: JSON replies pass, others are an APIError', async () => {
   const good = await client.chat.completions.create({ model: MODEL, response_format: fmt, messages: user('{"name": "Ada"}') });
   assert.deepEqual(JSON.parse(good.choices[0].message.content), { name: 'Ada' });
   await assert.rejects(client.chat.completions.create({ model: MODEL, response_format: fmt, messages: user('{"age": 3}') }),
-    (err) => err instanceof OpenAI.APIError && err.status === 500 && /does not match the format schema/.test(err.message));
+    (err) => err instanceof OpenAI.BadRequestError && err.status === 400 && /does not match the format schema/.test(err.message)
+      && err.headers.get('x-should-retry') === 'false');
 });
 
 test('an error event inside a stream is raised by the SDK as an APIError', async () => {

@@ -735,6 +735,49 @@ static void test_keep_alive_values(void **state)
     assert_false(fake_snapshot().has_keep_alive);
 }
 
+/* truncate (default true) reaches the engine as job_request.no_truncate, for both endpoints. */
+static void test_truncate_is_passed_to_the_engine(void **state)
+{
+    (void)state;
+    const char *bodies[] = {
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":true}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":null}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":false}",
+        "{\"model\":\"qwen3-test\",\"raw\":true,\"prompt\":\"x\",\"stream\":false,\"truncate\":false}",
+    };
+    const bool refused[] = {false, false, false, true, true};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        FAKE_SCRIPT(STEPS_HELLO);
+        probe_result r = probe_post("/api/generate", bodies[i]);
+        assert_int_equal(r.status, 200);
+        probe_result_free(&r);
+        if (fake_snapshot().no_truncate != refused[i])
+            fail_msg("%s: no_truncate should be %d", bodies[i], refused[i]);
+    }
+    FAKE_SCRIPT(STEPS_HELLO);
+    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"truncate\":false,"
+                                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    probe_result_free(&r);
+    assert_true(fake_snapshot().no_truncate);
+    FAKE_SCRIPT(STEPS_HELLO);
+    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,"
+                                "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    probe_result_free(&r);
+    assert_false(fake_snapshot().no_truncate);
+    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"truncate\":\"no\",\"messages\":[]}", 400,
+                       "json: cannot unmarshal string into Go struct field ChatRequest.truncate of type bool");
+    /* the engine's refusal of a prompt too long for the context is a 400 before any byte */
+    const fake_step too_long[] = {{.kind = JOB_EV_ERROR,
+                                   .text = "the prompt is too long: 5000 tokens (this model takes at most 2048)",
+                                   .http_status = 400}};
+    FAKE_SCRIPT(too_long);
+    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"truncate\":false}", 400,
+                       "the prompt is too long: 5000 tokens (this model takes at most 2048)");
+}
+
 /* ================================================================== think, options, unsupported */
 
 static void test_think_validation(void **state)
@@ -1070,7 +1113,7 @@ static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
                                {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(prose);
     probe_expect_error("/api/generate",
-                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 500,
+                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 400,
                        "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
     const fake_step wrong[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": \"1\"}"},
                                {.kind = JOB_EV_DONE, .done_reason = "stop"}};
@@ -1079,14 +1122,14 @@ static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
         "/api/chat",
         "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":{\"a\":"
         "{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-        500, "the model's reply does not match the format schema: $.a: expected integer, got string");
+        400, "the model's reply does not match the format schema: $.a: expected integer, got string");
     /* a reply cut by num_predict is checked too */
     const fake_step cut[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": "},
                              {.kind = JOB_EV_DONE, .done_reason = "length"}};
     FAKE_SCRIPT(cut);
     probe_result r =
         probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
-    assert_int_equal(r.status, 500);
+    assert_int_equal(r.status, 400);
     assert_non_null(strstr(probe_str(r.json, "error"), "the model's reply is not valid JSON: "));
     probe_result_free(&r);
 }
@@ -1317,6 +1360,7 @@ int main(void)
         cmocka_unit_test_setup(test_request_body_errors, before_each),
         cmocka_unit_test_setup(test_load_and_unload, before_each),
         cmocka_unit_test_setup(test_keep_alive_values, before_each),
+        cmocka_unit_test_setup(test_truncate_is_passed_to_the_engine, before_each),
         cmocka_unit_test_setup(test_think_validation, before_each),
         cmocka_unit_test_setup(test_options_known_applied_unknown_ignored, before_each),
         cmocka_unit_test_setup(test_unsupported_features_are_refused, before_each),

@@ -767,7 +767,8 @@ static void test_response_format_validates_the_reply(void **state)
 
     a = call(&s, "POST", "/v1/chat/completions",
              chat_body(body, sizeof body, "not json at all", "\"response_format\":{\"type\":\"json_object\"}"));
-    assert_error(&a, 500, "api_error", "the model's reply is not valid JSON");
+    assert_error(&a, 400, "invalid_request_error", "the model's reply is not valid JSON");
+    assert_non_null(strstr(a.http.headers.data, "x-should-retry: false"));
     answer_free(&a);
 
     const char *schema = "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":"
@@ -776,7 +777,8 @@ static void test_response_format_validates_the_reply(void **state)
     assert_int_equal(a.http.status, 200);
     answer_free(&a);
     a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "{\\\"age\\\": 3}", schema));
-    assert_error(&a, 500, "api_error", "the model's reply does not match the format schema");
+    assert_error(&a, 400, "invalid_request_error", "the model's reply does not match the format schema");
+    assert_string_equal(gs(a.json, "error.param"), "response_format");
     answer_free(&a);
 
     /* streamed: the content is held until it was validated, then sent; a bad reply is an error event */
