@@ -150,5 +150,8 @@ size_t ollama_api_routes(ollama_api *api, http_route *routes, size_t max)
         {"POST", "/api/generate", ollama_handle_generate, api, true},
         {"POST", "/api/chat", ollama_handle_chat, api, true},
     };
-    return api_copy_routes(all, sizeof all / sizeof all[0], routes, max);
+    size_t n = api_copy_routes(all, sizeof all / sizeof all[0], routes, max);
+    n += ollama_embed_routes(api, routes + n, max - n);
+    n += ollama_manage_routes(api, routes + n, max - n);
+    return n;
 }

@@ -16,8 +16,7 @@
 
 /* ------------------------------------------------------------------------------------ errors */
 
-/* Go's %q for a string (strconv.Quote, enough of it for error messages). */
-static void ollama_go_quote(strbuf *out, const char *s)
+void ollama_go_quote(strbuf *out, const char *s)
 {
     sb_putc(out, '"');
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {

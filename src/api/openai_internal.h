@@ -4,7 +4,8 @@
  *                    response_format, messages with content parts) with OpenAI error objects
  *   openai_reply.c   error objects, chat.completion / text_completion answers and their SSE chunk
  *                    streams (the pipeline's dialect)
- *   openai_models.c  /v1/models and /v1/models/{model} */
+ *   openai_models.c  /v1/models and /v1/models/{model}
+ *   openai_embeddings.c  /v1/embeddings (no model here can embed: the capability error) */
 #ifndef AXLLAMA_API_OPENAI_INTERNAL_H
 #define AXLLAMA_API_OPENAI_INTERNAL_H
 
@@ -81,5 +82,9 @@ openai_reply *openai_reply_new(const openai_request *r);
 
 http_response *openai_handle_models(const http_request *req, void *user);
 http_response *openai_handle_model(const http_request *req, void *user);
+
+/* ---- openai_embeddings.c */
+
+http_response *openai_handle_embeddings(const http_request *req, void *user);
 
 #endif

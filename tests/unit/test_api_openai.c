@@ -805,6 +805,34 @@ static void test_response_format_validates_the_reply(void **state)
     stop(&s);
 }
 
+/* No model here can embed: OpenAI error objects with Ollama's statuses, never gin's text 404. */
+static void test_embeddings_answer_the_capability_error(void **state)
+{
+    (void)state;
+    h_server s;
+    start(&s, NULL);
+    answer a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"hello\"}");
+    assert_error(&a, 400, "invalid_request_error", "\"m\" does not support embeddings");
+    assert_string_equal(gs(a.json, "error.param"), "model");
+    assert_non_null(strstr(a.http.headers.data, "x-should-retry: false"));
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"nope\",\"input\":[\"a\"]}");
+    assert_error(&a, 404, "not_found_error", "model 'nope' not found");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\"}");
+    assert_error(&a, 400, "invalid_request_error", "invalid input");
+    assert_string_equal(gs(a.json, "error.param"), "input");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"x\",\"encoding_format\":\"hex\"}");
+    assert_error(&a, 400, "invalid_request_error",
+                 "Invalid value for 'encoding_format' = hex. Supported values: ['float', 'base64'].");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"input\":\"x\"}");
+    assert_error(&a, 400, "invalid_request_error", "model is required");
+    answer_free(&a);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +849,7 @@ int main(void)
         cmocka_unit_test_teardown(test_a_client_leaving_an_sse_stream_cancels_its_job, stop_current),
         cmocka_unit_test_teardown(test_tool_calls_non_stream_and_stream, stop_current),
         cmocka_unit_test_teardown(test_response_format_validates_the_reply, stop_current),
+        cmocka_unit_test_teardown(test_embeddings_answer_the_capability_error, stop_current),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
