@@ -44,7 +44,7 @@ bool openai_status_retryable(unsigned status)
     return status == 408 || status == 409 || status == 429 || status >= 500;
 }
 
-static http_response *openai_error_response(unsigned status, const char *param, const char *message)
+http_response *openai_error_response(unsigned status, const char *param, const char *message)
 {
     json_t *o = openai_error_object(status, message, param);
     http_response *r = http_response_json(status, o);
