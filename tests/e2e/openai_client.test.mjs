@@ -174,3 +174,27 @@ test('an error event inside a stream is raised by the SDK as an APIError', async
   })(), (err) => err instanceof OpenAI.APIError && /not valid JSON/.test(err.message));
   assert.equal(content, ''); // nothing of the non-conforming reply was sent
 });
+
+test('a reply of parallel tool calls only has content null, streamed without content deltas', async () => {
+  const rome = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>';
+  const res = await client.chat.completions.create({ model: MODEL, tools: [weather], messages: user(`${callText}\n${rome}\n`) });
+  assert.equal(res.choices[0].message.content, null);
+  assert.deepEqual(res.choices[0].message.tool_calls.map((c) => JSON.parse(c.function.arguments).city), ['Paris', 'Rome']);
+  const contents = [];
+  let calls = 0;
+  for await (const chunk of await client.chat.completions.create({
+    model: MODEL, stream: true, tools: [weather], messages: user(`${callText}\n${rome}\n`),
+  })) {
+    for (const c of chunk.choices) {
+      if ('content' in c.delta) contents.push(c.delta.content);
+      calls += c.delta.tool_calls?.length ?? 0;
+    }
+  }
+  assert.equal(calls, 2);
+  assert.deepEqual(contents, []);
+});
+
+test('embeddings are refused with an OpenAI error, not a text 404', async () => {
+  await assert.rejects(client.embeddings.create({ model: MODEL, input: 'hello' }),
+    (err) => err instanceof OpenAI.BadRequestError && err.param === 'model' && /does not support embeddings/.test(err.message));
+});
