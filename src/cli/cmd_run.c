@@ -43,7 +43,9 @@ static const char run_usage[] =
     "chat on a terminal, or one answer to PROMPT and/or the text piped on stdin.\n"
     "\n"
     "Flags:\n"
-    "  --verbose            show timings (and the time to first token) after each reply\n"
+    "  --verbose            show ollama's statistics and the time to first token after each reply (the\n"
+    "                       prompt eval count is what the NPU evaluated: the whole conversation after a\n"
+    "                       reset, only the new part when the conversation continued in its KV cache)\n"
     "  --think[=VALUE]      thinking on (true, high, medium, low) or off (false); default: the model's\n"
     "  --hidethinking       do not show the thinking text\n"
     "  --keepalive DURATION how long the model stays loaded after the request (e.g. 10m, -1)\n"
@@ -52,8 +54,9 @@ static const char run_usage[] =
     "  --nowordwrap         accepted (axllama never wraps words itself)\n"
     "  --insecure           accepted and ignored\n"
     "\n"
-    "In a session: \"\"\" starts and ends a multi-line message; /? lists the commands; Ctrl-C stops the\n"
-    "reply in progress; Ctrl-D or /bye exits.\n";
+    "In a session: \"\"\" starts and ends a multi-line message; /? lists the commands; the arrow keys\n"
+    "and Ctrl-R recall earlier lines (kept in ~/.axllama/history); Ctrl-C stops the reply in progress;\n"
+    "Ctrl-D or /bye exits.\n";
 
 /* ------------------------------------------------------------------------------------------ */
 /* loading, with a progress indicator */
