@@ -429,8 +429,13 @@ http_response *openai_handle_responses(const http_request *req, void *user)
     if (resp)
         return resp;
     resp = responses_decode(api, &q);
+    int think = q.r.think;
+    q.r.think = -1; /* thinking is checked here, naming the Responses API's field */
     if (!resp)
         resp = openai_check_model(api, &q.r);
+    q.r.think = think;
+    if (!resp && think == 1 && !q.r.manifest->thinking)
+        resp = openai_bad_param("reasoning.effort", "\"%s\" does not support thinking", q.r.model);
     api_message_list list = {0};
     if (!resp)
         resp = responses_build_messages(&q, &list);

@@ -452,7 +452,11 @@ static void test_request_errors_name_the_field(void **state)
 {
     (void)state;
     h_server s;
-    start(&s, NULL);
+    h_server_dir(&s);
+    h_write_manifest(s.dir, "m", NULL, NULL);
+    h_write_manifest(s.dir, "plain", NULL, "\"thinking\": false");
+    assert_true(h_server_start(&s, NULL));
+    current = s;
     static const struct {
         const char *body, *param, *message;
         long status;
@@ -494,6 +498,8 @@ static void test_request_errors_name_the_field(void **state)
         {"{\"model\":\"m\",\"input\":\"x\",\"instructions\":5}", "instructions", "invalid type for 'instructions'",
          400},
         {"{\"model\":\"nope\",\"input\":\"x\"}", NULL, "model 'nope' not found", 404},
+        {"{\"model\":\"plain\",\"input\":\"x\",\"reasoning\":{\"effort\":\"high\"}}", "reasoning.effort",
+         "\"plain\" does not support thinking", 400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         answer a = call(&s, "POST", "/v1/responses", cases[i].body);
