@@ -55,7 +55,7 @@ TEST_LIBS := $(BUILD)/libaxllama-emu.a $(BUILD)/libaxllama.a
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all deps tokenizer-data test test-sanitize check-build bench run clean install uninstall deb test-arm64
+.PHONY: all deps tokenizer-data test-binaries test test-sanitize check-build bench run clean install uninstall deb test-arm64
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/axllama $(BUILD)/axllama-emu
@@ -118,10 +118,13 @@ deps:
 tokenizer-data:
 	@scripts/fetch-tokenizer.sh >/dev/null
 
+# Everything the suite runs.
+test-binaries: all $(TEST_BINS) $(TOOL_BINS)
+
 test:
 	@scripts/deps.sh
 	@scripts/fetch-tokenizer.sh >/dev/null
-	@$(MAKE) --no-print-directory all $(TEST_BINS) $(TOOL_BINS)
+	@$(MAKE) --no-print-directory test-binaries
 	@scripts/run-tests.sh $(BUILD)
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
