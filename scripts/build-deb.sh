@@ -47,7 +47,7 @@ options="parallel=$jobs ${DEB_BUILD_OPTIONS:-}"
 cross=()
 if [ "$arch" != "$native" ]; then
     # the cross profile; the binaries built cannot be run here (debian/rules skips that check)
-    cross=(--host-arch "$arch" -Pcross,nocheck)
+    cross=(--host-arch "$arch" "-Pcross,nocheck") # one option: the profiles, comma-separated
     options="$options nocheck"
     export CC=aarch64-linux-gnu-gcc
 fi

@@ -12,7 +12,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 if [ "$(id -u)" -ne 0 ]; then
     echo "deb-check: needs root (dpkg -i)" >&2
     exit 2
@@ -105,7 +105,7 @@ start_server() {
     chmod 666 "$tmp/serve.log"
     # shellcheck disable=SC2046
     setpriv --reuid=axllama --regid=axllama --init-groups -- env -i PATH=/usr/bin:/bin HOME=/var/lib/axllama \
-        $(grep -E '^[A-Z_]+=' /etc/default/axllama) OLLAMA_HOST=127.0.0.1:$port AXLLAMA_MODELS="$models" "$@" \
+        $(grep -E '^[A-Z_]+=' /etc/default/axllama) OLLAMA_HOST="127.0.0.1:$port" AXLLAMA_MODELS="$models" "$@" \
         /usr/bin/axllama serve >>"$tmp/serve.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do
@@ -121,7 +121,11 @@ stop_server() {
     wait "$server_pid"
     local rc=$?
     server_pid=
-    [ $rc -eq 0 ] && grep -q "stopped" "$tmp/serve.log" || { cat "$tmp/serve.log"; return 1; }
+    if [ $rc -ne 0 ] || ! grep -q "stopped" "$tmp/serve.log"; then
+        echo "exit status $rc"
+        cat "$tmp/serve.log"
+        return 1
+    fi
 }
 chat() { # model: a non-streamed chat's reply must be a finished, non-empty answer
     local body

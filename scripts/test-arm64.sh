@@ -10,7 +10,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 build=${BUILD_ARM64:-build-arm64}
 triplet=aarch64-linux-gnu
 
