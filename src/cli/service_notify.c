@@ -36,6 +36,7 @@ struct service_notify {
     double engine_max_age;
 
     pthread_t thread;
+    bool thread_started;
     pthread_mutex_t lock; /* stop, with wake */
     pthread_cond_t wake;
     bool stop;
@@ -278,7 +279,9 @@ service_notify *service_notify_ready(const service_notify_config *cfg)
     if (n->watchdog)
         log_printf(&n->log, "systemd watchdog: a check every %gs (WATCHDOG_USEC %llu)", n->interval_s,
                    (unsigned long long)usec);
-    pthread_create(&n->thread, NULL, notify_main, n);
+    n->thread_started = pthread_create(&n->thread, NULL, notify_main, n) == 0;
+    if (!n->thread_started)
+        log_printf(&n->log, "warning: cannot start the systemd status and watchdog thread: no WATCHDOG=1 will be sent");
     return n;
 }
 
@@ -297,7 +300,8 @@ void service_notify_stopping(service_notify *n)
     n->stop = true;
     pthread_cond_signal(&n->wake);
     pthread_mutex_unlock(&n->lock);
-    pthread_join(n->thread, NULL);
+    if (n->thread_started)
+        pthread_join(n->thread, NULL);
 }
 
 void service_notify_free(service_notify *n)
