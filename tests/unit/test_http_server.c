@@ -625,7 +625,7 @@ static void test_stop_ends_a_waiting_handler_and_a_running_stream_promptly(void 
  * "plain" answers /api/show) and CORS origins; other servers with other settings are started by
  * the tests that need them. */
 static model_manifest ollama_routes_models[2];
-static model_registry ollama_routes_registry = {ollama_routes_models, 2};
+static model_registry ollama_routes_registry = {.models = ollama_routes_models, .n = 2};
 static engine *ollama_routes_engine;
 static ollama_api ollama_routes_api;
 static http_route ollama_routes[OLLAMA_API_MAX_ROUTES];
