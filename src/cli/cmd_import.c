@@ -326,9 +326,9 @@ static void print_report(const vp_import *imp, const char *path)
     printf("  runtime    %s\n", vp_runtime_binary(imp->runtime));
     printf("  flags      from %s", imp->script);
     if (imp->flags.dropped.n) {
-        printf("; left out:");
+        printf("; left out: ");
         for (size_t i = 0; i < imp->flags.dropped.n; i++)
-            printf(" %s", imp->flags.dropped.v[i]);
+            printf("%s%s", i ? ", " : "", imp->flags.dropped.v[i]);
     }
     printf("\n  tokenizer  %s (template %s%s%s)\n", imp->tokenizer_dir, vp_template_name(imp->family),
            imp->family_forced ? ", as asked" : "", imp->thinking ? ", thinking" : "");
