@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "common/clock.h"
 #include "manifest_fixture.h"
 
 /* ================================ the registry ================================ */
@@ -428,7 +429,8 @@ static void test_fixed_registry_does_not_refresh(void **state)
 typedef struct {
     model_registry *reg;
     atomic_bool stop;
-    size_t lookups;
+    atomic_size_t lookups; /* rounds of lookups done */
+    atomic_size_t wrong;   /* lookups that found another entry, or none */
 } reader_state;
 
 static void *reader_main(void *arg)
@@ -437,10 +439,20 @@ static void *reader_main(void *arg)
     while (!atomic_load(&r->stop)) {
         size_t n = r->reg->n;
         for (size_t i = 0; i < n; i++)
-            assert_ptr_equal(model_registry_find(r->reg, r->reg->models[i].name), &r->reg->models[i]);
-        r->lookups++;
+            if (model_registry_find(r->reg, r->reg->models[i].name) != &r->reg->models[i])
+                atomic_fetch_add(&r->wrong, 1); /* asserted on the test's thread */
+        atomic_fetch_add(&r->lookups, 1);
     }
     return NULL;
+}
+
+/* Waits (at most 10 s) until the reader has done more than `after` rounds. */
+static bool reader_passes(reader_state *r, size_t after)
+{
+    for (double end = clock_mono() + 10; clock_mono() < end; clock_sleep(0.001))
+        if (atomic_load(&r->lookups) > after)
+            return true;
+    return false;
 }
 
 static void test_lookups_on_other_threads_while_models_join(void **state)
@@ -451,8 +463,11 @@ static void test_lookups_on_other_threads_while_models_join(void **state)
     model_registry reg = load_registry("models", "/bin/true", "/tok");
     reader_state r = {.reg = &reg};
     atomic_init(&r.stop, false);
+    atomic_init(&r.lookups, 0);
+    atomic_init(&r.wrong, 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
+    assert_true(reader_passes(&r, 0)); /* the reader runs before models join, and while they do */
     for (int i = 0; i < 20; i++) {
         char rel[64], name[32];
         snprintf(rel, sizeof rel, "models/j%02d.json", i);
@@ -460,10 +475,11 @@ static void test_lookups_on_other_threads_while_models_join(void **state)
         write_manifest(rel, name, NULL, NULL);
         assert_non_null(model_registry_find(&reg, name));
     }
+    assert_true(reader_passes(&r, atomic_load(&r.lookups))); /* a full round over all 21 */
     atomic_store(&r.stop, true);
     pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&r.wrong), 0);
     assert_int_equal(reg.n, 21);
-    assert_true(r.lookups > 0);
     model_registry_free(&reg);
 }
 
