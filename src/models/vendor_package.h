@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "models/run_script.h"
 #include "tokenizer/chat_template.h"
 
 typedef enum {
@@ -50,41 +51,6 @@ bool vp_runtime_parse(const char *s, vp_runtime *out);
 /* The runtime for a machine (uname's machine: "x86_64", "aarch64"/"arm64") with or without the AXCL
  * driver; false when no build runs there. */
 bool vp_runtime_for_machine(const char *machine, bool axcl_driver, vp_runtime *out);
-
-/* ---- run scripts */
-
-typedef struct {
-    char **v; /* NULL-terminated */
-    size_t n;
-} vp_words;
-
-void vp_words_free(vp_words *w);
-
-/* The arguments (after the program) of the script's first command whose program is a main_*
- * binary, read with the shell's rules: quotes, backslashes, line continuations, comments, commands
- * ended by newlines, ';', '&' and '|', redirections (2>&1, > log) left out, leading VAR=value
- * assignments and `exec` skipped. *program gets the program word. False with a message (naming the
- * line) for an unterminated quote, no such command, or a shell expansion ($VAR, $(...), `...`) in
- * that command. */
-bool vp_script_command(const char *text, vp_words *args, char **program, char *err, size_t errlen);
-
-/* The runtime's flags from a run script's arguments. */
-typedef struct {
-    vp_words args;           /* what the manifest's runtime.args gets, in the script's order */
-    vp_words dropped;        /* the flags left out, as "--name" */
-    char *system_prompt;     /* --system_prompt's value, or NULL */
-    char *template_filename; /* --template_filename_axmodel, or NULL */
-    char *post_filename;     /* --filename_post_axmodel, or NULL */
-    char *embed_filename;    /* --filename_tokens_embed, or NULL */
-    int axmodel_num;         /* --axmodel_num, 0 if absent */
-} vp_flags;
-
-/* Sorts args into flags ("--name value" or "--name=value"): keeps main_api_*'s own flags, drops
- * --url_tokenizer_model and --devices (axllama adds them) and every other one (main_api_* would exit
- * with "undefined option"); checks the values (integers, 0/1 for --use_mmap_load_embed, one %d in
- * --template_filename_axmodel) and that the four model flags are there. False with a message. */
-bool vp_flags_parse(const vp_words *args, vp_flags *out, char *err, size_t errlen);
-void vp_flags_free(vp_flags *f);
 
 /* ---- tokenizer folder, template, geometry, name */
 
@@ -127,7 +93,7 @@ typedef struct {
     char *binary;      /* absolute */
     char *script;      /* the run script's file name */
     bool script_other; /* no script for this runtime: another platform's was used */
-    vp_flags flags;
+    rs_flags flags;
     char *tokenizer_dir; /* absolute */
     chat_template_family family;
     bool family_forced; /* --template */
