@@ -414,6 +414,7 @@ int cmd_import(int argc, char **argv)
     }
     if (ok) {
         print_report(&imp, path);
+        fflush(stdout); /* the report first, then the notes on stderr */
         print_notes(&imp, axcl);
     } else {
         fprintf(stderr, "Error: %s\n", err.data ? err.data : "the import failed");
