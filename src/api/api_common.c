@@ -77,6 +77,7 @@ static int api_by_modified_desc(const void *a, const void *b)
 
 json_t *api_model_list(const model_registry *models, json_t *(*entry)(const model_manifest *m))
 {
+    model_registry_refresh(models); /* a manifest written since the last look joins now */
     size_t n = models ? models->n : 0;
     const model_manifest **sorted = xcalloc(n ? n : 1, sizeof *sorted);
     for (size_t i = 0; i < n; i++)

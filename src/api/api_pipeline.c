@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_common.h"
+#include "common/clock.h"
 
 #define STATUS_INTERNAL_ERROR 500u
 
@@ -29,6 +30,7 @@ bool api_reply_conforms(const format_spec *format, const char *content, bool had
 
 typedef struct {
     job *job;
+    api_metrics *metrics;
     job_event first; /* the event that decided to stream, sent first */
     bool has_first;
     const api_dialect *dialect;
@@ -52,6 +54,7 @@ static bool pipeline_stream_pull(void *opaque, strbuf *out, double timeout_s)
     case JOB_EV_THINKING:
     case JOB_EV_TOOL_CALL: s->dialect->stream_piece(s->state, out, &ev); break;
     case JOB_EV_DONE:
+        api_metrics_note_done(s->metrics, &ev);
         s->dialect->stream_done(s->state, out, &ev);
         more = false;
         break;
@@ -83,10 +86,12 @@ static void pipeline_stream_free(void *opaque)
 static const http_stream_ops pipeline_stream_ops = {pipeline_stream_pull, pipeline_stream_cancel, pipeline_stream_free};
 
 /* A 200 stream that starts with first and owns j and state from now on. */
-static http_response *pipeline_stream_start(job *j, job_event first, const api_dialect *d, void *state)
+static http_response *pipeline_stream_start(job *j, api_metrics *metrics, job_event first, const api_dialect *d,
+                                            void *state)
 {
     pipeline_stream *s = xcalloc(1, sizeof *s);
     s->job = j;
+    s->metrics = metrics;
     s->first = first;
     s->has_first = true;
     s->dialect = d;
@@ -118,8 +123,8 @@ static http_response *pipeline_whole_reply(const api_dialect *d, void *state, co
 }
 
 /* Collects the whole answer (first event given) into one reply; NULL when the client left. */
-static http_response *pipeline_collect(const http_request *req, job *j, job_event ev, const api_dialect *d, void *state,
-                                       const format_spec *format)
+static http_response *pipeline_collect(const http_request *req, job *j, api_metrics *metrics, job_event ev,
+                                       const api_dialect *d, void *state, const format_spec *format)
 {
     http_response *resp = NULL;
     strbuf content = {0}, thinking = {0};
@@ -132,6 +137,7 @@ static http_response *pipeline_collect(const http_request *req, job *j, job_even
         } else if (ev.kind == JOB_EV_TOOL_CALL) {
             json_array_append_new(calls, d->tool_call(&ev, json_array_size(calls)));
         } else if (ev.kind == JOB_EV_DONE) {
+            api_metrics_note_done(metrics, &ev);
             resp = pipeline_whole_reply(d, state, format, &content, &thinking, calls, &ev);
         } else {
             resp = d->error_reply(state, api_event_status(&ev), NULL, ev.text ? ev.text : PIPELINE_ERROR_TEXT);
@@ -149,9 +155,15 @@ static http_response *pipeline_collect(const http_request *req, job *j, job_even
 
 /* ------------------------------------------------------------------------------------ running */
 
-http_response *api_pipeline_run(engine *e, const http_request *req, const job_request *jr, bool stream,
-                                const api_dialect *d, void *state, const format_spec *format)
+static bool is_piece(const job_event *ev)
 {
+    return ev->kind == JOB_EV_CONTENT || ev->kind == JOB_EV_THINKING || ev->kind == JOB_EV_TOOL_CALL;
+}
+
+http_response *api_pipeline_run(engine *e, api_metrics *metrics, const http_request *req, const job_request *jr,
+                                bool stream, const api_dialect *d, void *state, const format_spec *format)
+{
+    double start = clock_mono();
     job *j = NULL;
     char err[512] = "";
     int status = engine_submit(e, jr, &j, err, sizeof err);
@@ -164,17 +176,21 @@ http_response *api_pipeline_run(engine *e, const http_request *req, const job_re
     }
     job_event ev;
     http_response *resp = NULL;
-    if (!api_wait_event(req, j, &ev)) {
+    bool got = api_wait_event(req, j, &ev);
+    if (got && is_piece(&ev))
+        api_metrics_note_first_piece(metrics, clock_mono() - start);
+    if (!got) {
         /* the client left: no answer */
     } else if (ev.kind == JOB_EV_ERROR) {
         resp = d->error_reply(state, api_event_status(&ev), NULL, ev.text ? ev.text : PIPELINE_ERROR_TEXT);
         job_event_free(&ev);
     } else if (d->first_reply && (resp = d->first_reply(state, &ev)) != NULL) {
+        api_metrics_note_done(metrics, &ev); /* counts nothing unless it is a generation's DONE */
         job_event_free(&ev);
     } else if (stream) {
-        return pipeline_stream_start(j, ev, d, state);
+        return pipeline_stream_start(j, metrics, ev, d, state);
     } else {
-        resp = pipeline_collect(req, j, ev, d, state, format);
+        resp = pipeline_collect(req, j, metrics, ev, d, state, format);
     }
     job_release(j);
     d->free(state);

@@ -3,7 +3,8 @@
  * leaves), answer an error status when the job could not start or failed before its first piece,
  * then stream the answer or collect it into one reply (checked against the request's format). How
  * the answer looks is the dialect's business, given as an api_dialect: ollama_reply.c (NDJSON
- * lines, one object) and openai_reply.c (chat.completion / text_completion objects, SSE). */
+ * lines, one object) and openai_reply.c (chat.completion / text_completion objects, SSE). Each
+ * generation's time to its first piece and its counts go to api/metrics. */
 #ifndef AXLLAMA_API_API_PIPELINE_H
 #define AXLLAMA_API_API_PIPELINE_H
 
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "api/format.h"
+#include "api/metrics.h"
 #include "common/buf.h"
 #include "engine/engine.h"
 #include "net/http_server.h"
@@ -54,9 +56,10 @@ typedef struct {
 /* Submits jr to e and answers req: an error status (submit refused, or the first event is an
  * error), the dialect's first_reply, a stream (stream true), or one collected reply whose content
  * must conform to format (NULL: no format; borrowed for the call). NULL when the client left (the
- * job is then cancelled). state is taken over: freed with d->free whatever happens. */
-http_response *api_pipeline_run(engine *e, const http_request *req, const job_request *jr, bool stream,
-                                const api_dialect *d, void *state, const format_spec *format);
+ * job is then cancelled). state is taken over: freed with d->free whatever happens. The time to the
+ * first piece and the DONE event's counts go to metrics (NULL: nowhere). */
+http_response *api_pipeline_run(engine *e, api_metrics *metrics, const http_request *req, const job_request *jr,
+                                bool stream, const api_dialect *d, void *state, const format_spec *format);
 
 /* The status of a reply that does not conform to the request's format (when it is known before the
  * status line went out): 400, a status no client library retries (openai-node and the AI SDK retry

@@ -65,7 +65,7 @@ static http_response *ollama_run_generation(ollama_api *api, const http_request 
     jr.system_suffix = instruction;
     if (!resp) {
         ollama_reply *reply = ollama_reply_new(r->is_chat, r->model, &r->fmt, jr.kind == JOB_LOAD);
-        resp = api_pipeline_run(api->engine, req, &jr, r->stream, &ollama_reply_dialect, reply, &r->fmt);
+        resp = api_pipeline_run(api->engine, api->metrics, req, &jr, r->stream, &ollama_reply_dialect, reply, &r->fmt);
     }
     free(instruction);
     for (size_t i = 0; i < n_tools; i++)

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "api/metrics.h"
 #include "net/http_server.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
@@ -35,6 +36,7 @@
 typedef struct {
     engine *engine;               /* borrowed */
     const model_registry *models; /* borrowed */
+    api_metrics *metrics;         /* borrowed; NULL: no metrics */
     void (*log)(void *user, const char *line); /* optional: ignored options, deprecated fields */
     void *log_user;
 } ollama_api;

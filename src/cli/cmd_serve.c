@@ -1,11 +1,11 @@
 /* cmd_serve: `axllama serve [--models DIR]`: the Ollama-compatible server. Takes its settings from
  * config (the environment: OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, ...), loads the model
- * registry, starts the engine and the HTTP API, logs to stderr through common/log (log_stderr),
- * and on SIGINT/SIGTERM stops the HTTP server, unloads every model (no child process is left) and
- * exits 0. With OLLAMA_DEBUG the settings are logged at start and every request gets one more
- * line (its body size and how long its handler took to answer). Under systemd (NOTIFY_SOCKET) it
- * reports READY / STATUS / WATCHDOG / STOPPING through cli/service_notify. The built-in model's
- * emulator is axllama-emu next to the binary (the build tree), else PREFIX/lib/axllama/axllama-emu
+ * registry, starts the engine and the HTTP API (Ollama, OpenAI, /health and /metrics), logs to
+ * stderr through common/log (log_stderr), and on SIGINT/SIGTERM stops the HTTP server, unloads
+ * every model (no child process is left) and exits 0. With OLLAMA_DEBUG the settings are logged at
+ * start and every request gets one more line (its body size and how long its handler took).
+ * Under systemd (NOTIFY_SOCKET) it reports READY / STATUS / WATCHDOG / STOPPING through
+ * cli/service_notify. The built-in model's emulator is axllama-emu next to the binary (the build tree), else PREFIX/lib/axllama/axllama-emu
  * for a binary in PREFIX/bin (`make install`, the Debian package). */
 #include <limits.h>
 #include <stdatomic.h>
@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/health.h"
+#include "api/metrics.h"
 #include "api/ollama.h"
 #include "api/openai.h"
 #include "cli/commands.h"
@@ -35,7 +37,7 @@ static void serve_usage(FILE *f)
     fprintf(f, "Usage: axllama serve [--models DIR]\n"
                "\n"
                "Serves the Ollama API (docs/api.md) and the OpenAI API under /v1 (docs/openai.md)\n"
-               "for the models of the manifest directories.\n"
+               "for the models of the manifest directories, and /health and /metrics (Prometheus).\n"
                "\n"
                "  --models DIR  read model manifests from DIR only (default: $AXLLAMA_MODELS, else\n"
                "                ~/.config/axllama/models then /etc/axllama/models)\n"
@@ -244,12 +246,16 @@ int cmd_serve(int argc, char **argv)
         .log = log_stderr,
     };
     engine *eng = engine_new(&ecfg);
-    ollama_api api = {.engine = eng, .models = &reg, .log = log_stderr};
-    openai_api oai = {.engine = eng, .models = &reg, .log = log_stderr};
-    http_route routes[OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES];
+    api_metrics *metrics = api_metrics_new();
+    ollama_api api = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
+    openai_api oai = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
+    health_api health = {.engine = eng, .metrics = metrics};
+    enum { MAX_ROUTES = OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES + HEALTH_API_MAX_ROUTES };
+    http_route routes[MAX_ROUTES];
     size_t n_routes = ollama_api_routes(&api, routes, OLLAMA_API_MAX_ROUTES);
     n_routes += openai_api_routes(&oai, routes + n_routes, OPENAI_API_MAX_ROUTES);
-    debug_route debug_routes[OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES];
+    n_routes += health_api_routes(&health, routes + n_routes, HEALTH_API_MAX_ROUTES);
+    debug_route debug_routes[MAX_ROUTES];
     for (size_t i = 0; cfg.debug && i < n_routes; i++) {
         debug_routes[i] = (debug_route){.handler = routes[i].handler, .user = routes[i].user};
         routes[i].handler = debug_route_handler;
@@ -265,6 +271,8 @@ int cmd_serve(int argc, char **argv)
         .log = serve_http_log,
         .log_user = &http_log,
         .log_requests = true,
+        .on_response = api_metrics_note_request,
+        .on_response_user = metrics,
     };
     char err[512] = "";
     http_server *http = http_server_start(&hcfg, err, sizeof err);
@@ -293,6 +301,7 @@ int cmd_serve(int argc, char **argv)
         service_notify_free(notify);
     }
     engine_free(eng); /* unloads: stops the runtime and reaps it */
+    api_metrics_free(metrics);
     model_registry_free(&reg);
     server_config_free(&cfg);
     free(emu);

@@ -8,6 +8,7 @@
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `axllama tokenizer serve ...` */
 int cmd_serve(int argc, char **argv);     /* `axllama serve [--models DIR]` */
+int cmd_import(int argc, char **argv);    /* `axllama import DIR [NAME]`: a vendor package -> a manifest */
 
 /* Clients of a running server (OLLAMA_HOST), like the ollama CLI: */
 int cmd_run(int argc, char **argv);  /* `axllama run MODEL [PROMPT]` (cmd_run.c) */

@@ -17,6 +17,8 @@ static const struct {
      "tokenizer serve --tokenizer DIR [--host H] [--port P]   the runtime's tokenizer service"},
     {"serve", cmd_serve,
      "serve [--models DIR]              the Ollama-compatible server (OLLAMA_HOST, default 127.0.0.1:11434)"},
+    {"import", cmd_import,
+     "import DIR [NAME] [--system]      make a model of an AXERA model package (the manifest)"},
     {"run", cmd_run,
      "run MODEL [PROMPT] [--verbose]    chat with a model of the running server (interactive on a terminal)"},
     {"list", cmd_list, "list                              list the models (alias: ls)"},

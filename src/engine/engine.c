@@ -10,7 +10,7 @@
  *
  * Threads:
  *   - API threads (one per HTTP connection): engine_submit, job_next, job_cancel, job_release,
- *     engine_unload, engine_ps. They never call the runtime.
+ *     engine_unload, engine_ps, engine_get_stats. They never call the runtime.
  *   - the engine worker (one): everything else here, loader.c, turn.c, compat.c and the driver's run
  *     functions; it alone owns the loaded model's parts, the session and the driver's connection.
  *   - the tokenizer service's threads: the on_* callbacks of loader.c, which only hand what the
@@ -22,7 +22,8 @@
  *   1. queue_lock: the queue (head, tail, queued), unload_requested, running (the job being run, so
  *      job_cancel can interrupt its wait).
  *   2. status_lock: loaded, tok, svc, sup, up_sup, runtime_port, uid, keep_alive_s, running_job,
- *      expires_mono — written by the worker, read by engine_ps and the uid callback.
+ *      expires_mono, and the load counters (loading, loads_*, restarts_before, ...) — written by the
+ *      worker, read by engine_ps, engine_get_stats and the uid callback.
  *   3. the driver's lock (driver.c): what the tokenizer service saw, a pending failure.
  *   4. a job's lock (job.h): its references and events. A leaf.
  *   The supervisor's and the tokenizer service's own locks are never held while calling in here, and
@@ -553,4 +554,25 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
     }
     pthread_mutex_unlock(&e->status_lock);
     return n;
+}
+
+void engine_get_stats(engine *e, engine_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&e->queue_lock);
+    out->queued = e->queued;
+    out->running = e->running != NULL;
+    pthread_mutex_unlock(&e->queue_lock);
+    pthread_mutex_lock(&e->status_lock);
+    if (e->loading)
+        snprintf(out->loading, sizeof out->loading, "%s", e->loading->name);
+    out->loads_ok = e->loads_ok;
+    out->loads_failed = e->loads_failed;
+    out->load_seconds = e->load_seconds;
+    out->last_load_seconds = e->last_load_seconds;
+    out->restarts = e->restarts_before + (e->sup ? (uint64_t)supervisor_status(e->sup).restarts : 0);
+    out->last_load_failed = e->last_load_failed;
+    snprintf(out->last_load_model, sizeof out->last_load_model, "%s", e->last_load_model);
+    snprintf(out->last_load_error, sizeof out->last_load_error, "%s", e->last_load_error);
+    pthread_mutex_unlock(&e->status_lock);
 }

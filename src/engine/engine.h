@@ -177,4 +177,20 @@ bool engine_responsive(engine *e, double max_age_s);
 /* What is loaded (at most max entries); for /api/ps. */
 size_t engine_ps(engine *e, engine_loaded_model *out, size_t max);
 
+/* The engine's counters, for /health and /metrics (api/health.c). */
+typedef struct {
+    size_t queued;          /* jobs waiting for the worker */
+    bool running;           /* the worker runs a job */
+    char loading[128];      /* the model being loaded before its runtime starts (tokenizer, service), or "" */
+    uint64_t loads_ok, loads_failed; /* model loads (a runtime started and became ready, or not) */
+    double load_seconds;    /* their total duration */
+    double last_load_seconds;
+    uint64_t restarts;      /* runtime restarts after a death or a hang, every load together */
+    bool last_load_failed;  /* the last load failed and none succeeded since */
+    char last_load_model[128];
+    char last_load_error[256];
+} engine_stats;
+
+void engine_get_stats(engine *e, engine_stats *out);
+
 #endif

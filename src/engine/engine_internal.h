@@ -54,6 +54,13 @@ struct engine {
     double keep_alive_s; /* sticky, per loaded model */
     bool running_job;
     double expires_mono; /* clock_mono(); valid when !running_job and keep_alive >= 0 */
+    /* counters for engine_get_stats (written by the worker) */
+    const model_manifest *loading; /* a load in progress, until its runtime is known */
+    uint64_t loads_ok, loads_failed, restarts_before; /* restarts of the runtimes unloaded so far */
+    double load_seconds, last_load_seconds;
+    bool last_load_failed;
+    char last_load_model[128];
+    char last_load_error[256];
 
     /* worker only */
     double per_token_s; /* the loaded runtime's time per generated token, last measured */

@@ -104,6 +104,8 @@ void engine_unload_now(engine *e)
         return;
     log_printf(&e->log, "unloading %s", e->loaded->name);
     pthread_mutex_lock(&e->status_lock); /* engine_ps must not see half-freed parts */
+    if (e->sup)
+        e->restarts_before += (uint64_t)supervisor_status(e->sup).restarts;
     supervisor *sup = e->sup;
     supervisor *up = e->up_sup;
     tok_service *svc = e->svc;
@@ -295,20 +297,9 @@ static tok_service *start_service(engine *e, const model_manifest *m, const toke
     return svc;
 }
 
-int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
+/* Loads m (nothing is loaded): the tokenizer, its service (and upstream), the runtime. */
+static int load_model(engine *e, const model_manifest *m, char *err, size_t errlen)
 {
-    if (e->loaded == m && m->upstream_url &&
-        (atomic_load(&e->upstream_died) || (e->up_sup && supervisor_status(e->up_sup).state != RT_READY)))
-        engine_unload_now(e); /* the upstream is gone: the runtime's uid with it; start both again */
-    if (e->loaded == m && e->sup) {
-        int status = reuse_loaded(e, m, err, errlen);
-        if (status != 500)
-            return status;
-        engine_unload_now(e); /* failed or stopped: start over */
-    }
-    if (e->loaded)
-        engine_unload_now(e);
-
     log_printf(&e->log, "loading %s", m->name);
     tokenizer *tok = tokenizer_load(m->tokenizer_dir, err, errlen);
     if (!tok)
@@ -341,6 +332,7 @@ int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t e
 
     pthread_mutex_lock(&e->status_lock);
     e->loaded = m;
+    e->loading = NULL; /* engine_ps tells the rest */
     e->tok = tok;
     e->svc = svc;
     e->sup = sup;
@@ -359,4 +351,44 @@ int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t e
     }
     log_printf(&e->log, "%s is ready", m->name);
     return 0;
+}
+
+/* Counts a load for engine_get_stats. */
+static void note_load(engine *e, const model_manifest *m, bool ok, double seconds, const char *err)
+{
+    pthread_mutex_lock(&e->status_lock);
+    e->loading = NULL;
+    if (ok)
+        e->loads_ok++;
+    else
+        e->loads_failed++;
+    e->load_seconds += seconds;
+    e->last_load_seconds = seconds;
+    e->last_load_failed = !ok;
+    snprintf(e->last_load_model, sizeof e->last_load_model, "%s", m->name);
+    snprintf(e->last_load_error, sizeof e->last_load_error, "%s", ok ? "" : err);
+    pthread_mutex_unlock(&e->status_lock);
+}
+
+int engine_ensure_loaded(engine *e, const model_manifest *m, char *err, size_t errlen)
+{
+    if (e->loaded == m && m->upstream_url &&
+        (atomic_load(&e->upstream_died) || (e->up_sup && supervisor_status(e->up_sup).state != RT_READY)))
+        engine_unload_now(e); /* the upstream is gone: the runtime's uid with it; start both again */
+    if (e->loaded == m && e->sup) {
+        int status = reuse_loaded(e, m, err, errlen);
+        if (status != 500)
+            return status;
+        engine_unload_now(e); /* failed or stopped: start over */
+    }
+    if (e->loaded)
+        engine_unload_now(e);
+
+    pthread_mutex_lock(&e->status_lock);
+    e->loading = m;
+    pthread_mutex_unlock(&e->status_lock);
+    double start = clock_mono();
+    int status = load_model(e, m, err, errlen);
+    note_load(e, m, status == 0, clock_mono() - start, err);
+    return status;
 }

@@ -113,22 +113,40 @@ typedef struct {
     double upstream_start_timeout_s; /* 60 unless set */
 } model_manifest;
 
+typedef struct model_registry_watch model_registry_watch;
+
+/* The models, in the order they were read. A loaded registry also watches its directories: a
+ * manifest file added while the server runs (`axllama import`, an editor) joins the registry at the
+ * next lookup that misses or the next listing (model_registry_refresh), so `axllama list` shows it
+ * at once. Models only join: an entry never changes or moves while the registry lives (the engine
+ * and the API keep pointers to them), so a changed or removed manifest takes effect at the next
+ * start (a changed one is reported once). n is atomic: a refresh on one thread publishes a new entry
+ * (written completely first) while others read; readers read n once and then models[0..n-1]. */
 typedef struct {
-    model_manifest *models;
-    size_t n;
+    model_manifest *models; /* room for MODEL_REGISTRY_SPARE more than were loaded: never moves */
+    _Atomic size_t n;
+    model_registry_watch *watch; /* NULL: a fixed registry (one built by hand) */
 } model_registry;
+
+/* How many models may join a loaded registry before a restart. */
+#define MODEL_REGISTRY_SPARE 64
 
 /* Loads the registry from the directories above (models_dir: the one directory to read, NULL or ""
  * for the default ones). *.json files (not hidden ones) are read in byte order of their names; a
  * malformed manifest is skipped, a later definition of a name already seen (case-insensitive) is
  * ignored, a missing binary or tokenizer.json is reported but the model is kept; every problem is
- * one message (no trailing newline) to warn (may be NULL). A missing default directory is silent,
+ * one message (no trailing newline) to warn (may be NULL; it must stay valid while the registry
+ * lives: refreshes report through it too, from any thread). A missing default directory is silent,
  * an unreadable explicit one is reported. The built-in model is added when no manifest was loaded;
  * it needs emu_binary (path of axllama-emu) and default_tokenizer_dir (else it is left out with a
  * message). Returns true when the registry holds at least one model. reg's old content is not
  * freed. */
 bool model_registry_load(model_registry *reg, const char *models_dir, const char *emu_binary,
                          const char *default_tokenizer_dir, void (*warn)(void *user, const char *msg), void *user);
+/* Adds the manifests that appeared in the registry's directories since it last looked (cheap when
+ * nothing changed: one stat per directory). Thread-safe; a no-op for a fixed registry. Returns the
+ * number of models added. */
+size_t model_registry_refresh(const model_registry *reg);
 void model_registry_free(model_registry *reg);
 
 /* Parses one manifest file; false and a message naming the file and the key on error (m is then
@@ -155,7 +173,8 @@ void model_manifest_builtin(model_manifest *m, const char *emu_binary, const cha
 bool model_name_normalize(const char *name, char *out, size_t outlen);
 /* The longest display form, NUL included: host/namespace/model:tag. */
 #define MODEL_NAME_DISPLAY_MAX (350 + 1 + 80 + 1 + 80 + 1 + 80 + 1)
-/* The model for a request's name (any accepted spelling), or NULL. */
+/* The model for a request's name (any accepted spelling), or NULL. A miss refreshes the registry
+ * first (model_registry_refresh), so a model whose manifest was just written is found. */
 const model_manifest *model_registry_find(const model_registry *reg, const char *name);
 
 #endif

@@ -72,9 +72,26 @@ static void sockaddr_format_ip(const struct sockaddr *sa, char *out, size_t outl
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)outlen);
 }
 
+static bool route_path_matches(const char *pattern, const char *path);
+
+/* The on_response hook: the route's pattern (the route that took the request, else the first one
+ * with its path), NULL when none has it. */
+static void server_report_response(http_conn *c, const char *method, const char *path, unsigned status)
+{
+    http_server *srv = c->srv;
+    if (!srv->on_response)
+        return;
+    const char *route = c->route && c->route->path[0] ? c->route->path : NULL;
+    for (size_t i = 0; !route && i < srv->n_routes; i++)
+        if (route_path_matches(srv->routes[i].path, path))
+            route = srv->routes[i].path;
+    srv->on_response(srv->on_response_user, method, route, status);
+}
+
 static void server_log_request(http_conn *c, const char *method, const char *path, unsigned status)
 {
     http_server *srv = c->srv;
+    server_report_response(c, method, path, status);
     if (!srv->log_requests || !srv->log)
         return;
     char client[INET6_ADDRSTRLEN] = "";
@@ -346,6 +363,8 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     srv->log = cfg->log;
     srv->log_user = cfg->log_user;
     srv->log_requests = cfg->log_requests;
+    srv->on_response = cfg->on_response;
+    srv->on_response_user = cfg->on_response_user;
 
     srv->listen_fd = net_listen(cfg->host ? cfg->host : "127.0.0.1", cfg->port, err, errlen);
     if (srv->listen_fd < 0) {

@@ -89,6 +89,12 @@ typedef struct {
     void (*log)(void *user, const char *line); /* optional: errors, and requests if log_requests */
     void *log_user;
     bool log_requests;          /* one line per request: status, time to first byte, client, path */
+    /* Called once per request when its answer is queued (or the client left before it: status 499),
+     * on the connection's thread: the method, the pattern of the route whose path it asked for
+     * ("/api/chat", "/v1/models/" + '*'; also for a refusal such as a 403 or a 405), NULL when no
+     * route has that path, and the status. For metrics. Optional. */
+    void (*on_response)(void *user, const char *method, const char *route, unsigned status);
+    void *on_response_user;
 
     /* Unrouted requests (no route has their method and path) run this handler once their body is in,
      * instead of getting gin's 404 / 405 texts. NULL: gin's texts. */

@@ -47,6 +47,8 @@ struct http_server {
     void (*log)(void *user, const char *line);
     void *log_user;
     bool log_requests;
+    void (*on_response)(void *user, const char *method, const char *route, unsigned status);
+    void *on_response_user;
 
     atomic_bool stopping;
 };

@@ -41,7 +41,7 @@
 /* ================================================================== the server under test */
 
 static model_manifest g_models[2];
-static model_registry g_registry = {g_models, 2};
+static model_registry g_registry = {.models = g_models, .n = 2};
 static engine *g_engine;
 static ollama_api g_api;
 static http_route g_routes[OLLAMA_API_MAX_ROUTES];

@@ -1,8 +1,10 @@
 /* End-to-end tests of the one-shot client commands of the `axllama` binary (run, list, ps, show,
  * stop) against `axllama serve` on axllama-emu and a fake server: prompt argument and piped stdin,
  * exit codes and error texts, flag spellings anywhere on the line, the table layouts, OLLAMA_HOST
- * forms, proxies that must not be used for a loopback server, and `axllama serve`'s own flags and
- * OLLAMA_DEBUG. Interactive sessions: test_cli_session.c. */
+ * forms, proxies that must not be used for a loopback server, `axllama serve`'s own flags and
+ * OLLAMA_DEBUG, and `axllama import` (a fixture package, vendor_fixture.h, listed by a running server
+ * at once and answering; where it writes; a bad folder; bad usage). Interactive sessions:
+ * test_cli_session.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cli_harness.h"
+#include "vendor_fixture.h"
 
 /* ================================================================================================ */
 /* one-shot runs */
@@ -664,6 +667,154 @@ static void test_run_format_json_and_schema(void **state)
     assert_string_equal(json_string_value(json_object_get(format, "type")), "object");
 }
 
+/* ================================================================================================ */
+/* axllama import */
+
+static vfix pkg;
+
+/* `axllama import ARGS...` with the extra environment env (may be NULL). */
+static cli_result import_cli(const char *const *env, const char *const *args)
+{
+    const char *argv[24] = {"import"};
+    size_t n = 1;
+    for (size_t i = 0; args[i] && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return run_cli_env("127.0.0.1:1", env, NULL, argv);
+}
+
+static void test_import_then_list_shows_it_at_once_and_a_chat_runs_on_it(void **state)
+{
+    (void)state;
+    assert_true(vfix_make(&pkg, "Qwen3-4B"));
+    h_server s;
+    h_server_dir(&s);
+    /* the vendor binary serves on a fixed port; the emulator standing in for it is told the same one */
+    char port[16], emu_args[96];
+    snprintf(port, sizeof port, "%d", h_free_port());
+    snprintf(emu_args, sizeof emu_args, "AXLLAMA_EMU_ARGS=--emu-profile fast --emu-port %s", port);
+    const char *env[] = {emu_args, NULL};
+    assert_true(serve_start_with(&s, (const char *const[]){"--models", s.dir, NULL}, env));
+    cli_result r = run_cli_at(s.port, NULL, (const char *const[]){"list", NULL});
+    assert_null(strstr(r.out.data, "qwen3:4b"));
+    cli_free(&r);
+
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, NULL});
+    if (r.status != 0)
+        fail_msg("import failed: %s", r.err.data);
+    char manifest[256];
+    snprintf(manifest, sizeof manifest, "  manifest   %s/qwen3-4b.json\n", s.dir);
+    assert_memory_equal(r.out.data, "imported qwen3:4b\n", strlen("imported qwen3:4b\n"));
+    assert_non_null(strstr(r.out.data, "  runtime    main_api_axcl_x86\n"));
+    assert_non_null(strstr(r.out.data, "  flags      from run_qwen3_4b_int8_ctx_axcl_x86.sh; left out: "
+                                       "--url_tokenizer_model, --live_print, --devices\n"));
+    assert_non_null(strstr(r.out.data, "  context    2048 prefill / 2559 positions (from README.md)\n"));
+    assert_non_null(strstr(r.out.data, manifest));
+    cli_free(&r);
+
+    /* the running server lists it at once, and it answers */
+    r = run_cli_at(s.port, NULL, (const char *const[]){"list", NULL});
+    assert_int_equal(r.status, 0);
+    char *row = line_starting(r.out.data, "qwen3:4b ");
+    assert_non_null(row);
+    assert_non_null(strstr(row, " 11 KB ")); /* the model files: 12000 bytes, in ollama's HumanBytes */
+    free(row);
+    cli_free(&r);
+    r = run_cli_at(s.port, NULL, (const char *const[]){"run", "qwen3:4b", "Echo this back", NULL});
+    if (r.status != 0)
+        fail_msg("run failed: %s", r.err.data);
+    assert_non_null(strstr(r.out.data, "Echo this back"));
+    cli_free(&r);
+    assert_true(h_server_wait_log(&s, "qwen3:4b is ready", 5));
+
+    /* a second import of the same name is refused unless --force */
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, NULL});
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err.data, "Error: a model named qwen3:4b exists already"));
+    cli_free(&r);
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, "--force", NULL});
+    assert_int_equal(r.status, 0);
+    cli_free(&r);
+    /* another name is another model */
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "mine:v2", "--models", s.dir, "--port", port, NULL});
+    assert_int_equal(r.status, 0);
+    cli_free(&r);
+    r = run_cli_at(s.port, NULL, (const char *const[]){"list", "mine", NULL});
+    assert_non_null(strstr(r.out.data, "mine:v2"));
+    cli_free(&r);
+
+    assert_int_equal(h_server_stop(&s), 0);
+    vfix_remove(&pkg);
+}
+
+static void test_import_writes_to_axllama_models_else_the_users_directory(void **state)
+{
+    (void)state;
+    assert_true(vfix_make(&pkg, "Qwen3-1.7B"));
+    char models[PATH_MAX + 64], home[PATH_MAX + 64], path[PATH_MAX + 128];
+    snprintf(models, sizeof models, "AXLLAMA_MODELS=%s/env-models", pkg.root);
+    cli_result r = import_cli((const char *const[]){models, NULL}, (const char *const[]){pkg.dir, NULL});
+    assert_int_equal(r.status, 0);
+    snprintf(path, sizeof path, "%s/env-models/qwen3-1.7b.json", pkg.root);
+    assert_int_equal(access(path, F_OK), 0);
+    cli_free(&r);
+
+    snprintf(home, sizeof home, "HOME=%s/home", pkg.root);
+    r = import_cli((const char *const[]){"AXLLAMA_MODELS=", "XDG_CONFIG_HOME=", home, NULL},
+                   (const char *const[]){pkg.dir, NULL});
+    assert_int_equal(r.status, 0);
+    snprintf(path, sizeof path, "%s/home/.config/axllama/models/qwen3-1.7b.json", pkg.root);
+    assert_int_equal(access(path, F_OK), 0);
+    cli_free(&r);
+    vfix_remove(&pkg);
+}
+
+static void test_import_refuses_a_bad_folder_with_exit_1_and_writes_nothing(void **state)
+{
+    (void)state;
+    assert_true(vfix_make(&pkg, "Qwen3-4B"));
+    vf_make_lfs_pointer(&pkg, "main_api_axcl_x86");
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/models", pkg.root);
+    cli_result r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", dir, NULL});
+    assert_int_equal(r.status, 1);
+    assert_string_equal(r.out.data ? r.out.data : "", "");
+    assert_memory_equal(r.err.data, "Error: ", 7);
+    assert_non_null(strstr(r.err.data, "main_api_axcl_x86 (132 bytes; the real file has 1.0 MB)"));
+    assert_non_null(strstr(r.err.data, "git lfs pull"));
+    assert_int_equal(access(dir, F_OK), -1); /* nothing written, not even the directory */
+    cli_free(&r);
+    vfix_remove(&pkg);
+}
+
+static void test_import_bad_usage_exits_2(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[4];
+        const char *message;
+    } cases[] = {
+        {{NULL}, "Error: the model package's folder is missing\n"},
+        {{"/x", "name", "extra"}, "Error: too many arguments (\"extra\")\n"},
+        {{"/x", "--runtime", "axcl"}, "Error: --runtime must be ax650, axcl_aarch64 or axcl_x86, not \"axcl\"\n"},
+        {{"/x", "--template", "llama3"}, "Error: --template must be qwen3 or qwen2.5, not \"llama3\"\n"},
+        {{"/x", "--port", "70000"}, "Error: --port must be a port number from 1 to 65535, not \"70000\"\n"},
+        {{"/x", "--system", "--models=/y"}, "Error: --system and --models both say where to write; give one\n"},
+        {{"/x", "--bogus"}, "Error: unknown flag: --bogus\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cli_result r = import_cli(NULL, cases[i].args);
+        assert_int_equal(r.status, 2);
+        assert_memory_equal(r.err.data, cases[i].message, strlen(cases[i].message));
+        assert_non_null(strstr(r.err.data, "Usage: axllama import DIR [NAME] [flags]"));
+        cli_free(&r);
+    }
+    cli_result r = import_cli(NULL, (const char *const[]){"--help", NULL});
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out.data, "Usage: axllama import DIR [NAME] [flags]", 40);
+    cli_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +844,10 @@ int main(void)
         cmocka_unit_test(test_serve_bad_flags_exit_2),
         cmocka_unit_test(test_help_command_and_ollamas_model_commands),
         cmocka_unit_test(test_run_format_json_and_schema),
+        cmocka_unit_test(test_import_then_list_shows_it_at_once_and_a_chat_runs_on_it),
+        cmocka_unit_test(test_import_writes_to_axllama_models_else_the_users_directory),
+        cmocka_unit_test(test_import_refuses_a_bad_folder_with_exit_1_and_writes_nothing),
+        cmocka_unit_test(test_import_bad_usage_exits_2),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

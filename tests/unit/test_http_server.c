@@ -3,8 +3,8 @@
  *     code under test; each exchange asks the server to close the connection): routing and the
  *     fallback handler, the before_body hook, query parameters, the body limit (413 early and late,
  *     or left to the handler), the API options on by default and off when disabled (CORS, Host
- *     guard, request log), both threading modes, the idle timeout, listen errors, and stop with a
- *     running handler or stream;
+ *     guard, request log), the on_response hook (each answer with its route's pattern), both
+ *     threading modes, the idle timeout, listen errors, and stop with a running handler or stream;
  *   - the behaviours the Ollama API relies on, exercised through the Ollama routes (src/api) over
  *     the fake engine (fake_engine.h) with libcurl: the 404/405 texts, keep-alive connection reuse,
  *     the body limit (413, chunked too), line separators escaped in JSON lines and
@@ -424,6 +424,37 @@ static void test_requests_are_logged_only_with_log_requests(void **state)
     sb_free(&loud.lines);
 }
 
+/* on_response: "METHOD route status" lines. */
+static void capture_response(void *user, const char *method, const char *route, unsigned status)
+{
+    log_capture *c = user;
+    pthread_mutex_lock(&c->lock);
+    sb_printf(&c->lines, "%s %s %u\n", method, route ? route : "(none)", status);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void test_on_response_reports_each_answer_with_its_route_pattern(void **state)
+{
+    (void)state;
+    const char *const origins[] = {"http://allowed.example", NULL};
+    log_capture seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    http_server *srv =
+        start_with((http_server_config){.origins = origins, .on_response = capture_response, .on_response_user = &seen});
+    uint16_t port = http_server_port(srv);
+    assert_answer(request(port, "GET", "/hello", NULL, NULL), 200, "hello");
+    assert_answer(request(port, "GET", "/items/a/b", NULL, NULL), 200, "GET /items/a/b ");
+    assert_answer(request(port, "GET", "/nowhere", NULL, NULL), 404, "404 page not found");
+    assert_answer(request(port, "DELETE", "/echo", NULL, NULL), 405, "405 method not allowed");
+    assert_answer(request(port, "GET", "/hello", "Origin: http://evil.example\r\n", NULL), 403, "");
+    http_server_stop(srv);
+    assert_string_equal(seen.lines.data, "GET /hello 200\n"
+                                         "GET /items/* 200\n"
+                                         "GET (none) 404\n"
+                                         "DELETE /echo 405\n"
+                                         "GET /hello 403\n");
+    sb_free(&seen.lines);
+}
+
 /* ------------------------------------------------------------------ threading */
 
 typedef struct {
@@ -625,7 +656,7 @@ static void test_stop_ends_a_waiting_handler_and_a_running_stream_promptly(void 
  * "plain" answers /api/show) and CORS origins; other servers with other settings are started by
  * the tests that need them. */
 static model_manifest ollama_routes_models[2];
-static model_registry ollama_routes_registry = {ollama_routes_models, 2};
+static model_registry ollama_routes_registry = {.models = ollama_routes_models, .n = 2};
 static engine *ollama_routes_engine;
 static ollama_api ollama_routes_api;
 static http_route ollama_routes[OLLAMA_API_MAX_ROUTES];
@@ -1089,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_cors_rules_apply_by_default_and_not_when_disabled),
         cmocka_unit_test(test_host_guard_applies_by_default_and_not_when_disabled),
         cmocka_unit_test(test_requests_are_logged_only_with_log_requests),
+        cmocka_unit_test(test_on_response_reports_each_answer_with_its_route_pattern),
         cmocka_unit_test(test_thread_per_connection_runs_every_handler_at_once),
         cmocka_unit_test(test_a_thread_pool_runs_at_most_its_threads_at_once),
         cmocka_unit_test(test_an_idle_connection_is_closed_after_the_idle_timeout),

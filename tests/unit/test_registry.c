@@ -1,13 +1,17 @@
 /* Tests for models/registry.c: the models directories search (the caller's directory, else
  * XDG_CONFIG_HOME or HOME, then /etc), file order, duplicates, the built-in emulator model, lookup
- * by any spelling of a name. Every test works in its own temporary directory with HOME pointing
+ * by any spelling of a name, models joining a loaded registry (refresh, a lookup that misses, other
+ * threads reading meanwhile). Every test works in its own temporary directory with HOME pointing
  * into it (manifest_fixture.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
+#include "common/clock.h"
 #include "manifest_fixture.h"
 
 /* ================================ the registry ================================ */
@@ -240,6 +244,7 @@ static void test_builtin_needs_emu_and_tokenizer(void **state)
     model_registry reg;
     assert_false(model_registry_load(&reg, at("empty"), NULL, "/tok", collect_warning, &warnings));
     assert_int_equal(reg.n, 0);
+    model_registry_free(&reg);
     assert_false(model_registry_load(&reg, at("empty"), "/bin/true", NULL, collect_warning, &warnings));
     assert_int_equal(reg.n, 0);
     assert_int_equal(warning_count(), 2);
@@ -304,6 +309,180 @@ static void test_find_unknown_or_invalid_is_null(void **state)
     model_registry_free(&reg);
 }
 
+/* ================================ models joining a loaded registry ================================ */
+
+static void test_refresh_adds_a_manifest_written_after_the_load(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1);
+    const model_manifest *first = model_registry_find(&reg, "first");
+    assert_ptr_equal(first, &reg.models[0]);
+    assert_null(model_registry_find(&reg, "second"));
+    write_manifest("models/b.json", "second", NULL, NULL);
+    assert_int_equal(model_registry_refresh(&reg), 1);
+    assert_int_equal(reg.n, 2);
+    assert_string_equal(reg.models[1].name, "second:latest");
+    assert_string_equal(reg.models[1].path, at("models/b.json"));
+    assert_ptr_equal(model_registry_find(&reg, "first"), first); /* entries never move */
+    assert_int_equal(model_registry_refresh(&reg), 0);       /* nothing new */
+    assert_non_null(strstr(warning_text(), "b.json: model second:latest added"));
+    model_registry_free(&reg);
+}
+
+static void test_lookup_miss_finds_a_manifest_written_after_the_load(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    write_manifest("models/c.json", "third", NULL, NULL);
+    const model_manifest *m = model_registry_find(&reg, "third:latest");
+    assert_non_null(m);
+    assert_ptr_equal(m, &reg.models[1]);
+    assert_null(model_registry_find(&reg, "fourth"));
+    model_registry_free(&reg);
+}
+
+static void test_refresh_sees_a_directory_created_after_the_load(void **state)
+{
+    (void)state;
+    make_model_files();
+    model_registry reg = load_registry("later", "/bin/true", "/tok");
+    assert_int_equal(reg.n, 1); /* the built-in model */
+    write_file_mode("later/bin/runtime", "#!/bin/sh\n", 0755);
+    write_file("later/tok/tokenizer.json", "{}");
+    write_manifest("later/m.json", "late", NULL, NULL);
+    assert_non_null(model_registry_find(&reg, "late"));
+    assert_int_equal(reg.n, 2);
+    assert_non_null(model_registry_find(&reg, "qwen3-emu")); /* the built-in model stays */
+    model_registry_free(&reg);
+}
+
+static void test_refresh_keeps_a_changed_manifest_until_restart(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, "\"size\": 1");
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    write_manifest("models/a.json", "first", NULL, "\"size\": 22");
+    struct timespec times[2] = {{1700000000, 0}, {1700000000, 0}}; /* a different mtime for sure */
+    assert_int_equal(utimensat(AT_FDCWD, at("models/a.json"), times, 0), 0);
+    write_manifest("models/b.json", "second", NULL, NULL); /* the directory changes */
+    assert_int_equal(model_registry_refresh(&reg), 1);
+    assert_int_equal(reg.models[0].size, 1);
+    assert_non_null(strstr(warning_text(), "model \"first:latest\" changed; the change takes effect when axllama "
+                                           "serve restarts"));
+    size_t warned = warning_count();
+    write_manifest("models/c.json", "third", NULL, NULL);
+    assert_int_equal(model_registry_refresh(&reg), 1);
+    assert_int_equal(warning_count(), warned + 1); /* "third added"; the change is not reported again */
+    model_registry_free(&reg);
+}
+
+static void test_refresh_reports_a_bad_new_manifest_once(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    write_file("models/bad.json", "{");
+    assert_int_equal(model_registry_refresh(&reg), 0);
+    assert_int_equal(warning_count(), 1);
+    assert_non_null(strstr(warning_text(), "bad.json"));
+    write_manifest("models/b.json", "second", NULL, NULL);
+    assert_int_equal(model_registry_refresh(&reg), 1);
+    assert_int_equal(warning_count(), 2); /* the bad file is not reported again */
+    model_registry_free(&reg);
+}
+
+static void test_refresh_stops_at_the_spare_room(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    for (int i = 0; i < MODEL_REGISTRY_SPARE + 2; i++) {
+        char rel[64], name[32];
+        snprintf(rel, sizeof rel, "models/m%03d.json", i);
+        snprintf(name, sizeof name, "m%d", i);
+        write_manifest(rel, name, NULL, NULL);
+    }
+    assert_int_equal(model_registry_refresh(&reg), MODEL_REGISTRY_SPARE);
+    assert_int_equal(reg.n, 1 + MODEL_REGISTRY_SPARE);
+    assert_non_null(strstr(warning_text(), "no room for more models until axllama serve restarts"));
+    model_registry_free(&reg);
+}
+
+static void test_fixed_registry_does_not_refresh(void **state)
+{
+    (void)state;
+    model_manifest one = {.name = (char *)"fixed:latest"};
+    model_registry reg = {.models = &one, .n = 1};
+    assert_int_equal(model_registry_refresh(&reg), 0);
+    assert_ptr_equal(model_registry_find(&reg, "fixed"), &one);
+    assert_null(model_registry_find(&reg, "other"));
+}
+
+typedef struct {
+    model_registry *reg;
+    atomic_bool stop;
+    atomic_size_t lookups; /* rounds of lookups done */
+    atomic_size_t wrong;   /* lookups that found another entry, or none */
+} reader_state;
+
+static void *reader_main(void *arg)
+{
+    reader_state *r = arg;
+    while (!atomic_load(&r->stop)) {
+        size_t n = r->reg->n;
+        for (size_t i = 0; i < n; i++)
+            if (model_registry_find(r->reg, r->reg->models[i].name) != &r->reg->models[i])
+                atomic_fetch_add(&r->wrong, 1); /* asserted on the test's thread */
+        atomic_fetch_add(&r->lookups, 1);
+    }
+    return NULL;
+}
+
+/* Waits (at most 10 s) until the reader has done more than `after` rounds. */
+static bool reader_passes(reader_state *r, size_t after)
+{
+    for (double end = clock_mono() + 10; clock_mono() < end; clock_sleep(0.001))
+        if (atomic_load(&r->lookups) > after)
+            return true;
+    return false;
+}
+
+static void test_lookups_on_other_threads_while_models_join(void **state)
+{
+    (void)state;
+    make_model_files();
+    write_manifest("models/a.json", "first", NULL, NULL);
+    model_registry reg = load_registry("models", "/bin/true", "/tok");
+    reader_state r = {.reg = &reg};
+    atomic_init(&r.stop, false);
+    atomic_init(&r.lookups, 0);
+    atomic_init(&r.wrong, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
+    assert_true(reader_passes(&r, 0)); /* the reader runs before models join, and while they do */
+    for (int i = 0; i < 20; i++) {
+        char rel[64], name[32];
+        snprintf(rel, sizeof rel, "models/j%02d.json", i);
+        snprintf(name, sizeof name, "joiner%d", i);
+        write_manifest(rel, name, NULL, NULL);
+        assert_non_null(model_registry_find(&reg, name));
+    }
+    assert_true(reader_passes(&r, atomic_load(&r.lookups))); /* a full round over all 21 */
+    atomic_store(&r.stop, true);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&r.wrong), 0);
+    assert_int_equal(reg.n, 21);
+    model_registry_free(&reg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -326,6 +505,14 @@ int main(void)
         T(test_missing_default_dirs_are_silent),
         T(test_find_any_spelling_case_insensitive),
         T(test_find_unknown_or_invalid_is_null),
+        T(test_refresh_adds_a_manifest_written_after_the_load),
+        T(test_lookup_miss_finds_a_manifest_written_after_the_load),
+        T(test_refresh_sees_a_directory_created_after_the_load),
+        T(test_refresh_keeps_a_changed_manifest_until_restart),
+        T(test_refresh_reports_a_bad_new_manifest_once),
+        T(test_refresh_stops_at_the_spare_room),
+        T(test_fixed_registry_does_not_refresh),
+        T(test_lookups_on_other_threads_while_models_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
