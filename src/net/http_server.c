@@ -35,6 +35,7 @@
 #define STATUS_NOT_FOUND 404u
 #define STATUS_METHOD_NOT_ALLOWED 405u
 #define STATUS_CONTENT_TOO_LARGE 413u
+#define STATUS_SERVICE_UNAVAILABLE 503u
 /* What the log shows for a request whose client went away before its answer (nginx's code). */
 #define STATUS_CLIENT_GONE 499u
 
@@ -255,6 +256,43 @@ static http_response *body_too_large_response(const http_server *srv)
     return http_response_error(STATUS_CONTENT_TOO_LARGE, "request body too large (limit %zu bytes)", srv->max_body);
 }
 
+static http_response *over_budget_response(const http_server *srv)
+{
+    return http_response_error(STATUS_SERVICE_UNAVAILABLE,
+                               "server busy, please try again.  the requests in progress hold too much data (at "
+                               "most %zu bytes at once)",
+                               srv->max_body_held);
+}
+
+/* Takes n more bytes of the server's body budget for c; false (nothing taken) when that would pass the
+ * budget while other requests hold some of it. */
+static bool body_budget_take(http_conn *c, size_t n)
+{
+    http_server *srv = c->srv;
+    if (!srv->max_body_held || n == 0)
+        return true;
+    pthread_mutex_lock(&srv->held_lock);
+    bool others = srv->body_bytes_held > c->held;
+    bool ok = !others || srv->body_bytes_held + n <= srv->max_body_held;
+    if (ok) {
+        srv->body_bytes_held += n;
+        c->held += n;
+    }
+    pthread_mutex_unlock(&srv->held_lock);
+    return ok;
+}
+
+static void body_budget_release(http_conn *c)
+{
+    http_server *srv = c->srv;
+    if (!c->held)
+        return;
+    pthread_mutex_lock(&srv->held_lock);
+    srv->body_bytes_held -= c->held;
+    c->held = 0;
+    pthread_mutex_unlock(&srv->held_lock);
+}
+
 /* What is decided as soon as the headers are in: Go's Host checks, the CORS and Host-guard checks,
  * the user's before_body hook, routing (404/405 when there is no fallback) and a declared oversized
  * body (413). Returns a response to send now, or NULL to read the body; sets c->route. */
@@ -272,8 +310,11 @@ static http_response *server_check_headers(http_conn *c, const char *method, con
     }
     if (!early)
         c->route = server_find_route(srv, method, url, &early);
-    if (!early && !srv->handler_takes_oversize && declared_body_size(c->mhd) > srv->max_body)
+    unsigned long long declared = early ? 0 : declared_body_size(c->mhd);
+    if (!early && !srv->handler_takes_oversize && declared > srv->max_body)
         early = body_too_large_response(srv);
+    if (!early && declared <= srv->max_body && !body_budget_take(c, (size_t)declared))
+        early = over_budget_response(srv); /* refused before the body is uploaded */
     return early;
 }
 
@@ -300,9 +341,13 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *mhd, c
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!c->too_large) {
+        if (!c->too_large && !c->over_budget) {
             if (*upload_size > srv->max_body - c->body.len) {
                 c->too_large = true; /* stop buffering; the answer comes once the upload ends */
+                sb_free(&c->body);
+            } else if (c->body.len + *upload_size > c->held &&
+                       !body_budget_take(c, c->body.len + *upload_size - c->held)) {
+                c->over_budget = true; /* a chunked body (or one longer than declared) passed the budget */
                 sb_free(&c->body);
             } else {
                 sb_append(&c->body, upload, *upload_size);
@@ -311,6 +356,8 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *mhd, c
         *upload_size = 0;
         return MHD_YES;
     }
+    if (c->over_budget)
+        return server_send_response(c, over_budget_response(srv), method, url);
     if (c->too_large && !srv->handler_takes_oversize)
         return server_send_response(c, body_too_large_response(srv), method, url);
     return server_run_handler(c, method, url);
@@ -327,6 +374,7 @@ static void server_on_request_done(void *cls, struct MHD_Connection *mhd, void *
         return;
     if (c->timeout_lifted) /* back to the keep-alive idle timeout */
         MHD_set_connection_option(mhd, MHD_CONNECTION_OPTION_TIMEOUT, srv->idle_timeout_s);
+    body_budget_release(c);
     sb_free(&c->body);
     free(c);
     *con_cls = NULL;
@@ -357,6 +405,7 @@ static void server_free(http_server *srv)
 {
     http_origin_rules_free(&srv->rules);
     pthread_mutex_destroy(&srv->mhd_log_lock);
+    pthread_mutex_destroy(&srv->held_lock);
     free(srv->routes);
     free(srv);
 }
@@ -425,6 +474,7 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     http_server *srv = xcalloc(1, sizeof *srv);
     atomic_init(&srv->stopping, false);
     pthread_mutex_init(&srv->mhd_log_lock, NULL);
+    pthread_mutex_init(&srv->held_lock, NULL);
     srv->n_routes = cfg->n_routes;
     srv->routes = xmalloc((cfg->n_routes ? cfg->n_routes : 1) * sizeof *srv->routes);
     if (cfg->n_routes)
@@ -438,6 +488,7 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     if (srv->cors || srv->host_guard)
         http_origin_rules_init(&srv->rules, cfg->origins);
     srv->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTP_DEFAULT_MAX_BODY;
+    srv->max_body_held = cfg->max_body_bytes_held;
     srv->idle_timeout_s = cfg->idle_timeout_s ? cfg->idle_timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT_S;
     srv->log = cfg->log;
     srv->log_user = cfg->log_user;

@@ -13,6 +13,8 @@
  * Limits every server has (a client cannot hold the server with slow or idle connections):
  *   - at most max_connections connections, and at most max_connections_per_ip from one address
  *     (further connections are closed as soon as they are accepted);
+ *   - at most max_body_bytes_held bytes of request bodies held at once (503 beyond it): parallel large
+ *     requests cannot take the machine's memory;
  *   - a deadline for each request: its request line, headers and body must all arrive within
  *     request_timeout_s (from the connection's start for its first request, from the request line
  *     for a later one on a kept-alive connection); a kept-alive connection may stay idle for at
@@ -99,6 +101,10 @@ typedef struct {
     unsigned idle_timeout_s;    /* keep-alive idle timeout; 0: HTTP_DEFAULT_IDLE_TIMEOUT_S */
     unsigned max_connections;   /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
     unsigned max_connections_per_ip; /* connections one client address may hold at once; 0: no such limit */
+    size_t max_body_bytes_held; /* the bodies of the requests in progress (from their headers until their
+                                   answer is complete) take at most this many bytes: a request whose
+                                   body would pass it gets 503 before its body is read (a request is
+                                   always taken when none is in progress); 0: no such limit */
     double request_timeout_s;   /* a request's line, headers and body arrive within this (above);
                                    0: HTTP_DEFAULT_REQUEST_TIMEOUT_S */
     void (*log)(void *user, const char *line); /* optional: errors, and requests if log_requests */

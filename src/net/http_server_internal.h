@@ -76,6 +76,9 @@ struct http_server {
     bool host_guard; /* the Host guard applies (on a loopback listener) */
     http_origin_rules rules;
     size_t max_body;
+    size_t max_body_held; /* 0: no limit */
+    pthread_mutex_t held_lock;
+    size_t body_bytes_held; /* reserved by the requests in progress (held_lock) */
     unsigned idle_timeout_s;
     void (*log)(void *user, const char *line);
     void *log_user;
@@ -99,7 +102,9 @@ struct http_conn {
     const char *cors_origin; /* Access-Control-Allow-Origin to send, NULL: none */
     int fd;                  /* the client socket, -1 until needed */
     strbuf body;
+    size_t held; /* bytes of the server's body budget this request holds */
     bool too_large;
+    bool over_budget; /* a chunked body passed the server's budget: 503 once it is in */
     bool timeout_lifted;
     double start; /* clock_mono() when the headers were in (request logging) */
 };
