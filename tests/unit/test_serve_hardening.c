@@ -21,11 +21,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* the harness first: the others use it */
+/* clang-format off */
 #include "serve_harness.h"
 #include "server_fixture.h"
 #include "chat_result.h"
 #include "proc_watch.h"
 #include "raw_http.h"
+/* clang-format on */
 
 /* A server with one model "m" (emulator args, extra manifest members, extra env). */
 static void start(h_server *s, const char *const *emu_args, const char *extra, const char *const *env)
@@ -516,8 +519,8 @@ static void test_stop_sequences_and_tools_are_limited(void **state)
     start(&s, NULL, NULL, env);
     static const char tool[] = "{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}";
     char body[1024];
-    chat_result r = post(&s, "/api/generate",
-                         "{\"model\":\"m\",\"prompt\":\"x\",\"options\":{\"stop\":[\"a\",\"b\",\"c\"]}}");
+    chat_result r =
+        post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"x\",\"options\":{\"stop\":[\"a\",\"b\",\"c\"]}}");
     assert_int_equal(r.http.status, 400);
     assert_non_null(strstr(r.http.body.data, "too many stop sequences: 3 (at most 2"));
     chat_free(&r);
@@ -600,7 +603,8 @@ static void test_an_escaped_nul_and_lone_surrogates_are_accepted(void **state)
     static const struct {
         const char *content, *echo;
     } cases[] = {
-        {"a\\u0000b", "a\xEF\xBF\xBD" "b"},
+        {"a\\u0000b", "a\xEF\xBF\xBD"
+                      "b"},
         {"cut \\ud83d", "cut \xEF\xBF\xBD"},
         {"\\udc00 low", "\xEF\xBF\xBD low"},
         {"pair \\ud83d\\ude00 ok", "pair \xF0\x9F\x98\x80 ok"},
@@ -669,8 +673,8 @@ static void test_the_api_answers_gos_400_to_bad_host_headers(void **state)
     h_server s;
     start(&s, NULL, NULL, NULL);
     char req[256];
-    snprintf(req, sizeof req, "GET /api/version HTTP/1.1\r\nHost: localhost:%d evil.example\r\nConnection: close\r\n\r\n",
-             s.port);
+    snprintf(req, sizeof req,
+             "GET /api/version HTTP/1.1\r\nHost: localhost:%d evil.example\r\nConnection: close\r\n\r\n", s.port);
     char *a = raw_exchange_from(NULL, s.port, req);
     assert_int_equal(raw_status(a), 400);
     assert_string_equal(raw_body(a), "400 Bad Request: malformed Host header");

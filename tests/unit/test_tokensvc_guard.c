@@ -213,7 +213,7 @@ static void test_loopback_only_refuses_other_hosts_and_web_pages(void **state)
     }
     /* nothing was created by the refused requests: the first uid is handed out now */
     const char *served[] = {"Host: 127.0.0.1:%d\r\n", "Host: localhost:%d\r\n", "Host: LOCALHOST\r\n",
-                            "Host: [::1]:%d\r\n", "Host: 127.0.0.2:%d\r\n", "User-Agent: cpp-httplib/0.14\r\n"};
+                            "Host: [::1]:%d\r\n",     "Host: 127.0.0.2:%d\r\n", "User-Agent: cpp-httplib/0.14\r\n"};
     for (size_t i = 0; i < sizeof served / sizeof served[0]; i++) {
         snprintf(hdr, sizeof hdr, served[i], port);
         if (strstr(served[i], "User-Agent")) /* HTTP/1.0 without a Host at all */
