@@ -1,5 +1,6 @@
 # axllama build. `make` builds build/axllama; `make test` installs what is missing, builds and runs
-# every test; `make bench` measures; `make run` starts axllama. SANITIZE=1 builds into build-asan/
+# every test; `make bench` measures; `make chaos` kills the runtime mid-stream CHAOS_ITERATIONS times
+# (100; `make test` runs 20); `make run` starts axllama. SANITIZE=1 builds into build-asan/
 # with AddressSanitizer + UndefinedBehaviorSanitizer.
 
 CC ?= cc
@@ -45,7 +46,7 @@ TEST_LIBS := $(BUILD)/libaxllama-emu.a $(BUILD)/libaxllama.a
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all deps tokenizer-data test test-sanitize check-build bench run clean
+.PHONY: all deps tokenizer-data test test-sanitize check-build bench chaos run clean
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/axllama $(BUILD)/axllama-emu
@@ -126,6 +127,15 @@ bench:
 	@scripts/fetch-tokenizer.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(TOOL_BINS)
 	@bench/run.sh $(BUILD)
+
+# The chaos test (tests/unit/test_chaos.c) with more rounds than `make test` gives it.
+CHAOS_ITERATIONS ?= 100
+chaos:
+	@scripts/deps.sh
+	@scripts/fetch-tokenizer.sh >/dev/null
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/test_chaos
+	@AXLLAMA_BUILD=$(abspath $(BUILD)) AXLLAMA_TOKENIZER_DIR=$$(scripts/fetch-tokenizer.sh) \
+	    CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) $(BUILD)/tests/test_chaos
 
 run:
 	@scripts/deps.sh
