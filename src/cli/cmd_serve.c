@@ -40,7 +40,9 @@ static void serve_usage(FILE *f)
                "Environment: OLLAMA_HOST (default 127.0.0.1:11434), OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE,\n"
                "OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT, OLLAMA_DEBUG, AXLLAMA_MODELS,\n"
                "AXLLAMA_TOKENIZER_DIR and AXLLAMA_CACHE (the built-in model's tokenizer data),\n"
-               "AXLLAMA_STALL_TIMEOUT, AXLLAMA_RESET_EVERY_TURN (README: Configuration).\n");
+               "AXLLAMA_STALL_TIMEOUT, AXLLAMA_RESET_EVERY_TURN, the limits AXLLAMA_MAX_BODY,\n"
+               "AXLLAMA_MAX_QUEUED_BYTES, AXLLAMA_MAX_CONNECTIONS, AXLLAMA_MAX_CONNECTIONS_PER_IP,\n"
+               "AXLLAMA_REQUEST_TIMEOUT, AXLLAMA_MAX_STOP, AXLLAMA_MAX_TOOLS (README: Configuration).\n");
 }
 
 /* Parses the flags into *models_dir (NULL when not given). -1 to go on, else the exit status. */
@@ -135,10 +137,14 @@ static void log_debug_settings(const server_config *cfg, const char *models_dir,
     log_printf(&serve_log,
                "[DEBUG] settings: OLLAMA_HOST %s:%d, OLLAMA_MAX_QUEUE %zu, OLLAMA_KEEP_ALIVE %gs, "
                "OLLAMA_LOAD_TIMEOUT %gs, AXLLAMA_STALL_TIMEOUT %gs, AXLLAMA_RESET_EVERY_TURN %d, "
-               "AXLLAMA_CONTEXT_RETAIN %g, AXLLAMA_RESTORE %d, AXLLAMA_RUNTIME_PROBE %gs, models %s, "
-               "built-in tokenizer %s",
+               "AXLLAMA_CONTEXT_RETAIN %g, AXLLAMA_RESTORE %d, AXLLAMA_RUNTIME_PROBE %gs, AXLLAMA_MAX_BODY %zu, "
+               "AXLLAMA_MAX_QUEUED_BYTES %zu, AXLLAMA_MAX_CONNECTIONS %u, AXLLAMA_MAX_CONNECTIONS_PER_IP %u, "
+               "AXLLAMA_REQUEST_TIMEOUT %gs, AXLLAMA_MAX_STOP %zu, AXLLAMA_MAX_TOOLS %zu, models %s, built-in "
+               "tokenizer %s",
                cfg->host, cfg->port, cfg->max_queue, cfg->keep_alive_s, cfg->load_timeout_s, cfg->stall_timeout_s,
-               cfg->reset_every_turn, cfg->context_retain, cfg->restore, cfg->runtime_probe_s, models_dir ? models_dir : "(default directories)",
+               cfg->reset_every_turn, cfg->context_retain, cfg->restore, cfg->runtime_probe_s, cfg->max_body_bytes,
+               cfg->max_queued_bytes, cfg->max_connections, cfg->max_connections_per_ip, cfg->request_timeout_s,
+               cfg->max_stop, cfg->max_tools, models_dir ? models_dir : "(default directories)",
                tokenizer_dir ? tokenizer_dir : "(none)");
 }
 
