@@ -13,7 +13,7 @@ BUILD ?= build
 OPT = -O2 -g
 endif
 
-PKGS = libmicrohttpd libcurl jansson libpcre2-8 libutf8proc icu-uc libcrypto
+PKGS = libmicrohttpd libcurl jansson libpcre2-8 libutf8proc icu-uc libcrypto libedit
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 CPPFLAGS += -Isrc -D_GNU_SOURCE

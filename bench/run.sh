@@ -35,3 +35,6 @@ node bench/report.mjs "$results"
 # The server: KV reuse vs reset-every-turn, added latency vs the emulator driven directly, wrk.
 echo "bench: server (axllama serve on axllama-emu)" >&2
 timeout 900 node bench/serve_bench.mjs "$build" "$tokenizer_dir"
+# At the NPU's pace: CPU per token, calls per reset, a 40-turn chat, the restore after a side request.
+echo "bench: pace (axllama serve on axllama-emu, Pi 5 profile)" >&2
+timeout 900 node bench/pace_bench.mjs "$build" "$tokenizer_dir"

@@ -14,10 +14,9 @@
 // start, a request that failed), never because a goal was missed.
 // Usage: node bench/serve_bench.mjs BUILD TOKENIZER_DIR
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
+import { chat as chatAs, cleanup, freePort, percentile, scratch, sleep, start, startServer as startOn } from './lib.mjs';
 
 const [build, tokenizerDir] = process.argv.slice(2);
 if (!build || !tokenizerDir) {
@@ -29,93 +28,11 @@ const TURNS = 10;
 const REPLY_TOKENS = 40;
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? '8');
 const SYSTEM = 'You are a helpful assistant.';
-const children = [];
-const scratch = mkdtempSync(path.join(tmpdir(), 'axllama-bench-'));
 
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function start(cmd, args, env, readyText, timeoutMs = 60000) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start in time:\n${log.slice(-2000)}`)), timeoutMs);
-    const onData = (d) => {
-      log += d;
-      if (log.includes(readyText)) { clearTimeout(timer); resolve(child); }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${cmd} exited ${code}:\n${log.slice(-2000)}`)); });
-  });
-}
-
-function stopAll() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-}
-
-// A models directory with one manifest: the emulator on the Pi 5 profile, time-scaled.
-function writeManifest(dir, emuArgs) {
-  const manifest = {
-    name: 'bench:pi5',
-    runtime: {
-      binary: path.resolve(build, 'axllama-emu'),
-      args: ['--emu-profile', 'qwen3-4b-pi5', '--emu-time-scale', String(SCALE), '--emu-port', '{port}', ...emuArgs],
-      port: 0, devices: '0', load_timeout: 120,
-    },
-    tokenizer: tokenizerDir, tokenizer_port: 0, system_prompt: SYSTEM,
-  };
-  writeFileSync(path.join(dir, 'bench.json'), JSON.stringify(manifest));
-}
-
-async function startServer(label, env) {
-  const dir = mkdtempSync(path.join(scratch, `${label}-`));
-  writeManifest(dir, ['--emu-reply-tokens', String(REPLY_TOKENS)]);
-  const port = await freePort();
-  await start(path.resolve(build, 'axllama'), ['serve'], { OLLAMA_HOST: `127.0.0.1:${port}`, AXLLAMA_MODELS: dir, ...env },
-    'Listening on');
-  return `http://127.0.0.1:${port}`;
-}
-
-// One streamed /api/chat; returns the final object plus client-side timings.
-async function chat(base, messages) {
-  const t0 = performance.now();
-  const res = await fetch(`${base}/api/chat`, {
-    method: 'POST',
-    body: JSON.stringify({ model: 'bench:pi5', messages, think: false, keep_alive: -1 }),
-  });
-  if (!res.ok) throw new Error(`chat: HTTP ${res.status} ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let buf = '', content = '', ttft = null, final = null;
-  const arrivals = []; // [content length, ms since t0]
-  for await (const chunk of res.body) {
-    const now = performance.now() - t0;
-    buf += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line) continue;
-      const o = JSON.parse(line);
-      if (o.error) throw new Error(`chat: ${o.error}`);
-      if (o.message?.content) {
-        content += o.message.content;
-        if (ttft === null) ttft = now;
-        arrivals.push([content.length, now]);
-      }
-      if (o.done) final = o;
-    }
-  }
-  if (!final) throw new Error('chat: no done line');
-  return { final, content, ttft, arrivals };
-}
+const startServer = async (label, env) =>
+  (await startOn(label, { build, tokenizerDir, scale: SCALE, system: SYSTEM, emuArgs: ['--emu-reply-tokens', String(REPLY_TOKENS)] },
+    env)).base;
+const chat = (base, messages) => chatAs(base, messages);
 
 const userTurn = (i) => `Turn ${i + 1}: please tell me one more thing about the history of the lighthouse on the northern cape, in a few words.`;
 
@@ -180,10 +97,6 @@ async function directRun(emuBase, prompt) {
   return { arrivals, content: raw.replace(/^<think>[\s\S]*?<\/think>\s*/, '') };
 }
 
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 async function partB() {
   const tokPort = await freePort();
@@ -250,7 +163,5 @@ try {
   console.error(`serve bench failed: ${err.stack ?? err}`);
   process.exitCode = 1;
 } finally {
-  stopAll();
-  await sleep(300);
-  rmSync(scratch, { recursive: true, force: true });
+  await cleanup();
 }

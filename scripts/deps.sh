@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(gcc clang make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
-          libpcre2-dev libutf8proc-dev libicu-dev libssl-dev libcmocka-dev python3 python3-jinja2 curl wrk)
+          libpcre2-dev libutf8proc-dev libicu-dev libssl-dev libedit-dev libcmocka-dev python3 python3-jinja2 curl wrk)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,16 +9,21 @@
 #include "api/tojson.h"
 #include "common/buf.h"
 
-void api_message_list_init(api_message_list *l, json_t *messages)
+void api_message_list_init_sized(api_message_list *l, size_t max_messages, size_t max_calls, size_t max_owned)
 {
     memset(l, 0, sizeof *l);
+    l->msgs = xcalloc(max_messages ? max_messages : 1, sizeof *l->msgs);
+    l->calls = xcalloc(max_calls ? max_calls : 1, sizeof *l->calls);
+    l->owned = xcalloc(max_owned + 1, sizeof *l->owned);
+}
+
+void api_message_list_init(api_message_list *l, json_t *messages)
+{
     size_t n = json_array_size(messages), total_calls = 0;
     for (size_t i = 0; i < n; i++)
         total_calls += json_array_size(api_field(json_array_get(messages, i), "tool_calls"));
-    l->msgs = xcalloc(n ? n : 1, sizeof *l->msgs);
-    l->calls = xcalloc(total_calls ? total_calls : 1, sizeof *l->calls);
     /* at most one kept string per message (its joined content) and per tool call */
-    l->owned = xcalloc(n + total_calls + 1, sizeof *l->owned);
+    api_message_list_init_sized(l, n, total_calls, n + total_calls);
 }
 
 chat_message *api_message_list_add(api_message_list *l, const char *role)

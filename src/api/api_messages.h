@@ -28,6 +28,10 @@ typedef struct {
  * carry (each message's "tool_calls" array). */
 void api_message_list_init(api_message_list *l, json_t *messages);
 
+/* An empty list with room for max_messages messages, max_calls tool calls and max_owned kept
+ * strings (for requests whose messages are not one JSON array of chat messages). */
+void api_message_list_init_sized(api_message_list *l, size_t max_messages, size_t max_calls, size_t max_owned);
+
 /* Appends a message with this role (the other fields zero) and returns it. */
 chat_message *api_message_list_add(api_message_list *l, const char *role);
 

@@ -99,7 +99,8 @@ static http_response *pipeline_stream_start(job *j, job_event first, const api_d
 
 /* ------------------------------------------------------------------------------------ collecting */
 
-/* The end of a collected answer: the whole reply, or a 500 when the content does not conform. */
+/* The end of a collected answer: the whole reply, or API_STATUS_FORMAT_MISMATCH when the content
+ * does not conform. */
 static http_response *pipeline_whole_reply(const api_dialect *d, void *state, const format_spec *format,
                                            const strbuf *content, const strbuf *thinking, json_t *calls,
                                            const job_event *done)
@@ -108,7 +109,7 @@ static http_response *pipeline_whole_reply(const api_dialect *d, void *state, co
     size_t off, len;
     char err[512] = "";
     if (!api_reply_conforms(format, text, json_array_size(calls) > 0, &off, &len, err, sizeof err))
-        return d->error_reply(state, STATUS_INTERNAL_ERROR, "response_format", err);
+        return d->error_reply(state, API_STATUS_FORMAT_MISMATCH, "response_format", err);
     char *answer = xstrndup(text + off, len);
     api_answer a = {.content = answer, .thinking = thinking->data, .tool_calls = calls, .done = done};
     http_response *resp = d->whole_reply(state, &a);

@@ -28,7 +28,8 @@ typedef struct {
 /* A dialect: callbacks on its own state (made per request, freed by the pipeline). */
 typedef struct {
     /* The reply to an error before any byte was sent: status, the request field at fault (NULL
-     * for none; "response_format" when the reply does not conform to the format), message. */
+     * for none; "response_format" when the reply does not conform to the format, with status
+     * API_STATUS_FORMAT_MISMATCH), message. */
     http_response *(*error_reply)(void *state, unsigned status, const char *param, const char *message);
     /* Optional (may be NULL): the reply when the first event decides it alone (Ollama answers a
      * load with one object even when streaming was asked for); NULL to carry on. */
@@ -56,6 +57,12 @@ typedef struct {
  * job is then cancelled). state is taken over: freed with d->free whatever happens. */
 http_response *api_pipeline_run(engine *e, const http_request *req, const job_request *jr, bool stream,
                                 const api_dialect *d, void *state, const format_spec *format);
+
+/* The status of a reply that does not conform to the request's format (when it is known before the
+ * status line went out): 400, a status no client library retries (openai-node and the AI SDK retry
+ * 408, 409, 429 and 5xx; LangChain retries everything but 400-407 and 409). A retry would only
+ * regenerate the same reply on the NPU while every other client waits in the queue. */
+#define API_STATUS_FORMAT_MISMATCH 400u
 
 /* The status to report for an ERROR event: its http_status when it is an error status, else 500. */
 unsigned api_event_status(const job_event *ev);

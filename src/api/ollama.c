@@ -31,6 +31,7 @@ static http_response *ollama_run_generation(ollama_api *api, const http_request 
         .has_keep_alive = r->has_keep_alive,
         .keep_alive_s = r->keep_alive_s,
         .options = *opts,
+        .no_truncate = !r->truncate,
     };
     api_message_list list = {0};
     chat_message prompt_msgs[2];
@@ -149,5 +150,8 @@ size_t ollama_api_routes(ollama_api *api, http_route *routes, size_t max)
         {"POST", "/api/generate", ollama_handle_generate, api, true},
         {"POST", "/api/chat", ollama_handle_chat, api, true},
     };
-    return api_copy_routes(all, sizeof all / sizeof all[0], routes, max);
+    size_t n = api_copy_routes(all, sizeof all / sizeof all[0], routes, max);
+    n += ollama_embed_routes(api, routes + n, max - n);
+    n += ollama_manage_routes(api, routes + n, max - n);
+    return n;
 }

@@ -1,4 +1,4 @@
-/* ollama: the native Ollama HTTP API (spec/ollama-api.md §1–§3) on top of the engine:
+/* ollama: the native Ollama HTTP API (docs/spec/ollama-api.md §1–§3) on top of the engine:
  *   GET|HEAD /              "Ollama is running"
  *   GET|HEAD /api/version   {"version": OLLAMA_API_VERSION}
  *   GET|HEAD /api/tags      the models of the registry
@@ -6,6 +6,10 @@
  *   GET      /api/ps        what the engine has loaded (with an "axllama" state/progress object)
  *   POST     /api/generate  prompt -> a JOB_CHAT of [system, user] (JOB_RAW with raw:true)
  *   POST     /api/chat      messages -> a JOB_CHAT
+ *   POST     /api/embed, /api/embeddings   Ollama's "does not support embeddings" error
+ *   POST     /api/pull      success for an installed model (nothing is downloaded), else 404
+ *   POST     /api/push, /api/create, /api/copy, DELETE /api/delete, HEAD|POST /api/blobs/{digest}
+ *                           JSON errors saying what is not supported (models are vendor packages)
  * Request validation uses Ollama's error strings and statuses; answers stream as NDJSON
  * (application/x-ndjson, one compact object per line, flushed per line, done:true last) or come
  * as one JSON object with stream:false. Deliberate differences are listed in docs/api.md.
@@ -36,7 +40,7 @@ typedef struct {
 } ollama_api;
 
 /* Upper bound of ollama_api_routes()'s count. */
-#define OLLAMA_API_MAX_ROUTES 16
+#define OLLAMA_API_MAX_ROUTES 32
 
 /* Writes the API's routes (handlers bound to api, which must outlive the server) into routes and
  * returns their number (at most max). */

@@ -16,8 +16,7 @@
 
 /* ------------------------------------------------------------------------------------ errors */
 
-/* Go's %q for a string (strconv.Quote, enough of it for error messages). */
-static void ollama_go_quote(strbuf *out, const char *s)
+void ollama_go_quote(strbuf *out, const char *s)
 {
     sb_putc(out, '"');
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -441,13 +440,14 @@ http_response *ollama_decode_gen_request(ollama_gen_request *r)
     json_t *b = r->body;
     r->model = "";
     r->prompt = r->system = r->suffix = r->template_text = "";
-    r->stream = true; /* native endpoints stream unless told otherwise */
+    r->stream = true;   /* native endpoints stream unless told otherwise */
+    r->truncate = true; /* Ollama's default: a prompt too long for the context is cut, not refused */
     bool ignored_bool;
     bool ok = ollama_field_string(&d, b, "model", &r->model) && ollama_field_bool(&d, b, "stream", &r->stream) &&
               ollama_field_bool(&d, b, "logprobs", &r->logprobs) &&
               ollama_field_int(&d, b, "top_logprobs", &r->top_logprobs) &&
               ollama_field_bool(&d, b, "_debug_render_only", &r->debug_render_only) &&
-              ollama_field_bool(&d, b, "truncate", &ignored_bool) && ollama_field_bool(&d, b, "shift", &ignored_bool);
+              ollama_field_bool(&d, b, "truncate", &r->truncate) && ollama_field_bool(&d, b, "shift", &ignored_bool);
     if (ok) {
         r->options = api_field(b, "options");
         if (r->options && !json_is_object(r->options))

@@ -4,7 +4,10 @@
  *                    options, and the conversion of chat messages
  *   ollama_reply.c   generation answers: NDJSON chunks, the final chunk, one object (the
  *                    pipeline's dialect)
- *   ollama_models.c  /api/tags, /api/show, /api/ps */
+ *   ollama_models.c  /api/tags, /api/show, /api/ps
+ *   ollama_embed.c   /api/embed, /api/embeddings (no model here can embed: Ollama's errors)
+ *   ollama_manage.c  /api/pull, /api/push, /api/create, /api/copy, /api/delete, /api/blobs/{digest}
+ *                    (models are vendor packages: pull succeeds for an installed model only) */
 #ifndef AXLLAMA_API_OLLAMA_INTERNAL_H
 #define AXLLAMA_API_OLLAMA_INTERNAL_H
 
@@ -16,6 +19,7 @@
 #include "api/api_pipeline.h"
 #include "api/format.h"
 #include "api/ollama.h"
+#include "common/buf.h"
 #include "common/log.h"
 
 #define OLLAMA_STATUS_OK 200u
@@ -32,6 +36,7 @@ typedef struct {
     const char *model; /* as sent */
     const model_manifest *manifest;
     bool stream;
+    bool truncate; /* false: a prompt too long for the context is refused (job_request.no_truncate) */
     int think;
     bool has_keep_alive;
     double keep_alive_s;
@@ -46,6 +51,9 @@ typedef struct {
     json_t *messages, *tools;
     format_spec fmt; /* the decoded `format` (ollama_validate_gen_request) */
 } ollama_gen_request;
+
+/* Go's %q of s (strconv.Quote, enough of it for error messages) appended to out. */
+void ollama_go_quote(strbuf *out, const char *s);
 
 /* A request body as one JSON object, the way Go's json.Decoder + ShouldBindJSON read it: an empty
  * body is "missing request body", only the first JSON value is read, null is an empty request;
@@ -75,6 +83,11 @@ bool ollama_model_supports_tools(const model_manifest *m);
 http_response *ollama_handle_tags(const http_request *req, void *user);
 http_response *ollama_handle_show(const http_request *req, void *user);
 http_response *ollama_handle_ps(const http_request *req, void *user);
+
+/* ---- ollama_embed.c, ollama_manage.c: their routes into routes (at most max); the count. */
+
+size_t ollama_embed_routes(ollama_api *api, http_route *routes, size_t max);
+size_t ollama_manage_routes(ollama_api *api, http_route *routes, size_t max);
 
 /* ---- ollama_reply.c */
 

@@ -280,9 +280,12 @@ static json_t *ollama_ps_model(const ollama_api *api, const ollama_ps_entry *e)
     json_object_set_new(o, "expires_at", json_string(expires));
     json_object_set_new(o, "size_vram", json_integer(ollama_size_value(lm->size)));
     json_object_set_new(o, "context_length", json_integer(lm->context_length));
-    /* axllama's own: the runtime's state, and "k/N" while it loads */
+    /* axllama's own: the runtime's state, "k/N" while it loads, whether a request runs on it and how
+     * many wait in the queue */
     json_t *ax = json_object();
     json_object_set_new(ax, "state", json_string(ollama_state_name(lm->state)));
+    json_object_set_new(ax, "running", json_boolean(lm->running));
+    json_object_set_new(ax, "queued", json_integer((json_int_t)lm->queued));
     if (lm->state == RT_LOADING && lm->load_total > 0) {
         char progress[32];
         snprintf(progress, sizeof progress, "%d/%d", lm->load_step, lm->load_total);

@@ -88,7 +88,7 @@ static json_int_t ollama_ns_value(uint64_t ns)
 
 /* The last chunk: done_reason and the six metrics. Ollama's `context` (token ids of the whole
  * exchange, deprecated) is left out: the runtime holds the conversation, and clients that sent
- * it back would get no benefit (spec §3.9 allows leaving it out). */
+ * it back would get no benefit (docs/spec/ollama-api.md §3.9 allows leaving it out). */
 static json_t *ollama_chunk_final(const ollama_reply *r, const char *content, const char *thinking,
                                   const job_event *done)
 {

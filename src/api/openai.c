@@ -84,8 +84,10 @@ size_t openai_api_routes(openai_api *api, http_route *routes, size_t max)
     const http_route all[] = {
         {"POST", "/v1/chat/completions", openai_handle_chat_completions, api, true},
         {"POST", "/v1/completions", openai_handle_completions, api, true},
+        {"POST", "/v1/responses", openai_handle_responses, api, true},
         {"GET", "/v1/models", openai_handle_models, api, false},
         {"GET", "/v1/models/*", openai_handle_model, api, false},
+        {"POST", "/v1/embeddings", openai_handle_embeddings, api, false},
     };
     return api_copy_routes(all, sizeof all / sizeof all[0], routes, max);
 }

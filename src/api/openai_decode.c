@@ -49,7 +49,7 @@ void openai_request_free(openai_request *r)
 
 /* ------------------------------------------------------------------------------------ fields */
 
-static http_response *openai_field_bool(json_t *b, const char *key, bool *out)
+http_response *openai_field_bool(json_t *b, const char *key, bool *out)
 {
     json_t *v = api_field(b, key);
     if (!v)
@@ -61,7 +61,7 @@ static http_response *openai_field_bool(json_t *b, const char *key, bool *out)
     return NULL;
 }
 
-static http_response *openai_field_number(json_t *b, const char *key, bool *has, double *out)
+http_response *openai_field_number(json_t *b, const char *key, bool *has, double *out)
 {
     json_t *v = api_field(b, key);
     if (!v)
@@ -74,7 +74,7 @@ static http_response *openai_field_number(json_t *b, const char *key, bool *has,
 }
 
 /* An integer (a number with no fraction, as JavaScript clients may send 5.0). */
-static http_response *openai_field_integer(json_t *b, const char *key, bool *has, long long *out)
+http_response *openai_field_integer(json_t *b, const char *key, bool *has, long long *out)
 {
     json_t *v = api_field(b, key);
     if (!v)
@@ -125,7 +125,7 @@ static http_response *openai_decode_stop(json_t *b, gen_options *o)
 
 /* reasoning_effort "x" or reasoning {"effort":"x"} -> think (Ollama's mapping: none = off, every
  * level = on; this runtime has no levels). */
-static http_response *openai_decode_reasoning(json_t *b, int *think)
+http_response *openai_decode_reasoning(json_t *b, int *think)
 {
     *think = -1;
     const char *param = "reasoning_effort";
@@ -167,7 +167,7 @@ static http_response *openai_decode_reasoning(json_t *b, int *think)
 }
 
 /* model, stream and stream_options. */
-static http_response *openai_decode_model_and_stream(openai_request *r)
+http_response *openai_decode_model_and_stream(openai_request *r)
 {
     json_t *b = r->body;
     json_t *model = api_field(b, "model");
@@ -192,7 +192,7 @@ static http_response *openai_decode_model_and_stream(openai_request *r)
 }
 
 /* max_tokens / max_completion_tokens (the newer name wins), temperature, top_p. */
-static http_response *openai_decode_sampling(openai_request *r)
+http_response *openai_decode_sampling(openai_request *r)
 {
     json_t *b = r->body;
     http_response *e;

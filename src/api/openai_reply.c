@@ -39,11 +39,20 @@ json_t *openai_error_object(unsigned status, const char *message, const char *pa
     return o;
 }
 
-static http_response *openai_error_response(unsigned status, const char *param, const char *message)
+bool openai_status_retryable(unsigned status)
+{
+    return status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+http_response *openai_error_response(unsigned status, const char *param, const char *message)
 {
     json_t *o = openai_error_object(status, message, param);
     http_response *r = http_response_json(status, o);
     json_decref(o);
+    /* the OpenAI SDKs obey this header before their own rules: a request that failed this way fails
+     * again when repeated */
+    if (!openai_status_retryable(status))
+        http_response_add_header(r, "x-should-retry", "false");
     return r;
 }
 
@@ -298,7 +307,7 @@ static void openai_stream_done(void *state, strbuf *out, const job_event *done)
         size_t off, len;
         char err[512] = "";
         if (!api_reply_conforms(&a->format, held, a->n_calls > 0, &off, &len, err, sizeof err)) {
-            openai_sse_event(out, openai_error_object(OPENAI_STATUS_INTERNAL_ERROR, err, "response_format"));
+            openai_sse_event(out, openai_error_object(API_STATUS_FORMAT_MISMATCH, err, "response_format"));
             return;
         }
         if (len) {

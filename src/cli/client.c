@@ -219,7 +219,7 @@ static void status_error(xfer *x, long status)
 }
 
 /* What the call's outcome means for the request, once it is over. */
-static void finish(xfer *x, const http_reply *reply, client_resp *resp)
+static void client_finish(xfer *x, const http_reply *reply, client_resp *resp)
 {
     if (x->stop) {
         /* a callback's verdict stands, but an error status says more than a broken stream */
@@ -282,7 +282,7 @@ client_result client_do(const client *c, const client_req *req, client_resp *res
     http_reply reply;
     http_client_call(http, &call, &reply);
     resp->status = reply.status;
-    finish(&x, &reply, resp);
+    client_finish(&x, &reply, resp);
     resp->result = x.result;
     snprintf(resp->error, sizeof resp->error, "%s", x.error);
 

@@ -43,16 +43,20 @@ static const char run_usage[] =
     "chat on a terminal, or one answer to PROMPT and/or the text piped on stdin.\n"
     "\n"
     "Flags:\n"
-    "  --verbose            show timings (and the time to first token) after each reply\n"
+    "  --verbose            show ollama's statistics and the time to first token after each reply (the\n"
+    "                       prompt eval count is what the NPU evaluated: the whole conversation after a\n"
+    "                       reset, only the new part when the conversation continued in its KV cache)\n"
     "  --think[=VALUE]      thinking on (true, high, medium, low) or off (false); default: the model's\n"
     "  --hidethinking       do not show the thinking text\n"
     "  --keepalive DURATION how long the model stays loaded after the request (e.g. 10m, -1)\n"
-    "  --format FORMAT      response format (passed to the server)\n"
+    "  --format FORMAT      the reply must be JSON: \"json\", or a JSON schema it must match (the server\n"
+    "                       checks the reply and answers an error when it does not conform)\n"
     "  --nowordwrap         accepted (axllama never wraps words itself)\n"
     "  --insecure           accepted and ignored\n"
     "\n"
-    "In a session: \"\"\" starts and ends a multi-line message; /? lists the commands; Ctrl-C stops the\n"
-    "reply in progress; Ctrl-D or /bye exits.\n";
+    "In a session: \"\"\" starts and ends a multi-line message; /? lists the commands; the arrow keys\n"
+    "and Ctrl-R recall earlier lines (kept in ~/.axllama/history); Ctrl-C stops the reply in progress;\n"
+    "Ctrl-D or /bye exits.\n";
 
 /* ------------------------------------------------------------------------------------------ */
 /* loading, with a progress indicator */
@@ -296,7 +300,7 @@ static turn_result chat_turn(run_state *rs, bool interactive)
     if (json_object_size(rs->options))
         json_object_set(body, "options", rs->options);
     if (rs->format)
-        json_object_set_new(body, "format", json_string(rs->format));
+        json_object_set(body, "format", rs->format);
     add_common(rs, body);
 
     reply rp = {.rs = rs, .ends_newline = true, .t_start = client_now()};
@@ -374,6 +378,24 @@ static char *read_all_stdin(void)
     return sb_steal(&sb);
 }
 
+bool run_format_value(const char *text, json_t **out)
+{
+    *out = NULL;
+    if (!*text)
+        return true;
+    if (!strcmp(text, "json")) {
+        *out = json_string("json");
+        return true;
+    }
+    json_t *schema = json_loads(text, 0, NULL);
+    if (json_is_object(schema)) {
+        *out = schema;
+        return true;
+    }
+    json_decref(schema);
+    return false;
+}
+
 /* The value of --think: true, false, high, medium or low; NULL for any other value. */
 static json_t *think_value(const char *text)
 {
@@ -430,8 +452,11 @@ static int parse_run_flags(int argc, char **argv, run_state *rs, strbuf *prompt,
             rs->keep_alive = xstrdup(optarg);
             break;
         case OPT_FORMAT:
-            free(rs->format);
-            rs->format = xstrdup(optarg);
+            json_decref(rs->format);
+            if (!run_format_value(optarg, &rs->format)) {
+                fprintf(stderr, "Error: invalid value for --format: %s (\"json\" or a JSON schema object)\n", optarg);
+                return 2;
+            }
             break;
         case ':':
             fprintf(stderr, "Error: flag needs an argument: %s\n", options_rejected(argv, buf, sizeof buf));
@@ -461,7 +486,7 @@ static void run_state_free(run_state *rs)
     free(rs->model);
     free(rs->system);
     free(rs->keep_alive);
-    free(rs->format);
+    json_decref(rs->format);
     json_decref(rs->history);
     json_decref(rs->options);
     json_decref(rs->think);

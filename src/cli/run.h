@@ -21,13 +21,17 @@ typedef struct {
     json_t *options; /* /set parameter */
     json_t *think;   /* NULL = not sent (the model's default), else true/false/"high"... */
     char *keep_alive;
-    char *format;
+    json_t *format;  /* NULL = none, else "json" or a JSON schema object (sent as `format`) */
     bool verbose, hide_thinking, wordwrap;
     bool color;    /* stdout is a terminal */
     bool progress; /* stderr is a terminal */
 } run_state;
 
 typedef enum { TURN_OK, TURN_CANCELLED, TURN_ERROR } turn_result;
+
+/* The value of --format or /set format into *out: "json", or a JSON schema (an object, as JSON
+ * text), as the request's `format`; "" is none (*out NULL). False for anything else. */
+bool run_format_value(const char *text, json_t **out);
 
 /* Loads rs->model (a chat request without messages) while showing progress. 0, or the exit
  * status after an error message. */

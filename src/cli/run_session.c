@@ -1,57 +1,16 @@
-/* run_session: the interactive session of `axllama run` on a terminal: the ">>> " prompt (cooked
- * mode: the terminal does the line editing), """ multi-line input, the slash commands /set /show
- * /load /clear /bye /? and their help texts, Ctrl-C discarding the line being typed and Ctrl-D
- * ending the session. Each message goes through run_send_user (cmd_run.c). */
-#include <errno.h>
+/* run_session: the interactive session of `axllama run` on a terminal: the ">>> " prompt (a libedit
+ * line editor, line_editor.h: any length, history, arrows, Ctrl-R), """ multi-line input, the slash
+ * commands /set /show /load /clear /bye /? and their help texts, Ctrl-C discarding the line being
+ * typed and Ctrl-D ending the session. Each message goes through run_send_user (cmd_run.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/line_editor.h"
 #include "cli/run.h"
 #include "common/buf.h"
-
-typedef enum { LINE_OK, LINE_EOF, LINE_INTERRUPT } line_result;
-
-/* One line from the terminal (cooked mode: the terminal does the editing). */
-static line_result read_line(strbuf *pending, strbuf *line)
-{
-    sb_clear(line);
-    for (;;) {
-        char *nl = pending->len ? memchr(pending->data, '\n', pending->len) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - pending->data);
-            sb_append(line, pending->data, n);
-            if (!line->data)
-                sb_puts(line, "");
-            memmove(pending->data, nl + 1, pending->len - n - 1);
-            pending->len -= n + 1;
-            pending->data[pending->len] = '\0';
-            if (line->len && line->data[line->len - 1] == '\r')
-                line->data[--line->len] = '\0';
-            return LINE_OK;
-        }
-        if (run_interrupted) {
-            run_interrupted = 0;
-            sb_clear(pending);
-            return LINE_INTERRUPT;
-        }
-        char buf[4096];
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return LINE_EOF;
-        if (n == 0) {
-            if (pending->len == 0)
-                return LINE_EOF;
-            continue; /* Ctrl-D in the middle of a line: the terminal sent what was typed */
-        }
-        sb_append(pending, buf, (size_t)n);
-    }
-}
 
 static void print_help(void)
 {
@@ -80,6 +39,8 @@ static void print_set_help(void)
           "  /set quiet             Disable LLM stats\n"
           "  /set think             Enable thinking\n"
           "  /set nothink           Disable thinking\n"
+          "  /set format json       Enable JSON mode (or a JSON schema the reply must match)\n"
+          "  /set noformat          Disable formatting\n"
           "\n",
           stderr);
 }
@@ -87,10 +48,19 @@ static void print_set_help(void)
 static void print_shortcuts(void)
 {
     fputs("Available keyboard shortcuts:\n"
-          "  Ctrl + d            Exit (at an empty prompt)\n"
+          "  Ctrl + a            Move to the beginning of the line (Home)\n"
+          "  Ctrl + e            Move to the end of the line (End)\n"
+          "   Alt + b            Move back (left) one word\n"
+          "   Alt + f            Move forward (right) one word\n"
+          "  Ctrl + k            Delete the sentence after the cursor\n"
+          "  Ctrl + u            Delete the sentence before the cursor\n"
+          "  Ctrl + w            Delete the word before the cursor\n"
+          "  Up, Down            Earlier and later messages (kept in ~/.axllama/history)\n"
+          "  Ctrl + r            Search the history\n"
+          "\n"
+          "  Ctrl + l            Clear the screen\n"
           "  Ctrl + c            Stop the reply in progress, or discard the line being typed\n"
-          "  Ctrl + u            Delete the line being typed (terminal)\n"
-          "  Ctrl + w            Delete the word before the cursor (terminal)\n"
+          "  Ctrl + d            Exit (at an empty prompt)\n"
           "\n",
           stderr);
 }
@@ -155,6 +125,19 @@ static void cmd_set(run_state *rs, char *args)
     } else if (!strcmp(what, "nowordwrap")) {
         rs->wordwrap = false;
         printf("Set 'nowordwrap' mode.\n");
+    } else if (!strcmp(what, "format")) {
+        json_t *format = NULL;
+        if (!rest || !*rest || !run_format_value(rest, &format) || !format) {
+            fputs("Usage: /set format json, or /set format <a JSON schema object>\n\n", stderr);
+            return;
+        }
+        json_decref(rs->format);
+        rs->format = format;
+        printf("Set format to '%s' mode.\n", json_is_string(format) ? "json" : "schema");
+    } else if (!strcmp(what, "noformat")) {
+        json_decref(rs->format);
+        rs->format = NULL;
+        printf("Disabled format.\n");
     } else if (!strcmp(what, "system")) {
         free(rs->system);
         rs->system = rest && *rest ? xstrdup(rest) : NULL;
@@ -249,13 +232,20 @@ static bool ends_with_quotes(const char *s, size_t len)
 
 int run_session(run_state *rs)
 {
-    strbuf pending = {0}, line = {0}, multi = {0};
+    char *history = line_history_path();
+    line_editor *le = line_editor_new(history, &run_interrupted);
+    free(history);
+    if (!le) {
+        fputs("Error: cannot start the line editor on this terminal\n", stderr);
+        return 1;
+    }
+    strbuf line = {0}, multi = {0};
     bool in_multi = false;
     int status = 0;
     for (;;) {
-        fputs(in_multi ? "... " : ">>> ", stdout);
-        fflush(stdout);
-        line_result lr = read_line(&pending, &line);
+        line_result lr = line_editor_read(le, in_multi ? "... " : ">>> ", &line);
+        if (lr == LINE_OK && !in_multi)
+            line_editor_remember(le, line.data);
         if (lr == LINE_EOF) {
             fputc('\n', stdout);
             break;
@@ -316,8 +306,8 @@ int run_session(run_state *rs)
         run_send_user(rs, multi.data, true);
         sb_clear(&multi);
     }
-    sb_free(&pending);
     sb_free(&line);
     sb_free(&multi);
+    line_editor_free(le);
     return status;
 }

@@ -1,5 +1,5 @@
 /* config: every setting axllama reads from the environment, in one place, with Ollama's names and
- * parsing rules (spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): `axllama serve`'s OLLAMA_HOST,
+ * parsing rules (docs/spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): `axllama serve`'s OLLAMA_HOST,
  * OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG,
  * AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
  * AXLLAMA_RESET_EVERY_TURN, AXLLAMA_CONTEXT_RETAIN, AXLLAMA_RESTORE, AXLLAMA_RUNTIME_PROBE and the

@@ -202,6 +202,9 @@ static http_response *emu_chat(emu_runtime *rt, json_t *body)
 static http_response *emu_on_post(const http_request *req, void *user)
 {
     emu_runtime *rt = user;
+    emu_runtime_count_call(rt, !strcmp(req->path, "/api/reset")      ? EMU_CALL_RESET
+                               : !strcmp(req->path, "/api/generate") ? EMU_CALL_GENERATE
+                                                                     : EMU_CALL_CHAT);
     http_response *gated = emu_gate(rt, req);
     if (gated)
         return gated;
@@ -217,6 +220,7 @@ static http_response *emu_on_post(const http_request *req, void *user)
 static http_response *emu_on_provider(const http_request *req, void *user)
 {
     emu_runtime *rt = user;
+    emu_runtime_count_call(rt, EMU_CALL_PROVIDER);
     http_response *gated = emu_gate(rt, req);
     if (gated)
         return gated;
@@ -233,6 +237,7 @@ static http_response *emu_on_provider(const http_request *req, void *user)
 static http_response *emu_on_stop(const http_request *req, void *user)
 {
     emu_runtime *rt = user;
+    emu_runtime_count_call(rt, EMU_CALL_STOP);
     http_response *gated = emu_gate(rt, req);
     if (gated)
         return gated;

@@ -1,4 +1,4 @@
-/* emu_http: the vendor runtime's HTTP API (spec/runtime-protocol.md §1, G-API) over libmicrohttpd,
+/* emu_http: the vendor runtime's HTTP API (docs/spec/runtime-protocol.md §1, G-API) over libmicrohttpd,
  * byte for byte: POST /api/reset, POST /api/generate, GET /api/generate_provider, POST /api/chat,
  * GET /api/stop; hand-written bodies with a space after the colon, compact sorted bodies for the
  * built ones; 400 / 404 empty / 500 with an EXCEPTION_WHAT header as cpp-httplib and nlohmann

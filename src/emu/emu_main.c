@@ -1,5 +1,5 @@
 /* emu_main: axllama-emu, a drop-in for the vendor runtime binary (main_api_axcl_aarch64 /
- * main_api_ax650): the same flags, start-up sequence and log lines (spec/runtime-protocol.md §4),
+ * main_api_ax650): the same flags, start-up sequence and log lines (docs/spec/runtime-protocol.md §4),
  * then the same HTTP API until SIGINT (finish running and queued tasks, exit 0) or SIGTERM (no
  * handler: immediate death, as the vendor). No model files are read; the timing comes from a
  * profile. */
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     emu_http *http;
     if (o.port != 0) {
         /* The vendor prints the line, then binds: nothing answers before the line, and a client
-         * that connects the moment it reads it can still be refused (spec §4.2). */
+         * that connects the moment it reads it can still be refused (docs/spec/runtime-protocol.md §4.2). */
         printf("Server running on port %d...\n", o.port);
         fflush(stdout);
         http = emu_http_start(rt, o.host, o.port, err, sizeof err);
@@ -274,6 +274,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "axllama-emu: %s\n", err); /* the vendor exits 0 here too */
     }
     emu_runtime_finish(rt); /* the running task and every queued one finish first */
+    emu_runtime_log_calls(rt);
+    fflush(stdout);
     emu_runtime_free(rt);
     emu_tokclient_free(tc);
     emu_options_free(&o);

@@ -1,5 +1,5 @@
 /* emu_options: parses axllama-emu's command line the way the vendor runtime's cmdline.hpp parser
- * does (spec/runtime-protocol.md §4.1): the option table, long/short option syntax, the error
+ * does (docs/spec/runtime-protocol.md §4.1): the option table, long/short option syntax, the error
  * messages, the "first error + usage" output and the exit statuses, plus the emulator's --emu-*
  * options (also read from AXLLAMA_EMU_ARGS) and their validation. */
 #include "emu/emu_options.h"
@@ -105,6 +105,8 @@ static const option_spec option_table[] = {
      .description = "reasoning text inside the reply's think block, empty = the empty block"},
     {.name = "emu-seed", .kind = ARG_U64, .offset = FIELD(seed),
      .description = "seed of the non-greedy variation"},
+    {.name = "emu-unstable", .kind = ARG_BOOL, .offset = FIELD(unstable),
+     .description = "greedy replies differ between generations (the echo rotated by the generation)"},
     {.name = "emu-max-token-len", .kind = ARG_INT, .min = 257, .max = MAX_CONTEXT_TOKENS,
      .offset = FIELD(max_token_len),
      .description = "context length in tokens (max_token_len), > --emu-prefill-max"},

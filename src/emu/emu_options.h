@@ -1,6 +1,6 @@
 /* emu_options: axllama-emu's command line. The vendor runtime's flags (main_api_axcl_aarch64 /
  * main_api_ax650), parsed with the rules of the cmdline.hpp parser the vendor binary uses
- * (spec/runtime-protocol.md §4.1), plus the emulator's own options, which all start with --emu-.
+ * (docs/spec/runtime-protocol.md §4.1), plus the emulator's own options, which all start with --emu-.
  * Emulator options may also come from the environment variable AXLLAMA_EMU_ARGS (a
  * whitespace-separated list, parsed after argv), so a supervisor that runs fixed vendor flags can
  * still inject timing or faults. */
@@ -54,6 +54,9 @@ typedef struct {
                                (<think>\nTEXT\n</think>\n\n); "" = Qwen3's empty block (default).
                                Must not contain <think>, </think> or "<|" (special tokens) */
     uint64_t seed;          /* --emu-seed N: seed of the non-greedy variation (default 0) */
+    bool unstable;          /* --emu-unstable 1: greedy replies differ from generation to generation
+                               (the echo rotated by the generation number): a device whose results
+                               vary run to run, so a replayed reply strays */
     int max_token_len;      /* --emu-max-token-len N (default 2559) */
     int prefill_max;        /* --emu-prefill-max N (default 2048): largest prefill group */
 

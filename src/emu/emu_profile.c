@@ -1,4 +1,4 @@
-/* emu_profile: timing profiles (measured Qwen3-4B figures, spec/runtime-protocol.md §6.1) and an
+/* emu_profile: timing profiles (measured Qwen3-4B figures, docs/spec/runtime-protocol.md §6.1) and an
  * interruptible sleep. */
 #include "emu/emu_profile.h"
 

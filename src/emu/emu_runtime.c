@@ -1,5 +1,6 @@
 /* emu_runtime: the vendor runtime's worker, KV bookkeeping, generation loop and faults, with a
- * deterministic stand-in for the model. See emu_runtime.h. */
+ * deterministic stand-in for the model. See emu_runtime.h.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "emu/emu_runtime.h"
 
 #include <limits.h>
@@ -72,6 +73,7 @@ struct emu_runtime {
     idvec stale_ids, stale_diff;
     emu_sampler sampler;
     idvec think_ids; /* --emu-think-text as ids; empty: the empty think block */
+    atomic_ulong calls[EMU_CALLS];
 };
 
 /* ---- helpers ---- */
@@ -198,54 +200,100 @@ static bool sampler_is_greedy(const emu_sampler *s)
     return !s->top_p_on;
 }
 
-/* The reply's token ids, EOS excluded: the think block (empty, or holding --emu-think-text), then
- * the echo of the last user message's content (cycled to reply_tokens if set), varied by a seeded
- * shuffle of the echo unless greedy. */
-static void plan_reply(emu_runtime *rt, const idvec *ids, const idvec *diff, const emu_sampler *s, int generation,
-                       idvec *plan)
+/* Where the last "<|im_start|>" ROLE "\n" header of ids ends (the index after it), or 0 if none. */
+static size_t after_last_header(const idvec *ids, int32_t role)
 {
-    if (rt->think_ids.len) { /* "<think>\n" TEXT "\n</think>\n\n" */
-        iv_push(plan, QWEN_THINK);
-        iv_push(plan, QWEN_NEWLINE);
-        iv_append(plan, rt->think_ids.v, rt->think_ids.len);
-        iv_push(plan, QWEN_NEWLINE);
-        iv_push(plan, QWEN_THINK_END);
-        iv_push(plan, QWEN_DOUBLE_NEWLINE);
-    } else {
-        static const int32_t think[] = {QWEN_THINK, QWEN_DOUBLE_NEWLINE, QWEN_THINK_END, QWEN_DOUBLE_NEWLINE};
-        iv_append(plan, think, 4);
+    for (size_t end = ids->len; end >= 3; end--) {
+        const int32_t *h = ids->v + end - 3;
+        if (h[0] == QWEN_IM_START && h[1] == role && h[2] == QWEN_NEWLINE)
+            return end;
     }
+    return 0;
+}
 
+/* The length of the complete think block (<think> ... </think> "\n\n") ids start with, 0 if none. */
+static size_t think_block_len(const int32_t *ids, size_t n)
+{
+    if (n == 0 || ids[0] != QWEN_THINK)
+        return 0;
+    for (size_t i = 1; i + 1 < n; i++)
+        if (ids[i] == QWEN_THINK_END)
+            return ids[i + 1] == QWEN_DOUBLE_NEWLINE ? i + 2 : 0;
+    return 0;
+}
+
+/* The answer after the think block: the echo of the last user message's content (or of the diff
+ * for a prompt without a template), cycled to reply_tokens if set, rotated by the generation with
+ * --emu-unstable, shuffled (seeded) unless greedy. */
+static void plan_answer(emu_runtime *rt, const idvec *ids, const idvec *diff, const emu_sampler *s, int generation,
+                        idvec *out)
+{
     const int32_t *from = diff->v;
     size_t n = diff->len;
-    for (size_t end = ids->len; end >= 3; end--) { /* the last "<|im_start|>user\n" */
-        const int32_t *h = ids->v + end - 3;
-        if (h[0] == QWEN_IM_START && h[1] == QWEN_USER && h[2] == QWEN_NEWLINE) {
-            from = ids->v + end;
-            n = 0;
-            while (end + n < ids->len && from[n] != QWEN_IM_END)
-                n++;
-            break;
-        }
+    size_t user = after_last_header(ids, QWEN_USER);
+    if (user) {
+        from = ids->v + user;
+        n = 0;
+        while (user + n < ids->len && from[n] != QWEN_IM_END)
+            n++;
     }
     idvec echo = {0};
     for (size_t i = 0; i < n; i++)
         if (from[i] != rt->eos_id)
             iv_push(&echo, from[i]);
     size_t body = rt->opt->reply_tokens > 0 ? (size_t)rt->opt->reply_tokens : echo.len;
-    size_t start = plan->len;
+    size_t shift = rt->opt->unstable && echo.len ? (size_t)generation % echo.len : 0;
+    size_t start = out->len;
     for (size_t i = 0; echo.len && i < body; i++)
-        iv_push(plan, echo.v[i % echo.len]);
+        iv_push(out, echo.v[(i + shift) % echo.len]);
     if (!sampler_is_greedy(s)) {
         uint64_t state = rt->opt->seed ^ ((uint64_t)generation << 32);
-        for (size_t i = plan->len - start; i > 1; i--) {
+        for (size_t i = out->len - start; i > 1; i--) {
             size_t j = (size_t)(splitmix(&state) % i);
-            int32_t t = plan->v[start + i - 1];
-            plan->v[start + i - 1] = plan->v[start + j];
-            plan->v[start + j] = t;
+            int32_t t = out->v[start + i - 1];
+            out->v[start + i - 1] = out->v[start + j];
+            out->v[start + j] = t;
         }
     }
     iv_free(&echo);
+}
+
+/* The reply's token ids, EOS excluded, as a model that continues its context would give them. The
+ * whole reply is a think block (empty, or holding --emu-think-text) and then the answer
+ * (plan_answer). The context (ids: the whole conversation the /encode answered) may already hold
+ * the start of the reply after its last "<|im_start|>assistant\n": a prompt with thinking off ends
+ * with Qwen3's empty think block (the model then answers at once, it does not think again), and
+ * axllama's restore prefills a reply up to its last token. The model generates the rest of the
+ * reply from there; a context that does not follow the reply gets the answer alone. */
+static void plan_reply(emu_runtime *rt, const idvec *ids, const idvec *diff, const emu_sampler *s, int generation,
+                       idvec *plan)
+{
+    size_t user = after_last_header(ids, QWEN_USER), assistant = after_last_header(ids, QWEN_ASSISTANT);
+    const int32_t *given = assistant > user ? ids->v + assistant : NULL;
+    size_t n_given = given ? ids->len - assistant : 0;
+
+    idvec whole = {0};
+    size_t closed = think_block_len(given, n_given);
+    if (closed) { /* the prompt closed the think block itself */
+        iv_append(&whole, given, closed);
+    } else if (rt->think_ids.len) { /* "<think>\n" TEXT "\n</think>\n\n" */
+        iv_push(&whole, QWEN_THINK);
+        iv_push(&whole, QWEN_NEWLINE);
+        iv_append(&whole, rt->think_ids.v, rt->think_ids.len);
+        iv_push(&whole, QWEN_NEWLINE);
+        iv_push(&whole, QWEN_THINK_END);
+        iv_push(&whole, QWEN_DOUBLE_NEWLINE);
+    } else {
+        static const int32_t think[] = {QWEN_THINK, QWEN_DOUBLE_NEWLINE, QWEN_THINK_END, QWEN_DOUBLE_NEWLINE};
+        iv_append(&whole, think, 4);
+    }
+    size_t answer_at = whole.len;
+    plan_answer(rt, ids, diff, s, generation, &whole);
+    if (n_given <= whole.len && (n_given == 0 || !memcmp(given, whole.v, n_given * sizeof *given)))
+        iv_append(plan, whole.v + n_given, whole.len - n_given);
+    else
+        iv_append(plan, whole.v + answer_at, whole.len - answer_at);
+    iv_free(&whole);
 }
 
 /* One /decode with the vendor's error handling: log, sleep 1 s, retry once, then "". */
@@ -691,4 +739,17 @@ emu_sampler emu_runtime_sampler(emu_runtime *rt)
     emu_sampler s = rt->sampler;
     pthread_mutex_unlock(&rt->state_lock);
     return s;
+}
+
+void emu_runtime_count_call(emu_runtime *rt, emu_call call)
+{
+    atomic_fetch_add(&rt->calls[call], 1);
+}
+
+void emu_runtime_log_calls(emu_runtime *rt)
+{
+    EMU_LOGI("emulator", 0, "emulator calls: reset %lu, generate %lu, generate_provider %lu, stop %lu, chat %lu",
+             atomic_load(&rt->calls[EMU_CALL_RESET]), atomic_load(&rt->calls[EMU_CALL_GENERATE]),
+             atomic_load(&rt->calls[EMU_CALL_PROVIDER]), atomic_load(&rt->calls[EMU_CALL_STOP]),
+             atomic_load(&rt->calls[EMU_CALL_CHAT]));
 }

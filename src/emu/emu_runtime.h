@@ -1,4 +1,4 @@
-/* emu_runtime: the vendor runtime's state machine (spec/runtime-protocol.md §2, G-API + G-LLM),
+/* emu_runtime: the vendor runtime's state machine (docs/spec/runtime-protocol.md §2, G-API + G-LLM),
  * reproduced with its quirks: one worker thread runs reset and generate tasks from a FIFO queue;
  * the busy flag is set only while a task (or a synchronous chat) runs; a text queue that nothing
  * ever clears; /api/stop only sets a flag that the next run clears; KV-cache bookkeeping
@@ -65,6 +65,13 @@ void emu_runtime_queue_reset(emu_runtime *rt, const char *system_prompt);
 void emu_runtime_queue_generate(emu_runtime *rt, const char *prompt);
 /* generate_provider: takes everything queued; *done = not busy at that moment. Caller frees. */
 char *emu_runtime_drain(emu_runtime *rt, bool *done);
+
+/* The runtime's HTTP endpoints, counted as requests arrive (the emulator's own bookkeeping, not a
+ * vendor behaviour): tests and make bench read the totals from the log line at a clean exit. */
+typedef enum { EMU_CALL_RESET, EMU_CALL_GENERATE, EMU_CALL_PROVIDER, EMU_CALL_STOP, EMU_CALL_CHAT, EMU_CALLS } emu_call;
+void emu_runtime_count_call(emu_runtime *rt, emu_call call);
+/* Logs "emulator calls: reset N, generate N, generate_provider N, stop N, chat N". */
+void emu_runtime_log_calls(emu_runtime *rt);
 /* /api/chat: runs the generation on the calling thread, no streaming; returns the reply (or the
  * context-full text, or "" when the runtime was busy). Caller frees. */
 char *emu_runtime_chat(emu_runtime *rt, const char *prompt);

@@ -1,4 +1,4 @@
-/* emu_tokclient: the vendor runtime's client of the tokenizer service (spec/tokenizer-protocol.md
+/* emu_tokclient: the vendor runtime's client of the tokenizer service (docs/spec/tokenizer-protocol.md
  * §5.5): the raw TCP connect probe, GET /get_uid, /bos_id, /eos_id, POST /reset, /encode, /decode.
  * Requests are compact JSON with sorted keys (as nlohmann writes them), 10 s timeouts. The URL must
  * name an explicit port; "localhost" means 127.0.0.1 (IPv4 only), as in the vendor client.

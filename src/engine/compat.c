@@ -32,7 +32,7 @@ void compat_clear(compat_session *c)
 
 /* Whether the request's message i (after the system message) is the held message k. Assistant
  * replies compare as the session compares them (think blocks and surrounding space ignored). */
-static bool same_message(const chat_message *m, const compat_session *c, size_t k)
+static bool compat_same_message(const chat_message *m, const compat_session *c, size_t k)
 {
     const char *content = m->content ? m->content : "";
     if (strcmp(m->role, c->roles[k]) || m->n_tool_calls)
@@ -63,7 +63,7 @@ static void compat_plan(const compat_session *c, const job *j, bool force_reset,
     bool cont = !force_reset && c->valid && j->kind == JOB_CHAT && n - ct->first == c->n + 1 &&
                 !strcmp(msgs[n - 1].role, "user") && !strcmp(system, c->system ? c->system : "");
     for (size_t i = 0; cont && i < c->n; i++)
-        cont = same_message(&msgs[ct->first + i], c, i);
+        cont = compat_same_message(&msgs[ct->first + i], c, i);
     ct->reset = !cont;
 }
 
@@ -100,10 +100,14 @@ void compat_run_job(engine *e, job *j, job_metrics *mt)
                           .prompt = ct.prompt,
                           .max_positions = j->manifest->max_positions,
                           .sampling = engine_sampling(j),
+                          .per_token_hint_s = e->per_token_s,
                           .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
-        if (turn_run(&plan, j, e->tok, &rt, &staging, &o) == TURN_OK)
+        if (turn_run(&plan, j, e->tok, &rt, &staging, &o) == TURN_OK) {
             compat_commit(&e->compat, j, &ct, o.content, o.eos);
+            if (o.per_token_s > 0)
+                e->per_token_s = o.per_token_s;
+        }
         if (o.result != TURN_CONTEXT_FULL)
             break;
         log_printf(&e->log, "the runtime reported a full context; resetting and retrying once");

@@ -1,4 +1,5 @@
-/* driver: the runtime protocol and its quirks. See driver.h for what it handles and why. */
+/* driver: the runtime protocol and its quirks. See driver.h for what it handles and why.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/driver.h"
 
 #include <jansson.h>
@@ -484,14 +485,14 @@ static void end_run(rt_driver *d, run_event_kind kind, drv_failure failure, cons
 }
 
 /* The runtime reported done after our run started: the pieces still unstreamed, then END. */
-static void fail(rt_driver *d, drv_failure failure, const char *msg);
+static void run_fail(rt_driver *d, drv_failure failure, const char *msg);
 
-static void finish(rt_driver *d)
+static void run_finish(rt_driver *d)
 {
     take_seen(d); /* decode calls made before done may have come in after the last take */
     char msg[320];
     if (pending_failure(d, msg, sizeof msg) == DRV_FAIL_UPSTREAM) { /* a bad answer to the last decodes */
-        fail(d, DRV_FAIL_UPSTREAM, msg);
+        run_fail(d, DRV_FAIL_UPSTREAM, msg);
         return;
     }
     bool context_full = d->streamed.len == 0 && !d->have_final;
@@ -513,7 +514,7 @@ static void finish(rt_driver *d)
     end_run(d, RUN_END, DRV_FAIL_NONE, NULL);
 }
 
-static void fail(rt_driver *d, drv_failure failure, const char *msg)
+static void run_fail(rt_driver *d, drv_failure failure, const char *msg)
 {
     run_event ev = {.kind = RUN_FAILED, .failure = failure};
     snprintf(ev.error, sizeof ev.error, "%s", msg);
@@ -535,7 +536,7 @@ static void housekeeping(rt_driver *d)
         now = clock_mono();
         /* done:false alone is no progress: a runtime whose NPU call hangs answers it forever */
         if (st == DRV_OK && done && (d->started || d->saw_full_text)) {
-            finish(d);
+            run_finish(d);
             return;
         }
         if (d->confirming) {
@@ -546,11 +547,11 @@ static void housekeeping(rt_driver *d)
         }
     }
     if (d->stop_wanted && now > d->stop_deadline) {
-        fail(d, DRV_FAIL_STOP, "the runtime did not stop");
+        run_fail(d, DRV_FAIL_STOP, "the runtime did not stop");
     } else if (now - d->last_progress > d->cfg.stall_timeout_s) {
         char msg[128];
         snprintf(msg, sizeof msg, "the runtime stopped answering (no progress for %.0f s)", d->cfg.stall_timeout_s);
-        fail(d, DRV_FAIL_HUNG, msg);
+        run_fail(d, DRV_FAIL_HUNG, msg);
     }
 }
 
@@ -593,7 +594,7 @@ run_event_kind driver_next(rt_driver *d, run_event *ev, double deadline)
         char msg[320];
         drv_failure f = pending_failure(d, msg, sizeof msg);
         if (f != DRV_FAIL_NONE) {
-            fail(d, f, msg);
+            run_fail(d, f, msg);
             continue;
         }
         take_seen(d);

@@ -29,7 +29,8 @@
  *   the callbacks take only the driver's lock or status_lock.
  * Atomics: shutting_down, runtime_died, upstream_died, a job's cancelled.
  * Ownership: jobs are reference-counted (the API's reference and the engine's; job.h); events belong
- * to the job's queue until job_next hands them to the API. */
+ * to the job's queue until job_next hands them to the API.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/engine.h"
 
 #include <stdio.h>
@@ -134,9 +135,13 @@ drv_sampling engine_sampling(const job *j)
     int top_k = o->has_top_k ? o->top_k : m->top_k;
     bool has_top_p = !has_top_k && (o->has_top_p || m->has_top_p);
     double top_p = o->has_top_p ? o->top_p : m->top_p;
-    /* every request sends a full set: the runtime's settings are sticky (§3) */
-    s.has_temperature = true;
-    s.temperature = temperature; /* <= 0 switches it off */
+    /* Every request sends what decides the decoding, since the runtime's settings are sticky (§3):
+     * top-k 1 (greedy, whatever temperature an earlier request left: argmax does not change), or a
+     * temperature > 0 with top-k or top-p. A temperature <= 0 is never sent: the runtime would log
+     * it as an error line ("temperature ... is invalid") to switch temperature off, which greedy
+     * decoding does not need. */
+    s.has_temperature = temperature > 0;
+    s.temperature = temperature;
     if (temperature <= 0 || (!has_top_k && !has_top_p)) { /* greedy: Qwen3-4B's shipped default */
         s.has_top_k = true;
         s.top_k = 1;
@@ -258,6 +263,7 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
                         .diff = &plan.diff,
                         .max_positions = j->manifest->max_positions,
                         .sampling = engine_sampling(j),
+                        .per_token_hint_s = e->per_token_s,
                         .shutting_down = &e->shutting_down};
         turn_outcome_free(&o);
         restore_note_displaced(e, &plan, j->manifest);
@@ -267,6 +273,8 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
             log_printf(&e->log, "[DEBUG] turn: %s, prefilled %zu, %lu runtime calls, %lu new connections",
                        plan.reset ? "reset" : "continued", plan.reset_ids.len + plan.diff.len,
                        driver_calls(e->drv) - calls, driver_connects(e->drv) - connects);
+        if (o.result == TURN_OK && o.per_token_s > 0)
+            e->per_token_s = o.per_token_s;
         if (o.result == TURN_OK) {
             session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls,
                                  o.eos);
@@ -597,6 +605,9 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
 {
     if (max == 0)
         return 0;
+    pthread_mutex_lock(&e->queue_lock);
+    size_t queued = e->queued;
+    pthread_mutex_unlock(&e->queue_lock);
     pthread_mutex_lock(&e->status_lock);
     const model_manifest *m = e->loaded;
     size_t n = 0;
@@ -614,6 +625,8 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max)
         l->size = m->size;
         l->context_length = m->max_positions;
         l->manifest = m;
+        l->running = e->running_job;
+        l->queued = queued;
         n = 1;
     }
     pthread_mutex_unlock(&e->status_lock);

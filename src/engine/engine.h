@@ -168,6 +168,8 @@ typedef struct {
     uint64_t size;
     int context_length;
     const model_manifest *manifest;
+    bool running;  /* a request runs on it now */
+    size_t queued; /* requests waiting in the queue (for any model) */
 } engine_loaded_model;
 
 /* Whether the engine's worker still turns: it notes the time at least every few seconds while it

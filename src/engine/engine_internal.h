@@ -57,6 +57,7 @@ struct engine {
     double expires_mono; /* clock_mono(); valid when !running_job and keep_alive >= 0 */
 
     /* worker only */
+    double per_token_s; /* the loaded runtime's time per generated token, last measured */
     session sess;
     session displaced; /* a multi-turn conversation a one-off request pushed out of the runtime */
     const model_manifest *displaced_model;

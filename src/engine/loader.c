@@ -106,6 +106,10 @@ static void on_upstream_exit(void *user, const rt_status *st)
 static void on_runtime_log(void *user, const char *line)
 {
     engine *e = user;
+    /* the runtime's answer to each generate retried while a reset prefills: expected, not logged
+     * unless OLLAMA_DEBUG (a reset made hundreds of such lines when retried every 5 ms) */
+    if (strstr(line, RUNTIME_BUSY_LINE) && !log_debug_enabled())
+        return;
     log_printf(&e->log, "runtime: %s", line);
 }
 
@@ -144,6 +148,7 @@ void engine_unload_now(engine *e)
     tok_service_stop(svc);
     tokenizer_free(tok);
     driver_attach(e->drv, 0);
+    e->per_token_s = 0;
     session_free(&e->sess);
     restore_forget(e);
     compat_clear(&e->compat);

@@ -16,7 +16,8 @@
  * tag or follow-up request, or a new chat's first turn, which then pays a reset on its second turn),
  * the same model is loaded, and the conversation's last turn was greedy (a sampled reply cannot be
  * replayed). It yields at once (a stop) to any new
- * request that is not that conversation's next turn. AXLLAMA_RESTORE=0 turns it off. Worker only. */
+ * request that is not that conversation's next turn. AXLLAMA_RESTORE=0 turns it off. Worker only.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include <stdio.h>
 #include <string.h>
 
@@ -125,7 +126,7 @@ static bool replay(engine *e, const idvec *reset_ids, const idvec *full, size_t 
                     .reset_ids = reset_ids,
                     .diff = &diff,
                     .max_positions = m->max_positions,
-                    .sampling = {.has_temperature = true, .temperature = 0, .has_top_k = true, .top_k = 1},
+                    .sampling = {.has_top_k = true, .top_k = 1}, /* greedy */
                     .shutting_down = &e->shutting_down,
                     .yield = restore_should_yield};
     yield_state ys = {.e = e};

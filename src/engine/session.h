@@ -1,4 +1,4 @@
-/* session: what the runtime's KV cache holds, and the plan for the next turn (design.md, "The key
+/* session: what the runtime's KV cache holds, and the plan for the next turn (docs/design.md, "The key
  * decision"). The runtime keeps the conversation in its KV cache and prefills only what our
  * tokenizer service hands it, so for each request the session decides:
  *   - continue: the request extends the conversation the cache holds (same system prompt, same
@@ -15,7 +15,8 @@
  * turns instead of on every turn. A newest turn that is too long alone is cut in the middle (its
  * start and its end kept) when truncate is on, as Ollama's runner does. Earlier replies stay in the cache exactly as generated (with their think block) while
  * the conversation continues; after a reset they are rendered as the template does. Pure logic: no
- * I/O, no threads. */
+ * I/O, no threads.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #ifndef AXLLAMA_ENGINE_SESSION_H
 #define AXLLAMA_ENGINE_SESSION_H
 

@@ -1,4 +1,5 @@
-/* turn: one turn on the runtime: stage -> start -> pump -> finish. See turn.h. */
+/* turn: one turn on the runtime: stage -> start -> pump -> finish. See turn.h.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include "engine/turn.h"
 
 #include <stdio.h>
@@ -82,7 +83,7 @@ static const char *refusal_text(drv_status st)
 }
 
 /* stage: the ids the runtime's /reset and /encode will be answered with. */
-static turn_result stage(turn_state *t)
+static turn_result turn_stage(turn_state *t)
 {
     const turn_plan *p = t->plan;
     if (!p->staged)
@@ -106,15 +107,15 @@ static turn_result stage(turn_state *t)
 
 /* start: reset (when planned), then generate. A runtime that stays busy is wedged (the old build's
  * context-full bug, or a hang): only a restart helps. */
-static turn_result start(turn_state *t)
+static turn_result turn_start(turn_state *t)
 {
     const turn_plan *p = t->plan;
+    t->t_gen = clock_mono(); /* the prompt's evaluation starts here: with a reset's prefill, if any */
     if (p->reset) {
         drv_status st = t->rt->reset(t->rt->rt, p->reset_system);
         if (st != DRV_OK) /* busy for a minute, or no answer at all: wedged or hung */
             return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the reset (%s)", refusal_text(st));
     }
-    t->t_gen = clock_mono();
     drv_status st = t->rt->start(t->rt->rt, p->prompt, &p->sampling);
     if (st != DRV_OK)
         return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the generation (%s)",
@@ -131,7 +132,7 @@ static bool should_stop(const turn_state *t)
 }
 
 /* pump: the run's events until it ends. */
-static turn_result pump(turn_state *t)
+static turn_result turn_pump(turn_state *t)
 {
     for (;;) {
         if (!t->stop_sent && should_stop(t)) {
@@ -166,7 +167,7 @@ static turn_result pump(turn_state *t)
 }
 
 /* finish: counts, timings, the done reason and what the cache holds. */
-static void finish(turn_state *t)
+static void turn_finish(turn_state *t)
 {
     const turn_plan *p = t->plan;
     turn_outcome *o = t->out;
@@ -184,14 +185,23 @@ static void finish(turn_state *t)
         o->metrics.prompt_eval_count = o->metrics.prompt_tokens = (int)(t->end.prefilled > 0 ? t->end.prefilled : 0);
     }
     o->metrics.eval_count = (int)(t->ost == OUTPUT_MORE ? n_gen : output_ids_taken(t->filter));
-    /* the first piece comes after the prefill and two decode steps (§2.6) */
+    /* The first piece comes after the prefill and two decode steps (§2.6); the pieces after it
+     * tell the time per token. A reply of one piece cannot tell it: then the time per token
+     * measured on an earlier turn (plan.per_token_hint_s) is used, else the end of the run. */
     double t_end = clock_mono();
     double per_token = t->n_streamed > 3 && t->t_last > t->t_first
                            ? (t->t_last - t->t_first) / (double)(t->n_streamed - 3) : 0;
-    double prefill = (t->t_first > 0 ? t->t_first : t_end) - t->t_gen - 2 * per_token;
+    o->per_token_s = per_token;
+    if (per_token == 0)
+        per_token = p->per_token_hint_s;
+    double first = t->t_first > 0 ? t->t_first : t_end;
+    double prefill = first - t->t_gen - 2 * per_token;
     if (prefill < 0)
         prefill = 0;
-    double eval = (t->t_last > 0 ? t->t_last : t_end) - t->t_gen - prefill;
+    double last = t->t_last > 0 ? t->t_last : t_end;
+    if (last <= first && per_token == 0)
+        last = t_end; /* no measure at all: at least the time to the run's end */
+    double eval = last - t->t_gen - prefill;
     o->metrics.prompt_eval_ns = (uint64_t)(prefill * 1e9);
     o->metrics.eval_ns = (uint64_t)((eval > 0 ? eval : 0) * 1e9);
     iv_append(&o->generated, t->end.ids.v, t->end.ids.len);
@@ -233,8 +243,8 @@ turn_result turn_run(const turn_plan *plan, job *j, const tokenizer *tok, const 
     sb_puts(&t.sink.content, "");
     t.filter = output_new(tok, j->think == 1, (const char *const *)j->options.stop, j->options.n_stop,
                           j->options.has_num_predict ? j->options.num_predict : -1, sink_piece, &t.sink);
-    if (stage(&t) == TURN_OK && start(&t) == TURN_OK && pump(&t) == TURN_OK)
-        finish(&t);
+    if (turn_stage(&t) == TURN_OK && turn_start(&t) == TURN_OK && turn_pump(&t) == TURN_OK)
+        turn_finish(&t);
     cleanup(&t);
     return out->result;
 }

@@ -30,7 +30,7 @@
 #define BUILTIN_DESCRIPTION                                                                      \
     "axllama built-in model qwen3-emu:latest: axllama-emu --emu-profile fast, Qwen3 tokenizer, " \
     "qwen3 chat template, context 2048/2559"
-/* Qwen3-4B w8a16's NPU memory on a Pi 5 + M.2 card (runtime-protocol.md §6.1: 4,894,032 KiB). */
+/* Qwen3-4B w8a16's NPU memory on a Pi 5 + M.2 card (docs/spec/runtime-protocol.md §6.1: 4,894,032 KiB). */
 #define BUILTIN_SIZE (4894032ull * 1024ull)
 
 /* ------------------------------------------------------------------------------------------ */

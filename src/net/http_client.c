@@ -173,24 +173,20 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static void fail(http_reply *r, http_client_result result, const char *fmt, const char *detail)
+static void reply_fail(http_reply *r, http_client_result result, const char *fmt, const char *detail)
 {
     r->result = result;
     snprintf(r->error, sizeof r->error, fmt, detail);
 }
 
-http_client_result http_client_call(http_client *c, const http_call *call, http_reply *reply)
+/* The easy handle set up for one call (the URL and headers are owned by the caller until the end). */
+static struct curl_slist *setup_call(http_client *c, const http_call *call, transfer *t, const char *url, char *errbuf)
 {
-    memset(reply, 0, sizeof *reply);
-    transfer t = {.call = call, .reply = reply, .max_body = c->max_body, .last_byte = clock_mono()};
     CURL *e = c->easy;
     curl_easy_reset(e); /* keeps the live connection */
-    strbuf url = {0};
-    sb_printf(&url, "%s%s", c->base_url, call->path ? call->path : "");
-    char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
-    char ctype[160];
     if (call->body) {
+        char ctype[160];
         snprintf(ctype, sizeof ctype, "Content-Type: %s", call->content_type ? call->content_type : "application/json");
         headers = curl_slist_append(headers, ctype);
         headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
@@ -198,13 +194,13 @@ http_client_result http_client_call(http_client *c, const http_call *call, http_
     for (const char *const *h = call->headers; h && *h; h++)
         headers = curl_slist_append(headers, *h);
     double timeout = call->timeout_s > 0 ? call->timeout_s : c->timeout_s;
-    curl_easy_setopt(e, CURLOPT_URL, url.data);
+    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->connect_timeout_s * 1000));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (c->no_proxy)
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* "" disables every proxy, the environment's too */
@@ -223,15 +219,21 @@ http_client_result http_client_call(http_client *c, const http_call *call, http_
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, call->body ? "POST" : "GET"))
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    return headers;
+}
 
-    curl_multi_add_handle(c->multi, e);
+/* Drives the transfer in slices of at most SLICE_MS, asking keep_going and watching the idle
+ * timeout between them; libcurl's result code. */
+static CURLcode drive(http_client *c, const http_call *call, transfer *t, http_reply *reply)
+{
+    curl_multi_add_handle(c->multi, c->easy);
     CURLcode code = CURLE_OK;
-    bool finished = false;
-    while (!finished) {
+    for (;;) {
         int running = 0;
         curl_multi_perform(c->multi, &running);
         CURLMsg *msg;
         int left;
+        bool finished = false;
         while ((msg = curl_multi_info_read(c->multi, &left)))
             if (msg->msg == CURLMSG_DONE) {
                 code = msg->data.result;
@@ -240,49 +242,65 @@ http_client_result http_client_call(http_client *c, const http_call *call, http_
         if (finished)
             break;
         if (call->keep_going && !call->keep_going(call->user)) {
-            t.stopped = true;
+            t->stopped = true;
             break;
         }
-        if (call->idle_timeout_s > 0 && clock_mono() - t.last_byte > call->idle_timeout_s) {
+        if (call->idle_timeout_s > 0 && clock_mono() - t->last_byte > call->idle_timeout_s) {
             snprintf(reply->error, sizeof reply->error, "no answer for %.0f s", call->idle_timeout_s);
             reply->result = HTTPC_TIMEOUT;
             break;
         }
         curl_multi_poll(c->multi, NULL, 0, SLICE_MS, NULL);
     }
-    long status = 0;
+    return code;
+}
+
+/* What the call came to: the result, its status and content type, the connections it opened. */
+static void conclude(http_client *c, const transfer *t, CURLcode code, const char *errbuf, http_reply *reply)
+{
+    CURL *e = c->easy;
+    long status = 0, connects = 0, request_size = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    long connects = 0;
     if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
         c->connects += (unsigned long)connects;
-    long request_size = 0;
     curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_size);
     char *ct = NULL;
     if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
         snprintf(reply->content_type, sizeof reply->content_type, "%s", ct);
     curl_multi_remove_handle(c->multi, e);
     reply->status = status;
-
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(code);
     if (reply->result == HTTPC_TIMEOUT) {
-        /* the idle timeout, set above */
-    } else if (t.stopped) {
-        fail(reply, HTTPC_ABORTED, "%s", "stopped");
-    } else if (t.too_large) {
+        /* the idle timeout, set by drive */
+    } else if (t->stopped) {
+        reply_fail(reply, HTTPC_ABORTED, "%s", "stopped");
+    } else if (t->too_large) {
         snprintf(reply->error, sizeof reply->error, "the answer is larger than %zu bytes", c->max_body);
         reply->result = HTTPC_TOO_LARGE;
     } else if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                (code == CURLE_OPERATION_TIMEDOUT && request_size == 0)) { /* never got to send */
-        fail(reply, HTTPC_UNREACHABLE, "%s", detail);
+        reply_fail(reply, HTTPC_UNREACHABLE, "%s", detail);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-        fail(reply, HTTPC_TIMEOUT, "%s", detail);
+        reply_fail(reply, HTTPC_TIMEOUT, "%s", detail);
     } else if (code != CURLE_OK) {
-        fail(reply, HTTPC_FAILED, "%s", detail);
+        reply_fail(reply, HTTPC_FAILED, "%s", detail);
     } else {
         reply->result = HTTPC_OK;
     }
     if (reply->result != HTTPC_OK)
         reply->status = reply->result == HTTPC_ABORTED || reply->result == HTTPC_TOO_LARGE ? status : 0;
+}
+
+http_client_result http_client_call(http_client *c, const http_call *call, http_reply *reply)
+{
+    memset(reply, 0, sizeof *reply);
+    transfer t = {.call = call, .reply = reply, .max_body = c->max_body, .last_byte = clock_mono()};
+    strbuf url = {0};
+    sb_printf(&url, "%s%s", c->base_url, call->path ? call->path : "");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = setup_call(c, call, &t, url.data, errbuf);
+    CURLcode code = drive(c, call, &t, reply);
+    conclude(c, &t, code, errbuf, reply);
     curl_slist_free_all(headers);
     sb_free(&url);
     return reply->result;

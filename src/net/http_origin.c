@@ -1,7 +1,7 @@
 /* http_origin: the API's checks of where a request comes from, as Ollama makes them: Go's own checks
  * of the Host header (net/http refuses a malformed one, several, or none on HTTP/1.1, before any
  * handler), CORS per OLLAMA_ORIGINS (gin-contrib/cors as configured in Ollama's server/routes.go) and
- * the DNS-rebinding guard on the Host header of a loopback listener (spec/ollama-api.md §4.2, §4.3).
+ * the DNS-rebinding guard on the Host header of a loopback listener (docs/spec/ollama-api.md §4.2, §4.3).
  * Servers that set disable_cors / disable_host_guard never get here. */
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -236,7 +236,7 @@ static bool host_ends_with(const char *s, size_t n, const char *suffix)
 
 typedef enum { HOST_OK, HOST_PREFLIGHT, HOST_FORBIDDEN } host_verdict;
 
-/* Ollama's DNS-rebinding guard for a loopback listener (spec §4.3). An allowed host *name* (not
+/* Ollama's DNS-rebinding guard for a loopback listener (docs/spec/ollama-api.md §4.3). An allowed host *name* (not
  * an IP) answers OPTIONS with 204 itself, as Ollama does. */
 static host_verdict check_host_header(const http_origin_rules *rules, const char *host_header, bool is_options)
 {

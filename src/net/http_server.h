@@ -5,7 +5,7 @@
  * waits, ended (and the producer cancelled) when the client disconnects or the server stops.
  *
  * What the API needs besides is on unless a config field turns it off: Ollama's CORS rules
- * (OLLAMA_ORIGINS) and the Host-header guard of a loopback listener (spec/ollama-api.md §4.2, §4.3),
+ * (OLLAMA_ORIGINS) and the Host-header guard of a loopback listener (docs/spec/ollama-api.md §4.2, §4.3),
  * with Go's own Host checks on any listener (400 "malformed Host header", "too many Host headers",
  * "missing required Host header"), gin's 404/405 texts for unrouted requests (replaced by a fallback
  * handler), the early 413 (replaced by handler_takes_oversize), request logging (log_requests).

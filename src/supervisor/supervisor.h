@@ -33,13 +33,17 @@
  *     printf log is line-buffered: live progress, no lines lost in a crash; stderr is a pipe.
  *     axllama must not set SIGCHLD to SIG_IGN (exit statuses would be lost).
  *   - Stopping a runtime that is still loading kills it at once: the vendor's SIGINT handler only
- *     stops its HTTP server, which does not exist before the load ends (runtime-protocol.md §4.4). */
+ *     stops its HTTP server, which does not exist before the load ends (docs/spec/runtime-protocol.md §4.4). */
 #ifndef AXLLAMA_SUPERVISOR_SUPERVISOR_H
 #define AXLLAMA_SUPERVISOR_SUPERVISOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* What the vendor runtime logs (as an [E] line) each time it refuses a generate because it is busy
+ * — expected while axllama waits out a reset's prefill: not an error worth a log line. */
+#define RUNTIME_BUSY_LINE "model not available"
 
 typedef enum {
     RT_STOPPED,    /* not running (never started, stopped, or given up) */

@@ -1,4 +1,4 @@
-/* protocol: the tokenizer service's six endpoints (spec/tokenizer-protocol.md): GET /get_uid,
+/* protocol: the tokenizer service's six endpoints (docs/spec/tokenizer-protocol.md): GET /get_uid,
  * /bos_id, /eos_id and POST /reset, /encode, /decode; the validation of their requests (400s with a
  * message naming the field), the conversation each uid keeps (rendered with the Qwen2.5 template and
  * encoded), the staged answers of the seam, and the JSON answers. */

@@ -1,5 +1,5 @@
 /* tokensvc: the tokenizer service the vendor runtime calls over HTTP (the protocol of the vendor's
- * qwen3_tokenizer_uid.py, see spec/tokenizer-protocol.md): GET /get_uid, /bos_id, /eos_id and
+ * qwen3_tokenizer_uid.py, see docs/spec/tokenizer-protocol.md): GET /get_uid, /bos_id, /eos_id and
  * POST /reset, /encode, /decode, with per-uid conversation state. Served by net/http_server on a
  * small thread pool; every uid's state has its own lock. The module's files: tokensvc.c (start,
  * stop, the HTTP front and the staging seam), uid_table.c (the uids and their state), protocol.c

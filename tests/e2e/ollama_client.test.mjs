@@ -81,3 +81,47 @@ test('abort ends a stream and the next request is served', async () => {
   assert.equal(res.response, 'after abort');
   assert.ok(Date.now() - t0 < 5000);
 });
+
+// A prompt far over the model's 2,048-token prefill: cut to fit by default (Ollama's truncate),
+// refused with a 400 when the request says truncate: false.
+test('an over-long prompt is truncated by default and refused with truncate: false', async () => {
+  const long = `${'many words '.repeat(2500)}the end`;
+  const res = await ollama.generate({ model: MODEL, prompt: long, options: { num_predict: 4 } });
+  assert.equal(res.done, true);
+  assert.ok(res.prompt_eval_count > 0 && res.prompt_eval_count <= 2048);
+  const chat = await ollama.chat({ model: MODEL, messages: [{ role: 'user', content: long }], options: { num_predict: 4 } });
+  assert.equal(chat.done, true);
+  for (const call of [
+    () => ollama.generate({ model: MODEL, prompt: long, truncate: false }),
+    () => ollama.chat({ model: MODEL, messages: [{ role: 'user', content: long }], truncate: false, stream: true }),
+  ]) {
+    await assert.rejects(call(), (err) => err.name === 'ResponseError' && err.status_code === 400
+      && /^the prompt is too long: \d+ tokens/.test(err.message));
+  }
+});
+
+// The routes of Ollama's API that axllama does not carry out answer JSON errors the client shows.
+test('embed, pull, delete, copy, create: JSON answers the client understands', async () => {
+  await assert.rejects(ollama.embed({ model: MODEL, input: 'hello' }),
+    (err) => err.name === 'ResponseError' && err.status_code === 400 && err.message === '"qwen3-emu" does not support embeddings');
+  await assert.rejects(ollama.embeddings({ model: MODEL, prompt: 'hello' }),
+    (err) => err.status_code === 400 && /does not support embeddings/.test(err.message));
+  // pulling an installed model is a no-op that ends with success, streamed or not
+  assert.deepEqual(await ollama.pull({ model: MODEL }), { status: 'success' });
+  const statuses = [];
+  for await (const part of await ollama.pull({ model: MODEL, stream: true })) statuses.push(part.status);
+  assert.equal(statuses[0], 'pulling manifest');
+  assert.equal(statuses.at(-1), 'success');
+  await assert.rejects(ollama.pull({ model: 'llama3.2:1b' }),
+    (err) => err.status_code === 404 && /is not installed, and axllama cannot pull models/.test(err.message));
+  await assert.rejects(ollama.delete({ model: MODEL }),
+    (err) => err.status_code === 400 && /^deleting models is not supported: remove the manifest/.test(err.message));
+  await assert.rejects(ollama.delete({ model: 'nope' }), (err) => err.status_code === 404);
+  await assert.rejects(ollama.copy({ source: MODEL, destination: 'mine' }),
+    (err) => err.status_code === 400 && /^copying models is not supported/.test(err.message));
+  await assert.rejects(ollama.create({ model: 'mine', from: MODEL, system: 'Be brief.' }),
+    (err) => err.status_code === 400 && /^creating models is not supported/.test(err.message));
+  // the model is still there and answers
+  const res = await ollama.chat({ model: MODEL, messages: [{ role: 'user', content: 'still here' }] });
+  assert.equal(res.message.content, 'still here');
+});

@@ -161,7 +161,8 @@ test('response_format: JSON replies pass, others are an APIError', async () => {
   const good = await client.chat.completions.create({ model: MODEL, response_format: fmt, messages: user('{"name": "Ada"}') });
   assert.deepEqual(JSON.parse(good.choices[0].message.content), { name: 'Ada' });
   await assert.rejects(client.chat.completions.create({ model: MODEL, response_format: fmt, messages: user('{"age": 3}') }),
-    (err) => err instanceof OpenAI.APIError && err.status === 500 && /does not match the format schema/.test(err.message));
+    (err) => err instanceof OpenAI.BadRequestError && err.status === 400 && /does not match the format schema/.test(err.message)
+      && err.headers.get('x-should-retry') === 'false');
 });
 
 test('an error event inside a stream is raised by the SDK as an APIError', async () => {
@@ -172,4 +173,28 @@ test('an error event inside a stream is raised by the SDK as an APIError', async
     for await (const chunk of stream) for (const c of chunk.choices) content += c.delta.content ?? '';
   })(), (err) => err instanceof OpenAI.APIError && /not valid JSON/.test(err.message));
   assert.equal(content, ''); // nothing of the non-conforming reply was sent
+});
+
+test('a reply of parallel tool calls only has content null, streamed without content deltas', async () => {
+  const rome = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>';
+  const res = await client.chat.completions.create({ model: MODEL, tools: [weather], messages: user(`${callText}\n${rome}\n`) });
+  assert.equal(res.choices[0].message.content, null);
+  assert.deepEqual(res.choices[0].message.tool_calls.map((c) => JSON.parse(c.function.arguments).city), ['Paris', 'Rome']);
+  const contents = [];
+  let calls = 0;
+  for await (const chunk of await client.chat.completions.create({
+    model: MODEL, stream: true, tools: [weather], messages: user(`${callText}\n${rome}\n`),
+  })) {
+    for (const c of chunk.choices) {
+      if ('content' in c.delta) contents.push(c.delta.content);
+      calls += c.delta.tool_calls?.length ?? 0;
+    }
+  }
+  assert.equal(calls, 2);
+  assert.deepEqual(contents, []);
+});
+
+test('embeddings are refused with an OpenAI error, not a text 404', async () => {
+  await assert.rejects(client.embeddings.create({ model: MODEL, input: 'hello' }),
+    (err) => err instanceof OpenAI.BadRequestError && err.param === 'model' && /does not support embeddings/.test(err.message));
 });

@@ -19,6 +19,22 @@
 
 static h_server srv;
 
+/* HOME of the sessions in a pseudo-terminal (their ~/.axllama/history), made by group_setup. */
+static char pty_home[64];
+
+/* Removes pty_home's history and the directories (what a session can create there). */
+static inline void pty_home_clean(void)
+{
+    static const char *const files[] = {"/.axllama/history", "/.axllama/history.tmp"};
+    char path[128];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", pty_home, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/.axllama", pty_home);
+    rmdir(path);
+}
+
 /* ---- a fake server: canned /api/chat answers (thinking, stream errors: an error line for model
  * "broken", a 503 with a text body for "busy", a line that is not JSON for "garbage", HTML for "html"), request
  * bodies kept ---- */
@@ -109,6 +125,9 @@ static inline int group_setup(void **state)
     /* a load of about 4 s */
     const char *loady[] = {"--emu-init-seconds", "4", NULL};
     h_write_manifest(srv.dir, "loady", loady, NULL);
+    strcpy(pty_home, "/tmp/axllama-home-XXXXXX");
+    if (!mkdtemp(pty_home))
+        return -1;
     return h_server_start(&srv, NULL) && fake_start() ? 0 : -1;
 }
 
@@ -116,6 +135,8 @@ static inline int group_teardown(void **state)
 {
     (void)state;
     h_server_stop(&srv);
+    pty_home_clean();
+    rmdir(pty_home);
     http_server_stop(fake);
     json_decref(fake_requests);
     curl_global_cleanup();
@@ -276,6 +297,8 @@ static inline bool pty_start_at(pty_session *p, int port, const char *const *arg
         char host[64];
         snprintf(host, sizeof host, "127.0.0.1:%d", port);
         setenv("OLLAMA_HOST", host, 1);
+        setenv("HOME", pty_home, 1); /* the session's history goes there */
+        setenv("TERM", "xterm", 1);  /* the line editor's key and screen sequences */
         const char *argv[32] = {prog, "run"};
         size_t n = 2;
         for (size_t i = 0; args[i] && n < 31; i++)
@@ -332,6 +355,31 @@ static inline void pty_send(pty_session *p, const char *s)
 {
     ssize_t w = write(p->master, s, strlen(s));
     (void)w;
+}
+
+/* Writes all of s to the terminal while reading what it shows meanwhile (a long input is echoed as
+ * it is read: a writer that does not read could block the session and itself). False when the
+ * terminal stopped taking input for 10 s. */
+static inline bool pty_send_all(pty_session *p, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    double end = h_now() + 10;
+    while (off < len && h_now() < end) {
+        struct pollfd pfd = {.fd = p->master, .events = POLLIN | POLLOUT};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        if (pfd.revents & POLLIN)
+            pty_read(p, 0);
+        if (pfd.revents & POLLOUT) {
+            size_t chunk = len - off < 256 ? len - off : 256;
+            ssize_t w = write(p->master, s + off, chunk);
+            if (w > 0) {
+                off += (size_t)w;
+                end = h_now() + 10;
+            }
+        }
+    }
+    return off == len;
 }
 
 /* Waits for the exit (reading the terminal meanwhile); the exit status or -1. */

@@ -144,6 +144,7 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
         snprintf(fake.stop[i], sizeof fake.stop[i], "%s", req->options.stop[i]);
     fake.has_keep_alive = req->has_keep_alive;
     fake.keep_alive_s = req->keep_alive_s;
+    fake.no_truncate = req->no_truncate;
     fake.n_tools = 0;
     for (size_t i = 0; i < req->n_tools && i < 4; i++)
         snprintf(fake.tools[fake.n_tools++], sizeof fake.tools[0], "%s", req->tools_json[i]);

@@ -60,6 +60,7 @@ typedef struct {
     char stop[4][32];
     bool has_keep_alive;
     double keep_alive_s;
+    bool no_truncate;
     fake_message msgs[8];
     size_t n_msgs;
     char tools[4][512];

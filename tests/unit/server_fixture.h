@@ -38,4 +38,21 @@ static int stop_current(void **state)
     return 0;
 }
 
+/* Starts a server with one model "m" (emulator args, extra manifest members, extra env; each may be
+ * NULL) and keeps it as `current` for stop_current; fails the test with the server's log if it does
+ * not start. */
+static inline void start_model_m(h_server *s, const char *const *emu_args, const char *extra, const char *const *env)
+{
+    h_server_dir(s);
+    h_write_manifest(s->dir, "m", emu_args, extra);
+    bool started = h_server_start(s, env);
+    current = *s;
+    if (!started) {
+        char *log = h_server_log(s);
+        fprintf(stderr, "server did not start:\n%s\n", log);
+        free(log);
+        fail();
+    }
+}
+
 #endif

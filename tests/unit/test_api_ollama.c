@@ -2,7 +2,8 @@
  * HTTP server with libcurl, against the fake engine (fake_engine.h: scripted events, the requests
  * recorded). Covers every route, statuses and exact error texts, body shapes, NDJSON framing,
  * errors before/after streaming, load/unload, keep_alive, think and options validation, tools
- * (tojson, tool_calls streamed and not) and format (instruction, validation, errors). The HTTP
+ * (tojson, tool_calls streamed and not), format (instruction, validation, errors), truncate, and
+ * the embedding and model-management routes (JSON errors, pull of an installed model). The HTTP
  * server's own behaviours are in test_http_server.c. The last test runs `axllama serve` itself
  * (needs AXLLAMA_BUILD; skipped without it). */
 #include <setjmp.h>
@@ -735,6 +736,49 @@ static void test_keep_alive_values(void **state)
     assert_false(fake_snapshot().has_keep_alive);
 }
 
+/* truncate (default true) reaches the engine as job_request.no_truncate, for both endpoints. */
+static void test_truncate_is_passed_to_the_engine(void **state)
+{
+    (void)state;
+    const char *bodies[] = {
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":true}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":null}",
+        "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"stream\":false,\"truncate\":false}",
+        "{\"model\":\"qwen3-test\",\"raw\":true,\"prompt\":\"x\",\"stream\":false,\"truncate\":false}",
+    };
+    const bool refused[] = {false, false, false, true, true};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        FAKE_SCRIPT(STEPS_HELLO);
+        probe_result r = probe_post("/api/generate", bodies[i]);
+        assert_int_equal(r.status, 200);
+        probe_result_free(&r);
+        if (fake_snapshot().no_truncate != refused[i])
+            fail_msg("%s: no_truncate should be %d", bodies[i], refused[i]);
+    }
+    FAKE_SCRIPT(STEPS_HELLO);
+    probe_result r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,\"truncate\":false,"
+                                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    probe_result_free(&r);
+    assert_true(fake_snapshot().no_truncate);
+    FAKE_SCRIPT(STEPS_HELLO);
+    r = probe_post("/api/chat", "{\"model\":\"qwen3-test\",\"stream\":false,"
+                                "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_int_equal(r.status, 200);
+    probe_result_free(&r);
+    assert_false(fake_snapshot().no_truncate);
+    probe_expect_error("/api/chat", "{\"model\":\"qwen3-test\",\"truncate\":\"no\",\"messages\":[]}", 400,
+                       "json: cannot unmarshal string into Go struct field ChatRequest.truncate of type bool");
+    /* the engine's refusal of a prompt too long for the context is a 400 before any byte */
+    const fake_step too_long[] = {{.kind = JOB_EV_ERROR,
+                                   .text = "the prompt is too long: 5000 tokens (this model takes at most 2048)",
+                                   .http_status = 400}};
+    FAKE_SCRIPT(too_long);
+    probe_expect_error("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"truncate\":false}", 400,
+                       "the prompt is too long: 5000 tokens (this model takes at most 2048)");
+}
+
 /* ================================================================== think, options, unsupported */
 
 static void test_think_validation(void **state)
@@ -1070,7 +1114,7 @@ static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
                                {.kind = JOB_EV_DONE, .done_reason = "stop"}};
     FAKE_SCRIPT(prose);
     probe_expect_error("/api/generate",
-                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 500,
+                       "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}", 400,
                        "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
     const fake_step wrong[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": \"1\"}"},
                                {.kind = JOB_EV_DONE, .done_reason = "stop"}};
@@ -1079,14 +1123,14 @@ static void test_format_nonconforming_reply_non_stream_is_an_error(void **state)
         "/api/chat",
         "{\"model\":\"qwen3-test\",\"stream\":false,\"format\":{\"type\":\"object\",\"properties\":{\"a\":"
         "{\"type\":\"integer\"}}},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-        500, "the model's reply does not match the format schema: $.a: expected integer, got string");
+        400, "the model's reply does not match the format schema: $.a: expected integer, got string");
     /* a reply cut by num_predict is checked too */
     const fake_step cut[] = {{.kind = JOB_EV_CONTENT, .text = "{\"a\": "},
                              {.kind = JOB_EV_DONE, .done_reason = "length"}};
     FAKE_SCRIPT(cut);
     probe_result r =
         probe_post("/api/generate", "{\"model\":\"qwen3-test\",\"prompt\":\"x\",\"format\":\"json\",\"stream\":false}");
-    assert_int_equal(r.status, 500);
+    assert_int_equal(r.status, 400);
     assert_non_null(strstr(probe_str(r.json, "error"), "the model's reply is not valid JSON: "));
     probe_result_free(&r);
 }
@@ -1148,6 +1192,119 @@ static void test_format_values_and_schema_errors(void **state)
     probe_expect_error("/api/generate", body, 400,
                        "invalid format: \"true\"; expected \"json\" or a valid JSON Schema object");
     assert_int_equal(fake_count(&fake.submits), 0);
+}
+
+/* ================================================================== embeddings, model management */
+
+/* No model here can embed: Ollama's checks in its order, then its capability error, as JSON. */
+static void test_embed_routes_answer_ollamas_errors_as_json(void **state)
+{
+    (void)state;
+    probe_expect_error("/api/embed", "{\"model\":\"qwen3-test\",\"input\":\"hi\"}", 400,
+                       "\"qwen3-test\" does not support embeddings");
+    probe_expect_error("/api/embed", "{\"model\":\"qwen3-test:latest\",\"input\":[\"a\",\"b\"]}", 400,
+                       "\"qwen3-test:latest\" does not support embeddings");
+    probe_expect_error("/api/embed", "{\"model\":\"nope\",\"input\":\"hi\"}", 404,
+                       "model \"nope\" not found, try pulling it first");
+    probe_expect_error("/api/embed", "{\"input\":\"hi\"}", 404, "model '' not found");
+    probe_expect_error("/api/embed", "{\"model\":\"qwen3-test\",\"input\":[1]}", 400, "invalid input type");
+    probe_expect_error("/api/embed", "{\"model\":\"qwen3-test\",\"input\":{}}", 400, "invalid input type");
+    probe_expect_error("/api/embed", "", 400, "missing request body");
+    probe_expect_error("/api/embed", "{\"model\":7}", 400,
+                       "json: cannot unmarshal number into Go struct field EmbedRequest.model of type string");
+    probe_expect_error("/api/embeddings", "{\"model\":\"plain\",\"prompt\":\"hi\"}", 400,
+                       "\"plain\" does not support embeddings");
+    probe_expect_error("/api/embeddings", "{\"prompt\":\"hi\"}", 400, "model is required");
+    probe_expect_error("/api/embeddings", "{\"model\":\"nope\"}", 404, "model \"nope\" not found, try pulling it first");
+    assert_int_equal(fake_count(&fake.submits), 0);
+}
+
+/* /api/pull of an installed model: Ollama's stream for an up-to-date model (or one object);
+ * anything else is a JSON error before any byte. */
+static void test_pull_of_an_installed_model_succeeds_without_downloading(void **state)
+{
+    (void)state;
+    probe_result r = probe_post("/api/pull", "{\"name\":\"qwen3-test\",\"stream\":true,\"insecure\":false}");
+    assert_int_equal(r.status, 200);
+    probe_assert_header(&r, "Content-Type", "application/x-ndjson");
+    json_t *lines[8];
+    size_t n = probe_ndjson_lines(&r, lines, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(probe_str(lines[0], "status"), "pulling manifest");
+    assert_string_equal(probe_str(lines[3], "status"), "success");
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(json_object_size(lines[i]), 1);
+    probe_free_lines(lines, n);
+    probe_result_free(&r);
+
+    r = probe_post("/api/pull", "{\"model\":\"QWEN3-TEST:latest\"}"); /* stream by default, any spelling */
+    assert_int_equal(r.status, 200);
+    n = probe_ndjson_lines(&r, lines, 8);
+    assert_int_equal(n, 4);
+    probe_free_lines(lines, n);
+    probe_result_free(&r);
+
+    r = probe_post("/api/pull", "{\"model\":\"plain\",\"stream\":false}");
+    assert_int_equal(r.status, 200);
+    probe_assert_header(&r, "Content-Type", "application/json; charset=utf-8");
+    assert_string_equal(r.body.data, "{\"status\":\"success\"}");
+    probe_result_free(&r);
+
+    probe_expect_error("/api/pull", "{\"model\":\"llama3.2\"}", 404,
+                       "model \"llama3.2\" is not installed, and axllama cannot pull models: install the vendor's "
+                       "model package and its manifest (docs/models.md)");
+    probe_expect_error("/api/pull", "{}", 400, "invalid model name");
+    probe_expect_error("/api/pull", "{\"model\":\"bad name!\"}", 400, "invalid model name");
+    probe_expect_error("/api/pull", "{\"model\":\"plain\",\"stream\":\"no\"}", 400,
+                       "json: cannot unmarshal string into Go struct field PullRequest.stream of type bool");
+    assert_int_equal(fake_count(&fake.submits), 0);
+}
+
+static void expect_method_error(const char *method, const char *path, const char *body, long status,
+                                const char *message)
+{
+    probe_result r = probe_must(&(probe_request){.method = method, .path = path, .body = body});
+    probe_assert_error(&r, status, message);
+    probe_result_free(&r);
+}
+
+/* push, create, copy, delete, blobs: Ollama's name checks and statuses, then what to do instead. */
+static void test_management_routes_say_what_is_not_supported(void **state)
+{
+    (void)state;
+    probe_expect_error("/api/push", "{\"name\":\"qwen3-test\"}", 400,
+                       "pushing models is not supported: axllama serves installed vendor model packages and has no "
+                       "registry to push to (docs/models.md)");
+    probe_expect_error("/api/push", "{}", 400, "model is required");
+    probe_expect_error("/api/push", "{\"model\":\"nope\"}", 404, "model 'nope' not found");
+    probe_expect_error("/api/create", "{\"model\":\"mine\",\"from\":\"qwen3-test\",\"system\":\"Be brief.\"}", 400,
+                       "creating models is not supported: axllama runs models compiled for the NPU, each installed "
+                       "from its vendor package with a manifest (docs/models.md)");
+    probe_expect_error("/api/create", "{\"from\":\"qwen3-test\"}", 400, "invalid model name");
+    probe_expect_error("/api/copy", "{\"source\":\"qwen3-test\",\"destination\":\"mine\"}", 400,
+                       "copying models is not supported: a model is its manifest file; copy the manifest and give "
+                       "the copy another \"name\" (docs/models.md)");
+    probe_expect_error("/api/copy", "{\"source\":\"nope\",\"destination\":\"mine\"}", 404, "model \"nope\" not found");
+    probe_expect_error("/api/copy", "{\"source\":\"\",\"destination\":\"mine\"}", 400, "source \"\" is invalid");
+    probe_expect_error("/api/copy", "{\"source\":\"qwen3-test\",\"destination\":\"a b\"}", 400,
+                       "destination \"a b\" is invalid");
+    expect_method_error("DELETE", "/api/delete", "{\"name\":\"qwen3-test\"}", 400,
+                        "deleting models is not supported: remove the manifest of \"qwen3-test\" from the models "
+                        "directory, or uninstall its vendor package (docs/models.md)");
+    expect_method_error("DELETE", "/api/delete", "{\"model\":\"nope\"}", 404, "model 'nope' not found");
+    expect_method_error("DELETE", "/api/delete", "{}", 400, "name \"\" is invalid");
+    probe_expect_error("/api/blobs/sha256:0123", "some bytes", 400,
+                       "uploading blobs is not supported: axllama cannot create models, it runs the vendor's model "
+                       "packages (docs/models.md)");
+    probe_result r = probe_must(&(probe_request){.method = "HEAD", .path = "/api/blobs/sha256:0123"});
+    assert_int_equal(r.status, 404);
+    probe_result_free(&r);
+    /* the other methods of these paths are gin's 405 */
+    r = probe_get("/api/pull");
+    assert_int_equal(r.status, 405);
+    probe_result_free(&r);
+    assert_int_equal(fake_count(&fake.submits), 0);
+    assert_int_equal(fake_count(&fake.unloads), 0);
 }
 
 /* ================================================================== `axllama serve` end to end */
@@ -1317,6 +1474,7 @@ int main(void)
         cmocka_unit_test_setup(test_request_body_errors, before_each),
         cmocka_unit_test_setup(test_load_and_unload, before_each),
         cmocka_unit_test_setup(test_keep_alive_values, before_each),
+        cmocka_unit_test_setup(test_truncate_is_passed_to_the_engine, before_each),
         cmocka_unit_test_setup(test_think_validation, before_each),
         cmocka_unit_test_setup(test_options_known_applied_unknown_ignored, before_each),
         cmocka_unit_test_setup(test_unsupported_features_are_refused, before_each),
@@ -1328,6 +1486,9 @@ int main(void)
         cmocka_unit_test_setup(test_format_nonconforming_reply_non_stream_is_an_error, before_each),
         cmocka_unit_test_setup(test_format_streams_then_ends_with_done_or_an_error_line, before_each),
         cmocka_unit_test_setup(test_format_values_and_schema_errors, before_each),
+        cmocka_unit_test_setup(test_embed_routes_answer_ollamas_errors_as_json, before_each),
+        cmocka_unit_test_setup(test_pull_of_an_installed_model_succeeds_without_downloading, before_each),
+        cmocka_unit_test_setup(test_management_routes_say_what_is_not_supported, before_each),
         cmocka_unit_test_setup_teardown(test_axllama_serve_end_to_end, before_each, kill_serve),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -15,107 +15,9 @@
 
 #include "serve_harness.h"
 #include "server_fixture.h"
+#include "openai_harness.h"
 
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
-
-/* One server per test: model "m" (emulator args). The teardown stops it if a test failed. */
-static void start(h_server *s, const char *const *emu_args)
-{
-    h_server_dir(s);
-    h_write_manifest(s->dir, "m", emu_args, NULL);
-    bool started = h_server_start(s, NULL);
-    current = *s;
-    if (!started) {
-        char *log = h_server_log(s);
-        fprintf(stderr, "server did not start:\n%s\n", log);
-        free(log);
-        fail();
-    }
-}
-
-/* SIGTERM, and the server must exit 0 (under ASan: no error, no leak); its log is shown if not. */
-static void stop(h_server *s)
-{
-    int status = 0;
-    bool exited = false;
-    kill(s->pid, SIGTERM);
-    for (double end = h_now() + 30; h_now() < end && !exited; h_sleep(0.01))
-        exited = waitpid(s->pid, &status, WNOHANG) == s->pid;
-    if (!exited) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, &status, 0);
-    }
-    s->exited = true;
-    bool clean = exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!clean) {
-        char *log = h_server_log(s);
-        fprintf(stderr, "the server did not exit cleanly (status %d):\n%s\n", status, log);
-        free(log);
-    }
-    h_server_stop(s);
-    assert_true(clean);
-}
-
-/* An answer: status, body, and the body parsed as JSON (NULL when it is not). */
-typedef struct {
-    h_http http;
-    json_t *json;
-} answer;
-
-static answer call(h_server *s, const char *method, const char *path, const char *body)
-{
-    answer a = {0};
-    a.http = h_srv(s, method, path, body);
-    a.json = json_loads(a.http.body.data, 0, NULL);
-    return a;
-}
-
-static void answer_free(answer *a)
-{
-    json_decref(a->json);
-    h_http_free(&a->http);
-}
-
-static json_t *get(json_t *o, const char *path)
-{
-    /* "a.b.0.c": objects by key, arrays by index */
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    json_t *v = o;
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && v; k = strtok_r(NULL, ".", &save))
-        v = json_is_array(v) ? json_array_get(v, strtoul(k, NULL, 10)) : json_object_get(v, k);
-    return v;
-}
-
-static const char *gs(json_t *o, const char *path)
-{
-    const char *v = json_string_value(get(o, path));
-    return v ? v : "(none)";
-}
-
-static long long gi(json_t *o, const char *path)
-{
-    json_t *v = get(o, path);
-    if (!json_is_integer(v))
-        fail_msg("%s is not an integer", path);
-    return json_integer_value(v);
-}
-
-/* Asserts an OpenAI error object with this status, type and message prefix. */
-static void assert_error(const answer *a, long status, const char *type, const char *message_prefix)
-{
-    if (a->http.status != status || !a->json)
-        fail_msg("expected %ld, got %ld: %s", status, a->http.status, a->http.body.data);
-    assert_non_null(strstr(a->http.headers.data, "application/json"));
-    json_t *e = json_object_get(a->json, "error");
-    assert_true(json_is_object(e));
-    assert_string_equal(gs(e, "type"), type);
-    const char *msg = gs(e, "message");
-    if (strncmp(msg, message_prefix, strlen(message_prefix)) != 0)
-        fail_msg("message \"%s\" does not start with \"%s\"", msg, message_prefix);
-    assert_true(json_object_get(e, "param") != NULL); /* present (null or the field) */
-    assert_true(json_is_null(json_object_get(e, "code")));
-}
 
 /* ---- SSE */
 
@@ -251,7 +153,7 @@ static void test_chat_answer_shape_and_usage_equal_the_native_counts(void **stat
     assert_int_equal(native.http.status, 200);
     long long prompt = gi(native.json, "prompt_eval_count"), eval = gi(native.json, "eval_count");
     assert_int_equal(prompt, h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("Hello world")));
-    assert_int_equal(eval, 4 + h_n_ids(tok, "Hello world"));
+    assert_int_equal(eval, h_n_ids(tok, "Hello world")); /* thinking off: the model answers at once */
     unload(&s);
 
     answer a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "Hello world", NULL));
@@ -340,7 +242,7 @@ static void test_stream_include_usage_ends_with_a_usage_chunk_of_the_real_counts
     json_t *u = ev.events[ev.n - 1], *fin = ev.events[ev.n - 2];
     assert_int_equal(json_array_size(get(u, "choices")), 0);
     assert_true(json_is_array(get(u, "choices")));
-    long long prompt = (long long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("count me")), eval = 4 + (long long)h_n_ids(tok, "count me");
+    long long prompt = (long long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("count me")), eval = (long long)h_n_ids(tok, "count me");
     assert_int_equal(gi(u, "usage.prompt_tokens"), prompt);
     assert_int_equal(gi(u, "usage.completion_tokens"), eval);
     assert_int_equal(gi(u, "usage.total_tokens"), prompt + eval);
@@ -366,16 +268,16 @@ static void test_max_tokens_ends_with_finish_reason_length(void **state)
     start(&s, NULL);
     char body[512];
     answer a = call(&s, "POST", "/v1/chat/completions",
-                    chat_body(body, sizeof body, "one two three four five six seven", "\"max_tokens\":6"));
+                    chat_body(body, sizeof body, "one two three four five six seven", "\"max_tokens\":2"));
     assert_int_equal(a.http.status, 200);
     assert_string_equal(gs(a.json, "choices.0.finish_reason"), "length");
-    assert_string_equal(gs(a.json, "choices.0.message.content"), "one two"); /* 4 think ids + 2 */
-    assert_int_equal(gi(a.json, "usage.completion_tokens"), 6);
+    assert_string_equal(gs(a.json, "choices.0.message.content"), "one two");
+    assert_int_equal(gi(a.json, "usage.completion_tokens"), 2);
     answer_free(&a);
     /* max_completion_tokens is the newer name; it wins over max_tokens */
     a = call(&s, "POST", "/v1/chat/completions",
              chat_body(body, sizeof body, "one two three four five six seven",
-                       "\"max_tokens\":100,\"max_completion_tokens\":7,\"stream\":true"));
+                       "\"max_tokens\":100,\"max_completion_tokens\":3,\"stream\":true"));
     assert_int_equal(a.http.status, 200);
     sse ev = sse_parse(a.http.body.data);
     assert_true(ev.done && ev.n >= 2);
@@ -455,7 +357,7 @@ static void test_completions_answer_and_stream_with_usage(void **state)
     answer_free(&a);
 
     a = call(&s, "POST", "/v1/completions",
-             "{\"model\":\"m\",\"prompt\":\"one two three four five\",\"max_tokens\":6,\"stream\":true,"
+             "{\"model\":\"m\",\"prompt\":\"one two three four five\",\"max_tokens\":2,\"stream\":true,"
              "\"stream_options\":{\"include_usage\":true}}");
     assert_int_equal(a.http.status, 200);
     assert_non_null(strstr(a.http.headers.data, "text/event-stream"));
@@ -465,7 +367,7 @@ static void test_completions_answer_and_stream_with_usage(void **state)
         assert_string_equal(gs(ev.events[i], "object"), "text_completion");
     json_t *u = ev.events[ev.n - 1], *fin = ev.events[ev.n - 2];
     assert_int_equal(json_array_size(get(u, "choices")), 0);
-    assert_int_equal(gi(u, "usage.completion_tokens"), 6);
+    assert_int_equal(gi(u, "usage.completion_tokens"), 2);
     assert_string_equal(gs(fin, "choices.0.finish_reason"), "length");
     char *text = sse_join(&ev, NULL);
     assert_string_equal(text, "one two");
@@ -665,7 +567,7 @@ static void test_a_client_leaving_an_sse_stream_cancels_its_job(void **state)
     assert_true(events >= 2);
     double t0 = h_now();
     answer a = call(&s, "POST", "/v1/chat/completions",
-                    "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"next\"}]}");
+                    "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"next\"}]}");
     double took = h_now() - t0;
     assert_int_equal(a.http.status, 200);
     assert_true(took < 10.0); /* the abandoned 20-second reply was stopped (not waited for) */
@@ -749,6 +651,51 @@ static void test_tool_calls_non_stream_and_stream(void **state)
     stop(&s);
 }
 
+#define CALL_TEXT_ROME "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": \\\"Rome\\\"}}\\n</tool_call>"
+
+/* Qwen3's parallel calls are separated by "\n": a reply of calls only has content null, and its
+ * stream has the two call chunks and no content chunk (not even an empty one) around them. */
+static void test_parallel_tool_calls_leave_no_whitespace_content(void **state)
+{
+    (void)state;
+    h_server s;
+    start(&s, NULL);
+    const char *body = "{\"model\":\"m\",%s\"tools\":[" WEATHER_TOOL "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT
+                       "\\n" CALL_TEXT_ROME "\\n\"}]}";
+    char buf[2048];
+    snprintf(buf, sizeof buf, body, "");
+    answer a = call(&s, "POST", "/v1/chat/completions", buf);
+    if (a.http.status != 200)
+        fail_msg("%ld %s", a.http.status, a.http.body.data);
+    assert_true(json_is_null(get(a.json, "choices.0.message.content")));
+    assert_int_equal(json_array_size(get(a.json, "choices.0.message.tool_calls")), 2);
+    assert_string_equal(gs(a.json, "choices.0.message.tool_calls.1.function.arguments"), "{\"city\":\"Rome\"}");
+    assert_int_equal(gi(a.json, "choices.0.message.tool_calls.1.index"), 1);
+    assert_string_equal(gs(a.json, "choices.0.finish_reason"), "tool_calls");
+    answer_free(&a);
+
+    snprintf(buf, sizeof buf, body, "\"stream\":true,");
+    a = call(&s, "POST", "/v1/chat/completions", buf);
+    assert_int_equal(a.http.status, 200);
+    sse ev = sse_parse(a.http.body.data);
+    assert_true(ev.done);
+    size_t calls = 0, contents = 0;
+    for (size_t i = 0; i < ev.n; i++) {
+        calls += get(ev.events[i], "choices.0.delta.tool_calls") != NULL;
+        contents += get(ev.events[i], "choices.0.delta.content") != NULL;
+    }
+    assert_int_equal(calls, 2);
+    assert_int_equal(contents, 0);
+    /* the role rides on the first call's delta; then the second call, the finish chunk, [DONE] */
+    assert_int_equal(ev.n, 3);
+    assert_string_equal(gs(ev.events[0], "choices.0.delta.role"), "assistant");
+    assert_string_equal(gs(ev.events[1], "choices.0.delta.tool_calls.0.function.arguments"), "{\"city\":\"Rome\"}");
+    assert_string_equal(gs(ev.events[2], "choices.0.finish_reason"), "tool_calls");
+    sse_free(&ev);
+    answer_free(&a);
+    stop(&s);
+}
+
 static void test_response_format_validates_the_reply(void **state)
 {
     (void)state;
@@ -767,7 +714,8 @@ static void test_response_format_validates_the_reply(void **state)
 
     a = call(&s, "POST", "/v1/chat/completions",
              chat_body(body, sizeof body, "not json at all", "\"response_format\":{\"type\":\"json_object\"}"));
-    assert_error(&a, 500, "api_error", "the model's reply is not valid JSON");
+    assert_error(&a, 400, "invalid_request_error", "the model's reply is not valid JSON");
+    assert_non_null(strstr(a.http.headers.data, "x-should-retry: false"));
     answer_free(&a);
 
     const char *schema = "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":"
@@ -776,7 +724,8 @@ static void test_response_format_validates_the_reply(void **state)
     assert_int_equal(a.http.status, 200);
     answer_free(&a);
     a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "{\\\"age\\\": 3}", schema));
-    assert_error(&a, 500, "api_error", "the model's reply does not match the format schema");
+    assert_error(&a, 400, "invalid_request_error", "the model's reply does not match the format schema");
+    assert_string_equal(gs(a.json, "error.param"), "response_format");
     answer_free(&a);
 
     /* streamed: the content is held until it was validated, then sent; a bad reply is an error event */
@@ -803,6 +752,34 @@ static void test_response_format_validates_the_reply(void **state)
     stop(&s);
 }
 
+/* No model here can embed: OpenAI error objects with Ollama's statuses, never gin's text 404. */
+static void test_embeddings_answer_the_capability_error(void **state)
+{
+    (void)state;
+    h_server s;
+    start(&s, NULL);
+    answer a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"hello\"}");
+    assert_error(&a, 400, "invalid_request_error", "\"m\" does not support embeddings");
+    assert_string_equal(gs(a.json, "error.param"), "model");
+    assert_non_null(strstr(a.http.headers.data, "x-should-retry: false"));
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"nope\",\"input\":[\"a\"]}");
+    assert_error(&a, 404, "not_found_error", "model 'nope' not found");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\"}");
+    assert_error(&a, 400, "invalid_request_error", "invalid input");
+    assert_string_equal(gs(a.json, "error.param"), "input");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"model\":\"m\",\"input\":\"x\",\"encoding_format\":\"hex\"}");
+    assert_error(&a, 400, "invalid_request_error",
+                 "Invalid value for 'encoding_format' = hex. Supported values: ['float', 'base64'].");
+    answer_free(&a);
+    a = call(&s, "POST", "/v1/embeddings", "{\"input\":\"x\"}");
+    assert_error(&a, 400, "invalid_request_error", "model is required");
+    answer_free(&a);
+    stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +796,8 @@ int main(void)
         cmocka_unit_test_teardown(test_a_client_leaving_an_sse_stream_cancels_its_job, stop_current),
         cmocka_unit_test_teardown(test_tool_calls_non_stream_and_stream, stop_current),
         cmocka_unit_test_teardown(test_response_format_validates_the_reply, stop_current),
+        cmocka_unit_test_teardown(test_parallel_tool_calls_leave_no_whitespace_content, stop_current),
+        cmocka_unit_test_teardown(test_embeddings_answer_the_capability_error, stop_current),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

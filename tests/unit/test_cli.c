@@ -581,6 +581,89 @@ static void test_serve_bad_flags_exit_2(void **state)
     cli_free(&r);
 }
 
+/* `axllama help COMMAND` is the command's own help; ollama's pull/push/rm/cp/create say what to do
+ * instead (exit 1), not "unknown command" and the whole usage. */
+static void test_help_command_and_ollamas_model_commands(void **state)
+{
+    (void)state;
+    cli_result r = CLI(NULL, "help", "run");
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out.data, "Usage: axllama run MODEL [PROMPT] [flags]\n", 42);
+    cli_free(&r);
+    r = CLI(NULL, "help", "list");
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out.data, "Usage: axllama list", 19);
+    cli_free(&r);
+    r = CLI(NULL, "help");
+    assert_int_equal(r.status, 0);
+    assert_memory_equal(r.out.data, "Usage: axllama COMMAND [ARGS]", 29);
+    cli_free(&r);
+    r = CLI(NULL, "help", "nope");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err.data, "unknown command 'nope'"));
+    cli_free(&r);
+    static const struct {
+        const char *cmd, *start;
+    } instead[] = {
+        {"pull", "Error: axllama does not download models: a model is the vendor's model package plus a manifest"},
+        {"push", "Error: axllama has no registry to push to"},
+        {"rm", "Error: axllama does not delete models: remove the model's manifest"},
+        {"cp", "Error: axllama does not copy models: a model is its manifest file"},
+        {"create", "Error: axllama does not create models from a Modelfile"},
+    };
+    for (size_t i = 0; i < sizeof instead / sizeof instead[0]; i++) {
+        r = CLI(NULL, instead[i].cmd, "qwen3:4b");
+        assert_int_equal(r.status, 1);
+        if (strncmp(r.err.data, instead[i].start, strlen(instead[i].start)) != 0)
+            fail_msg("%s: %s", instead[i].cmd, r.err.data);
+        assert_null(strstr(r.err.data, "unknown command"));
+        assert_null(strstr(r.err.data, "Usage:"));
+        assert_string_equal(r.out.data, "");
+        cli_result h = CLI(NULL, "help", instead[i].cmd); /* the same text as help, on stdout */
+        assert_int_equal(h.status, 0);
+        assert_string_equal(h.out.data, r.err.data + strlen("Error: "));
+        cli_free(&h);
+        cli_free(&r);
+    }
+}
+
+/* --format json or a schema: passed on as `format`; the server checks the reply. */
+static void test_run_format_json_and_schema(void **state)
+{
+    (void)state;
+    cli_result r = CLI(NULL, "run", "echo", "--format", "json", "{\"a\": 1}");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out.data, "{\"a\": 1}\n");
+    cli_free(&r);
+    r = CLI(NULL, "run", "echo", "--format=json", "It is sunny.");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err.data, "Error: the model's reply is not valid JSON"));
+    cli_free(&r);
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}";
+    r = CLI(NULL, "run", "echo", "--format", schema, "{\"a\": 2}");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.out.data, "{\"a\": 2}\n");
+    cli_free(&r);
+    r = CLI(NULL, "run", "echo", "--format", schema, "{\"b\": 2}");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err.data, "Error: the model's reply does not match the format schema: $: missing required "
+                                       "property \"a\""));
+    cli_free(&r);
+    r = CLI(NULL, "run", "echo", "--format", "xml", "x");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err.data, "Error: invalid value for --format: xml"));
+    cli_free(&r);
+
+    /* the request carries the schema as an object */
+    size_t base = fake_count();
+    r = FAKE_CLI(NULL, "run", "fake", "--format", schema, "hi");
+    assert_int_equal(r.status, 0);
+    cli_free(&r);
+    json_t *format = json_object_get(fake_request(base), "format");
+    assert_true(json_is_object(format));
+    assert_string_equal(json_string_value(json_object_get(format, "type")), "object");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_loopback_server_is_reached_whatever_the_proxy_variables_say),
         cmocka_unit_test(test_serve_models_flag_beats_axllama_models_and_debug_logs_each_request),
         cmocka_unit_test(test_serve_bad_flags_exit_2),
+        cmocka_unit_test(test_help_command_and_ollamas_model_commands),
+        cmocka_unit_test(test_run_format_json_and_schema),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

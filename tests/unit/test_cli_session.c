@@ -1,12 +1,15 @@
 /* End-to-end tests of `axllama run`'s interactive session, driven through a pseudo-terminal against
  * `axllama serve` on axllama-emu and a fake server: streamed replies, KV reuse across turns, """
- * input, /clear, /set think|nothink, Ctrl-C during a reply and at the prompt, Ctrl-D, /bye,
- * --verbose, the load progress indicator, and what each turn sends. */
+ * input, /clear, /set think|nothink|format, Ctrl-C during a reply and at the prompt, Ctrl-D, /bye,
+ * --verbose, the load progress indicator, what each turn sends, and the line editor: lines longer
+ * than the terminal's 4,095-byte limit, the history file, arrows and Ctrl-R. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <sys/stat.h>
 
 #include "cli_harness.h"
 
@@ -245,6 +248,153 @@ static void test_interactive_sends_history_think_and_clear(void **state)
     pty_close(&p);
 }
 
+/* A whole file (caller frees), or NULL. */
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    strbuf sb = {0};
+    sb_puts(&sb, "");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    return sb_steal(&sb);
+}
+
+/* The content of the last message of a recorded request, or NULL. */
+static const char *last_content(json_t *req)
+{
+    json_t *msgs = json_object_get(req, "messages");
+    return json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content"));
+}
+
+/* A line longer than the terminal's 4,095-byte canonical-mode limit (typed or pasted) reaches the
+ * server whole, also inside a """ message. */
+static void test_interactive_long_line_arrives_whole(void **state)
+{
+    (void)state;
+    pty_home_clean();
+    pty_session p;
+    assert_true(pty_start_at(&p, http_server_port(fake), (const char *const[]){"fake", NULL}));
+    assert_true(pty_expect(&p, ">>> ", 30));
+    size_t base = fake_count();
+    strbuf line = {0};
+    for (int i = 0; i < 1000; i++)
+        sb_printf(&line, "w%03d-éab ", i); /* 10,000 bytes, two of each ten not ASCII */
+    assert_int_equal(line.len, 10000);
+    line.data[line.len - 1] = '.'; /* a message is trimmed: no space at its end */
+    assert_true(pty_send_all(&p, line.data));
+    pty_send(&p, "\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 30));
+    assert_int_equal(fake_count(), base + 1);
+    const char *got = last_content(fake_request(base));
+    assert_non_null(got);
+    if (strlen(got) != line.len)
+        fail_msg("got %zu bytes: %.40s ... %s", strlen(got), got, got + strlen(got) - 40);
+    assert_string_equal(got, line.data);
+
+    /* the same line as the middle of a multi-line message */
+    assert_true(pty_send_all(&p, "\"\"\"first\n"));
+    assert_true(pty_expect(&p, "... ", 10));
+    assert_true(pty_send_all(&p, line.data));
+    pty_send(&p, "\nlast\"\"\"\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 30));
+    strbuf want = {0};
+    sb_printf(&want, "first\n%s\nlast", line.data);
+    assert_string_equal(last_content(fake_request(base + 1)), want.data);
+    sb_free(&want);
+    sb_free(&line);
+    pty_send(&p, "/bye\n");
+    assert_int_equal(pty_wait(&p, 20), 0);
+    pty_close(&p);
+}
+
+/* The lines typed at the prompt are kept in ~/.axllama/history (0700 directory, 0600 file) and come
+ * back in the next session with the up arrow and Ctrl-R. */
+static void test_interactive_history_is_kept_and_recalled(void **state)
+{
+    (void)state;
+    pty_home_clean();
+    pty_session p;
+    assert_true(pty_start_at(&p, http_server_port(fake), (const char *const[]){"fake", NULL}));
+    assert_true(pty_expect(&p, ">>> ", 30));
+    size_t base = fake_count();
+    pty_send(&p, "First question\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    pty_send(&p, "Second question\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    pty_send(&p, "\x1b[A\x1b[A\n"); /* up twice: the first question again */
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    assert_string_equal(last_content(fake_request(base + 2)), "First question");
+    pty_send(&p, "/bye\n");
+    assert_int_equal(pty_wait(&p, 20), 0);
+    pty_close(&p);
+
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/.axllama", pty_home);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof path, "%s/.axllama/history", pty_home);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *text = read_text_file(path);
+    assert_non_null(text);
+    assert_string_equal(text, "First question\nSecond question\nFirst question\n/bye\n");
+    free(text);
+
+    /* a new session starts with that history: up goes to /bye, then to the questions */
+    assert_true(pty_start_at(&p, http_server_port(fake), (const char *const[]){"fake", NULL}));
+    assert_true(pty_expect(&p, ">>> ", 30));
+    pty_send(&p, "\x1b[A\x1b[A\x1b[A\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    assert_string_equal(last_content(fake_request(base + 3)), "Second question");
+    /* Ctrl-R searches backwards */
+    pty_send(&p, "\x12" "Fir");
+    assert_true(pty_expect(&p, "First question", 10));
+    pty_send(&p, "\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    assert_string_equal(last_content(fake_request(base + 4)), "First question");
+    pty_send(&p, "\x04");
+    assert_int_equal(pty_wait(&p, 20), 0);
+    pty_close(&p);
+}
+
+/* /set format json | <schema>, /set noformat: the format of the following requests. */
+static void test_interactive_set_format_and_noformat(void **state)
+{
+    (void)state;
+    pty_session p;
+    assert_true(pty_start_at(&p, http_server_port(fake), (const char *const[]){"fake", NULL}));
+    assert_true(pty_expect(&p, ">>> ", 30));
+    size_t base = fake_count();
+    pty_send(&p, "/set format json\n");
+    assert_true(pty_expect(&p, "Set format to 'json' mode.", 10));
+    pty_send(&p, "One\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    assert_string_equal(json_string_value(json_object_get(fake_request(base), "format")), "json");
+    pty_send(&p, "/set format {\"type\": \"object\"}\n");
+    assert_true(pty_expect(&p, "Set format to 'schema' mode.", 10));
+    pty_send(&p, "Two\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    json_t *format = json_object_get(fake_request(base + 1), "format");
+    assert_true(json_is_object(format));
+    assert_string_equal(json_string_value(json_object_get(format, "type")), "object");
+    pty_send(&p, "/set format xml\n");
+    assert_true(pty_expect(&p, "Usage: /set format json", 10));
+    pty_send(&p, "/set noformat\n");
+    assert_true(pty_expect(&p, "Disabled format.", 10));
+    pty_send(&p, "Three\n");
+    assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
+    assert_null(json_object_get(fake_request(base + 2), "format"));
+    pty_send(&p, "/bye\n");
+    assert_int_equal(pty_wait(&p, 20), 0);
+    pty_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +406,9 @@ int main(void)
         cmocka_unit_test(test_interactive_ctrl_c_at_prompt_hints_and_ctrl_d_exits),
         cmocka_unit_test(test_interactive_shows_load_progress),
         cmocka_unit_test(test_interactive_sends_history_think_and_clear),
+        cmocka_unit_test(test_interactive_long_line_arrives_whole),
+        cmocka_unit_test(test_interactive_history_is_kept_and_recalled),
+        cmocka_unit_test(test_interactive_set_format_and_noformat),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <stdatomic.h>
 
 #include "serve_harness.h"
 #include "server_fixture.h"
@@ -216,45 +215,6 @@ static void test_an_upstream_whose_port_never_opens_fails_the_load_and_is_killed
     h_server_stop(&s);
 }
 
-typedef struct {
-    h_server *s;
-    const char *body;
-    chat_result r;
-    atomic_bool streaming; /* the first line of the answer arrived */
-} request_thread;
-
-static size_t note_first_bytes(char *data, size_t size, size_t n, void *user)
-{
-    request_thread *t = user;
-    sb_append(&t->r.http.body, data, size * n);
-    if (memchr(t->r.http.body.data, '\n', t->r.http.body.len))
-        atomic_store(&t->streaming, true);
-    return size * n;
-}
-
-/* POST /api/chat, streamed: `streaming` turns true with the first whole line. */
-static void *run_request(void *arg)
-{
-    request_thread *t = arg;
-    CURL *c = curl_easy_init();
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/chat", t->s->port);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, t->body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, note_first_bytes);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t->r.http.status);
-    curl_easy_cleanup(c);
-    sb_puts(&t->r.http.body, "");
-    sb_puts(&t->r.http.headers, "");
-    t->r.lines = h_ndjson(t->r.http.body.data, &t->r.n);
-    t->r.last = t->r.n ? t->r.lines[t->r.n - 1] : NULL;
-    return NULL;
-}
-
 static void test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start(void **state)
 {
     (void)state;
@@ -265,12 +225,11 @@ static void test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start(
     assert_int_equal(load.http.status, 200);
     pid_t up = 0;
     assert_int_equal(h_children_named(s.pid, "axllama", &up), 1);
-    request_thread t = {.s = &s, .body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
+    stream_request t = {.s = &s, .path = "/api/chat",
+                        .body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
     pthread_t th;
-    pthread_create(&th, NULL, run_request, &t);
-    for (double end = h_now() + 30; !atomic_load(&t.streaming) && h_now() < end;)
-        h_sleep(0.005); /* a wait on the client's own progress, not an ordering guess */
-    assert_true(atomic_load(&t.streaming));
+    pthread_create(&th, NULL, stream_request_run, &t);
+    assert_true(stream_request_wait_streaming(&t, 30)); /* the reply is under way */
     kill(up, SIGKILL);
     pthread_join(th, NULL);
     assert_int_equal(t.r.http.status, 200);

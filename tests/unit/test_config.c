@@ -1,5 +1,5 @@
 /* Tests for config: OLLAMA_HOST parsing (every example of Ollama's envconfig tests, spec
- * ollama-api.md §4.1), the other OLLAMA_* variables (§3.2, §4.2, §4.4, §4.6), axllama's AXLLAMA_*
+ * docs/spec/ollama-api.md §4.1), the other OLLAMA_* variables (§3.2, §4.2, §4.4, §4.6), axllama's AXLLAMA_*
  * settings, config_env_value (the CLI client's reading of OLLAMA_HOST), Go's
  * time.ParseDuration and a request's keep_alive value. */
 #include <setjmp.h>

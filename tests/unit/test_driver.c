@@ -1,7 +1,8 @@
 /* Tests for engine/driver against a scripted runtime (tiny_http) and scripted tokenizer traffic
  * (driver_saw_encode / driver_saw_decode, as the tokenizer service reports it): busy back-off, the
  * start race, how the end of a run is told from the decode calls, leftover ids, context full, stop
- * resends, stalls, failures, and one connection for a whole run. */
+ * resends, stalls, failures, and one connection for a whole run.
+ * (§ numbers: docs/spec/runtime-protocol.md.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* Process-level tests of axllama-emu (emu_main.c): the real binary is spawned and judged by its exit
  * status, its output and its timing, as a supervisor would see the vendor runtime
- * (spec/runtime-protocol.md §4): command-line errors, the start-up sequence and the tokenizer traffic
+ * (docs/spec/runtime-protocol.md §4): command-line errors, the start-up sequence and the tokenizer traffic
  * it makes, readiness, post_config.json, an unreachable tokenizer, a port clash, SIGINT / SIGTERM,
  * and the injected faults (crash, hang, exit during init, slow init, AXLLAMA_EMU_ARGS).
  * One tokenizer service (in-process, recording every request) serves the whole binary. */
@@ -906,7 +906,12 @@ static void test_second_sigint_does_not_cut_shutdown_short(void **state)
     post_generate(e, "alpha");
     assert_true(wait_count("/decode", 1, 5.0)); /* it streams */
     kill(e->pid, SIGINT);
-    h_sleep(0.05);
+    /* the first SIGINT took: the HTTP server is gone (the vendor's handler stops it), the worker
+     * still finishes; only then the second, which must not cut that short */
+    bool listening = true;
+    for (double end = h_now() + 5; listening && h_now() < end; h_sleep(0.005))
+        listening = h_tcp_connects(e->port, 0.2);
+    assert_false(listening);
     kill(e->pid, SIGINT);
     assert_true(h_emu_wait(e, 10.0));
     assert_exited_with(e, 0);

@@ -1,9 +1,9 @@
 /* Tests of axllama-emu's state machine as an HTTP client and the tokenizer service see it
- * (spec/runtime-protocol.md §2, §3, §6; tokenizer-protocol.md §5.5): the worker queue and the busy
+ * (docs/spec/runtime-protocol.md §2, §3, §6; docs/spec/tokenizer-protocol.md §5.5): the worker queue and the busy
  * flag, the never-cleared text queue, stop, the tokenizer traffic, precompute_len bookkeeping, the
  * context budget, sticky sampling, the deterministic reply and the timing profiles.
  *
- * Driver checklist (runtime-protocol.md §7) -> tests that pin the behaviour each item relies on:
+ * Driver checklist (docs/spec/runtime-protocol.md §7) -> tests that pin the behaviour each item relies on:
  *  1. tokenizer first, CWD, no unknown flags, --devices: command line and start-up, not API
  *     behaviour (test_emu_options.c, test_emu_main.c); here every test starts the tokenizer
  *     service first and the emulator with --devices.
@@ -449,13 +449,13 @@ static void test_stop_while_idle_is_lost(void **state)
 static void test_stop_while_task_only_queued_is_lost(void **state)
 {
     (void)state;
-    h_emu *e = START("--emu-reply-tokens", "30", "--emu-dispatch-delay", "0.3");
+    h_emu *e = START("--emu-reply-tokens", "30", "--emu-dispatch-delay", "1.0");
     double t0 = h_now();
     generate(e, "x y z", "");
     h_http r = h_get(e, "/api/stop");
     assert_int_equal(r.status, 200);
     h_http_free(&r);
-    assert_true(h_now() - t0 < 0.3);
+    assert_true(h_now() - t0 < 1.0); /* the scenario's precondition, with room for a loaded machine */
     assert_int_equal(h_count(&g_tok, "/encode"), 0); /* the stop came before the task started */
     wait_generations(e, 1);
     idvec want = {0};
@@ -1059,6 +1059,85 @@ static void test_reply_tokens_fixes_reply_length_after_think_block(void **state)
     iv_free(&want);
 }
 
+/* ---- the model continues its context ---- */
+
+/* Stages the next /encode with the ids of text (the whole conversation, all of it the prefill). */
+static void stage_context(const char *text)
+{
+    idvec ids = {0};
+    encode_text(text, &ids);
+    assert_true(tok_service_stage_encode(g_tok.svc, current_uid(), ids.v, ids.len, ids.len));
+    iv_free(&ids);
+}
+
+#define HELLO_TURN "<|im_start|>user\nhello world<|im_end|>\n<|im_start|>assistant\n"
+
+/* Qwen3 with thinking off: the prompt ends with the empty think block, and the model answers at
+ * once (no think block of its own: TTFT as on the real model). */
+static void test_a_prompt_that_closed_the_think_block_gets_the_answer_at_once(void **state)
+{
+    (void)state;
+    h_emu *e = START_PLAIN();
+    stage_context(HELLO_TURN THINK_TEXT);
+    idvec got = {0}, want = {0};
+    turn(e, "ignored: the staged ids are prefilled", "", 1, &got);
+    encode_text("hello world", &want);
+    assert_ids_equal(&got, want.v, want.len);
+    /* a prompt that leaves thinking open gets the think block first */
+    stage_context(HELLO_TURN);
+    turn(e, "ignored", "", 2, &got);
+    iv_clear(&want);
+    iv_append(&want, think_ids, 4);
+    encode_text("hello world", &want);
+    assert_ids_equal(&got, want.v, want.len);
+    iv_free(&got);
+    iv_free(&want);
+}
+
+/* A context that already holds the start of the reply (axllama's restore prefills a reply up to its
+ * last id) gets the rest of it: here only the last id, then EOS. */
+static void test_a_context_holding_the_start_of_the_reply_gets_the_rest(void **state)
+{
+    (void)state;
+    h_emu *e = START_PLAIN();
+    idvec reply = {0}, context = {0}, got = {0};
+    encode_text("hello world", &reply);
+    encode_text(HELLO_TURN THINK_TEXT, &context);
+    iv_append(&context, reply.v, reply.len - 1);
+    assert_true(tok_service_stage_encode(g_tok.svc, current_uid(), context.v, context.len, context.len));
+    turn(e, "ignored", "", 1, &got);
+    assert_ids_equal(&got, reply.v + reply.len - 1, 1);
+    /* a context that does not follow the reply gets the answer alone */
+    stage_context(HELLO_TURN THINK_TEXT "something else");
+    turn(e, "ignored", "", 2, &got);
+    assert_ids_equal(&got, reply.v, reply.len);
+    iv_free(&reply);
+    iv_free(&context);
+    iv_free(&got);
+}
+
+/* --emu-unstable: the same greedy context gives another reply at each generation (the echo rotated
+ * by the generation number), as a device whose results vary would. */
+static void test_unstable_greedy_replies_differ_between_generations(void **state)
+{
+    (void)state;
+    h_emu *e = START("--emu-unstable", "1");
+    idvec first = {0}, second = {0}, echo = {0};
+    stage_context(HELLO_TURN THINK_TEXT);
+    turn(e, "ignored", "", 1, &first);
+    stage_context(HELLO_TURN THINK_TEXT);
+    turn(e, "ignored", "", 2, &second);
+    encode_text("hello world", &echo);
+    assert_int_equal(first.len, echo.len);
+    assert_int_equal(second.len, echo.len);
+    assert_memory_not_equal(first.v, second.v, first.len * sizeof *first.v);
+    for (size_t i = 0; i < echo.len; i++) /* generation 2: rotated by 2 */
+        assert_int_equal(second.v[i], echo.v[(i + 2) % echo.len]);
+    iv_free(&first);
+    iv_free(&second);
+    iv_free(&echo);
+}
+
 /* ---- --emu-think-text ---- */
 
 #define REASONING "Okay, the user says hi.\n\nI should greet them back, in 3 words. "
@@ -1214,11 +1293,11 @@ static void test_reset_queued_behind_running_chat_is_dropped(void **state)
     assert_int_equal(r.status, 200);
     h_http_free(&r);
     assert_true(h_now() - t0 > 0.3); /* the chat outlived the reset's dispatch */
-    h_sleep(0.05);
-    assert_int_equal(h_count(&g_tok, "/reset"), 0);
-    assert_false(h_emu_log_has(e, RESET_LINE));
     post_expect(e, "/api/reset", "{}", 200, STATUS_OK); /* idle again: a new reset runs */
     wait_resets(e, 1);
+    /* the worker's FIFO ran the dropped reset before this one: only this one reached the tokenizer */
+    assert_int_equal(h_count(&g_tok, "/reset"), 1);
+    assert_false(h_emu_wait_log_count(e, RESET_LINE, 2, 0.2));
 }
 
 /* A generate task picked up while a chat runs returns at once: no encode, no text. */
@@ -1230,14 +1309,20 @@ static void test_generate_queued_behind_running_chat_produces_nothing(void **sta
     h_http r = h_post(e, "/api/chat", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}");
     assert_int_equal(r.status, 200);
     h_http_free(&r);
-    h_sleep(0.05);
-    assert_int_equal(h_count(&g_tok, "/encode"), 1); /* the chat's only */
-    char *body = h_body(&g_tok, "/encode", 0);
-    assert_non_null(strstr(body, "\"text\":\"hi\""));
-    free(body);
     r = h_get(e, "/api/generate_provider");
     assert_string_equal(r.body.data, IDLE);
     h_http_free(&r);
+    /* a generate queued now runs after the dropped one (FIFO): the tokenizer saw the chat's encode,
+     * then this one's, and nothing in between */
+    generate(e, "barrier", "");
+    wait_generations(e, 2);
+    assert_int_equal(h_count(&g_tok, "/encode"), 2);
+    char *body = h_body(&g_tok, "/encode", 0);
+    assert_non_null(strstr(body, "\"text\":\"hi\""));
+    free(body);
+    body = h_body(&g_tok, "/encode", 1);
+    assert_non_null(strstr(body, "barrier"));
+    free(body);
 }
 
 /* ---- SIGINT (§4.4) ---- */
@@ -1298,12 +1383,14 @@ static void test_first_text_comes_after_one_chunk_and_two_decode_steps(void **st
         best_long = l < best_long ? l : best_long;
     }
     free(long_prompt);
+    /* The emulator sleeps, so the lower bounds are exact; the upper ones only catch a gross error
+     * (a loaded machine adds to every run; the figures themselves are make bench's business). */
     double expected = AX650_CHUNK + 2 * AX650_STEP;
     assert_true(best_short >= expected - 0.001);
-    assert_true(best_short < expected * 1.5 + 0.03);
+    assert_true(best_short < expected * 3 + 0.5);
     double extra = best_long - best_short;
-    assert_true(extra > 0.6 * AX650_CHUNK);
-    assert_true(extra < 1.5 * AX650_CHUNK);
+    assert_true(extra > 0.5 * AX650_CHUNK);
+    assert_true(extra < 3 * AX650_CHUNK + 0.5);
 }
 
 /* 4 + 60 ids: the whole run takes one chunk + 64 decode steps (63 tokens and the EOS step). */
@@ -1371,6 +1458,9 @@ int main(void)
         T(test_repetition_penalty_at_most_one_is_skip),
         T(test_reply_is_empty_think_block_then_echo_of_last_user_message),
         T(test_reply_tokens_fixes_reply_length_after_think_block),
+        T(test_a_prompt_that_closed_the_think_block_gets_the_answer_at_once),
+        T(test_a_context_holding_the_start_of_the_reply_gets_the_rest),
+        T(test_unstable_greedy_replies_differ_between_generations),
         T(test_think_text_fills_the_think_block_before_the_echo),
         T(test_think_text_keeps_its_leading_and_trailing_newlines),
         T(test_think_text_is_tokenized_by_one_encode_before_the_startup_reset),

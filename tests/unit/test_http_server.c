@@ -701,7 +701,7 @@ static int ollama_routes_before_each(void **state)
 static void test_unknown_path_is_404_text(void **state)
 {
     (void)state;
-    const char *paths[] = {"/nope", "/api", "/api/version/", "/api/pull"};
+    const char *paths[] = {"/nope", "/api", "/api/version/", "/api/status"};
     for (size_t i = 0; i < 4; i++) {
         probe_result r = probe_get(paths[i]);
         assert_int_equal(r.status, 404);

@@ -1,4 +1,4 @@
-/* Tests for models/model_name.c: Ollama's model-name rules (spec/ollama-api.md §3.3), the display
+/* Tests for models/model_name.c: Ollama's model-name rules (docs/spec/ollama-api.md §3.3), the display
  * form with the default host, namespace and tag. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* End-to-end tests of `axllama serve` (engine + supervisor + tokenizer service + Ollama API) on
  * axllama-emu (fast profile): streaming, exact token counts, KV reuse across turns, limits the
- * runtime lacks, every quirk path of spec/runtime-protocol.md §7, faults, queueing. */
+ * runtime lacks, every quirk path of docs/spec/runtime-protocol.md §7, faults, queueing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,16 +14,7 @@
 /* A server with one model "m" (emulator args, extra manifest members, extra env). */
 static void start(h_server *s, const char *const *emu_args, const char *extra, const char *const *env)
 {
-    h_server_dir(s);
-    h_write_manifest(s->dir, "m", emu_args, extra);
-    bool started = h_server_start(s, env);
-    current = *s;
-    if (!started) {
-        char *log = h_server_log(s);
-        fprintf(stderr, "server did not start:\n%s\n", log);
-        free(log);
-        fail();
-    }
+    start_model_m(s, emu_args, extra, env);
 }
 
 
@@ -46,11 +37,57 @@ static void test_chat_streams_ndjson_with_the_reply_and_exact_counts(void **stat
         assert_string_equal(str(json_object_get(r.lines[i], "message"), "role"), "assistant");
     /* a reset: the system block is evaluated too */
     assert_int_equal(num(r.last, "prompt_eval_count"), h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("Hello world")));
-    assert_int_equal(num(r.last, "eval_count"), 4 + h_n_ids(tok, "Hello world")); /* think block + echo */
+    /* the prompt closed the think block (thinking off): the model answers at once, the echo */
+    assert_int_equal(num(r.last, "eval_count"), h_n_ids(tok, "Hello world"));
     assert_true(num(r.last, "total_duration") > 0);
     assert_true(num(r.last, "eval_duration") > 0);
     assert_true(num(r.last, "total_duration") >= num(r.last, "load_duration"));
     chat_free(&r);
+    h_server_stop(&s);
+}
+
+/* The value after needle's last occurrence in the server log (-1 if none). */
+static long logged_number(h_server *s, const char *needle)
+{
+    char *log = h_server_log(s);
+    long value = -1;
+    for (const char *p = strstr(log, needle); p; p = strstr(p + 1, needle))
+        value = strtol(p + strlen(needle), NULL, 10);
+    free(log);
+    return value;
+}
+
+/* A turn is driven by the runtime's decode calls, not by polling (docs/design.md): a 300-token
+ * reply costs a handful of runtime calls over one kept-alive connection, and the emulator counts
+ * the generate_provider calls it answered (the old 200 Hz poller made hundreds). */
+static void test_a_turn_is_told_its_end_by_the_runtime_over_one_connection(void **state)
+{
+    (void)state;
+    h_server s;
+    const char *args[] = {"--emu-reply-tokens", "300", NULL};
+    const char *env[] = {"OLLAMA_DEBUG=1", NULL};
+    start(&s, args, NULL, env);
+    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"keep_alive\":0,"
+                                          "\"messages\":[{\"role\":\"user\",\"content\":\"a long reply\"}]}");
+    assert_int_equal(r.http.status, 200);
+    assert_int_equal(num(r.last, "eval_count"), 300);
+    chat_free(&r);
+    assert_true(h_server_wait_log(&s, "emulator calls:", 10)); /* keep_alive 0: unloaded, its totals logged */
+    char *log = h_server_log(&s);
+    const char *turn = strstr(log, "[DEBUG] turn: reset, prefilled ");
+    assert_non_null(turn);
+    long prefilled, n_calls, n_connects;
+    assert_int_equal(sscanf(turn, "[DEBUG] turn: reset, prefilled %ld, %ld runtime calls, %ld new connections", &prefilled,
+                            &n_calls, &n_connects), 3);
+    if (n_calls > 20 || n_connects > 1)
+        fprintf(stderr, "%.160s\n%s\n", turn, strstr(log, "emulator calls"));
+    /* reset, generate (retried while the reset prefills), a few polls: 100 pieces, ~16 calls */
+    assert_true(n_calls <= 20);
+    assert_true(n_connects <= 1); /* one connection for the whole turn */
+    free(log);
+    long provider = logged_number(&s, "generate_provider ");
+    assert_true(provider >= 1);
+    assert_true(provider <= 20); /* the supervisor's readiness probes at load, and the turn's few */
     h_server_stop(&s);
 }
 
@@ -114,11 +151,11 @@ static void test_num_predict_ends_the_reply_with_done_reason_length(void **state
     start(&s, NULL, NULL, NULL);
     chat_result r = post(&s, "/api/generate",
                          "{\"model\":\"m\",\"prompt\":\"one two three four five six seven\",\"stream\":false,"
-                         "\"options\":{\"num_predict\":6}}");
+                         "\"options\":{\"num_predict\":2}}");
     assert_int_equal(r.http.status, 200);
     assert_done(&r, "length");
-    assert_int_equal(num(r.last, "eval_count"), 6);
-    assert_string_equal(str(r.last, "response"), "one two"); /* 4 ids of think block + " one" + " two" */
+    assert_int_equal(num(r.last, "eval_count"), 2);
+    assert_string_equal(str(r.last, "response"), "one two"); /* "one", " two" */
     chat_free(&r);
     h_server_stop(&s);
 }
@@ -202,6 +239,18 @@ static void *run_request(void *arg)
     return NULL;
 }
 
+/* Waits until /api/ps shows needle (the engine's own account: no pause that hopes). */
+static bool wait_ps(h_server *s, const char *needle, double timeout_s)
+{
+    bool seen = false;
+    for (double end = h_now() + timeout_s; !seen && h_now() < end; h_sleep(0.01)) {
+        h_http r = h_srv(s, "GET", "/api/ps", NULL);
+        seen = r.body.data && strstr(r.body.data, needle);
+        h_http_free(&r);
+    }
+    return seen;
+}
+
 static void test_a_full_queue_answers_503_with_ollamas_message(void **state)
 {
     (void)state;
@@ -213,9 +262,9 @@ static void test_a_full_queue_answers_503_with_ollamas_message(void **state)
                            {.s = &s, .body = "{\"model\":\"m\",\"prompt\":\"b\",\"stream\":false}"}};
     pthread_t th[2];
     pthread_create(&th[0], NULL, run_request, &t[0]);
-    h_sleep(0.3); /* the first runs */
+    assert_true(wait_ps(&s, "\"running\":true", 10)); /* the first runs */
     pthread_create(&th[1], NULL, run_request, &t[1]);
-    h_sleep(0.3); /* the second waits in the queue */
+    assert_true(wait_ps(&s, "\"queued\":1", 10)); /* the second waits in the queue */
     chat_result third = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"c\"}");
     assert_int_equal(third.http.status, 503);
     assert_string_equal(third.http.body.data,
@@ -283,7 +332,7 @@ static void test_a_client_that_leaves_cancels_its_job_and_the_next_starts_at_onc
     curl_easy_perform(c);
     curl_easy_cleanup(c);
     double t0 = h_now();
-    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":5}}");
+    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     double took = h_now() - t0;
     assert_int_equal(r.http.status, 200);
     assert_true(took < 3.0); /* the abandoned 6-second reply was stopped */
@@ -312,7 +361,7 @@ static void test_a_stop_sent_before_the_run_starts_is_repeated_until_it_takes(vo
     curl_easy_perform(c);
     curl_easy_cleanup(c);
     double t0 = h_now();
-    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":5}}");
+    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     double took = h_now() - t0;
     assert_int_equal(r.http.status, 200);
     assert_string_equal(str(r.last, "response"), "next");
@@ -359,11 +408,11 @@ static void test_the_last_ids_at_the_context_end_reach_the_reply(void **state)
     assert_int_equal(r.http.status, 200);
     assert_done(&r, "length");
     long n = num(r.last, "eval_count");
-    assert_true(n > 4 + 10);
-    /* the reply: the 4 ids of the empty think block, then the echo's ids cycled */
+    assert_true(n > 10);
+    /* the reply: the echo's ids cycled (the prompt closed the think block) */
     idvec echo = {0}, reply = {0};
     tokenizer_encode(tok, words, strlen(words), &echo);
-    for (long i = 0; i < n - 4; i++)
+    for (long i = 0; i < n; i++)
         iv_push(&reply, echo.v[(size_t)i % echo.len]);
     strbuf want = {0};
     assert_true(tokenizer_decode(tok, reply.v, reply.len, &want));
@@ -384,10 +433,10 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
     chat_result load = post(&s, "/api/generate", "{\"model\":\"m\"}");
     pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
-    request_thread t = {.s = &s, .body = "{\"model\":\"m\",\"prompt\":\"doomed reply\"}"};
+    stream_request t = {.s = &s, .path = "/api/generate", .body = "{\"model\":\"m\",\"prompt\":\"doomed reply\"}"};
     pthread_t th;
-    pthread_create(&th, NULL, run_request, &t);
-    h_sleep(0.5);
+    pthread_create(&th, NULL, stream_request_run, &t);
+    assert_true(stream_request_wait_streaming(&t, 30)); /* the reply is under way */
     kill(rt, SIGKILL);
     pthread_join(th, NULL);
     if (t.r.http.status != 200)
@@ -396,7 +445,7 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
     assert_true(t.r.n >= 2);
     assert_non_null(json_object_get(t.r.last, "error")); /* an error line, not done:true */
     assert_null(json_object_get(t.r.last, "done_reason"));
-    chat_result after = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"alive\",\"stream\":false,\"options\":{\"num_predict\":5}}");
+    chat_result after = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"alive\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     if (after.http.status != 200)
         fprintf(stderr, "answer %ld: %s\n", after.http.status, after.http.body.data);
     assert_int_equal(after.http.status, 200);
@@ -556,6 +605,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_chat_streams_ndjson_with_the_reply_and_exact_counts, stop_current),
         cmocka_unit_test_teardown(test_second_turn_prefills_only_the_new_turn, stop_current),
+        cmocka_unit_test_teardown(test_a_turn_is_told_its_end_by_the_runtime_over_one_connection, stop_current),
         cmocka_unit_test_teardown(test_generate_without_streaming_returns_one_object, stop_current),
         cmocka_unit_test_teardown(test_stop_sequence_trims_the_reply_with_done_reason_stop, stop_current),
         cmocka_unit_test_teardown(test_num_predict_ends_the_reply_with_done_reason_length, stop_current),

@@ -287,7 +287,7 @@ static void test_format_json_instructs_and_validates(void **state)
     result_free(&r);
 
     r = post("/api/generate", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"prompt\":\"Sure: it is 4\"}");
-    assert_status(&r, 500);
+    assert_status(&r, 400);
     assert_string_equal(str(r.last, "error"), "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
     result_free(&r);
 
@@ -332,7 +332,7 @@ static void test_format_schema_passes_and_fails(void **state)
              "\"{\\\"city\\\": \\\"Paris\\\", \\\"temp\\\": \\\"warm\\\"}\"}]}",
              schema);
     r = post("/api/chat", body);
-    assert_status(&r, 500);
+    assert_status(&r, 400);
     assert_string_equal(str(r.last, "error"),
                         "the model's reply does not match the format schema: $.temp: expected integer, got string");
     result_free(&r);
