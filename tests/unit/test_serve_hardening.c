@@ -539,6 +539,12 @@ static void test_stop_sequences_and_tools_are_limited(void **state)
     assert_int_equal(r.http.status, 400);
     assert_non_null(strstr(r.http.body.data, "\"param\":\"tools\""));
     chat_free(&r);
+    static const char response_tool[] = "{\"type\":\"function\",\"name\":\"f\",\"parameters\":{}}";
+    snprintf(body, sizeof body, "{\"model\":\"m\",\"tools\":[%s,%s],\"input\":\"x\"}", response_tool, response_tool);
+    r = post(&s, "/v1/responses", body);
+    assert_int_equal(r.http.status, 400);
+    assert_non_null(strstr(r.http.body.data, "too many tools: 2 (at most 1"));
+    chat_free(&r);
     /* at the limits: served */
     snprintf(body, sizeof body,
              "{\"model\":\"m\",\"stream\":false,\"tools\":[%s],\"options\":{\"stop\":[\"zz\",\"yy\"]},\"messages\":"
@@ -568,6 +574,14 @@ static void test_a_huge_prompt_is_truncated_or_refused_quickly(void **state)
     assert_int_equal(num(r.last, "eval_count"), 4);
     chat_free(&r);
     free(huge);
+    huge = prompt_of(12u << 20, ",\"stream\":false,\"truncate\":false");
+    t0 = h_now();
+    r = post(&s, "/api/generate", huge);
+    double refused_in = h_now() - t0;
+    assert_int_equal(r.http.status, 400);
+    assert_non_null(strstr(r.http.body.data, "the prompt is too long: more than"));
+    chat_free(&r);
+    free(huge);
     /* a system prompt is never truncated */
     huge = words_text(12u << 20);
     strbuf chat = {0};
@@ -577,15 +591,16 @@ static void test_a_huge_prompt_is_truncated_or_refused_quickly(void **state)
               huge);
     t0 = h_now();
     r = post(&s, "/api/chat", chat.data);
-    double refused_in = h_now() - t0;
+    double system_refused_in = h_now() - t0;
     assert_int_equal(r.http.status, 400);
     assert_non_null(strstr(r.http.body.data, "the system prompt is too long: more than"));
     chat_free(&r);
     sb_free(&chat);
     free(huge);
-    printf("a 12 MB prompt: truncated and answered in %.2f s; a 12 MB system prompt refused in %.2f s\n", truncated_in,
-           refused_in);
-    assert_true(truncated_in < 20 && refused_in < 20);
+    printf("a 12 MB prompt: truncated and answered in %.2f s, refused with truncate false in %.2f s; a 12 MB system "
+           "prompt refused in %.2f s\n",
+           truncated_in, refused_in, system_refused_in);
+    assert_true(truncated_in < 20 && refused_in < 20 && system_refused_in < 20);
     char *log = h_server_log(&s);
     assert_non_null(strstr(log, "cut at least"));
     free(log);
