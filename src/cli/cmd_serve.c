@@ -3,9 +3,13 @@
  * registry, starts the engine and the HTTP API, logs to stderr through common/log (log_stderr),
  * and on SIGINT/SIGTERM stops the HTTP server, unloads every model (no child process is left) and
  * exits 0. With OLLAMA_DEBUG the settings are logged at start and every request gets one more
- * line (its body size and how long its handler took to answer). */
+ * line (its body size and how long its handler took to answer). Under systemd (NOTIFY_SOCKET) it
+ * reports READY / STATUS / WATCHDOG / STOPPING through cli/service_notify. The built-in model's
+ * emulator is axllama-emu next to the binary (the build tree), else PREFIX/lib/axllama/axllama-emu
+ * for a binary in PREFIX/bin (`make install`, the Debian package). */
 #include <limits.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include "api/openai.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/service_notify.h"
 #include "cli/stop_signals.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -80,7 +85,9 @@ static int parse_serve_flags(int argc, char **argv, const char **models_dir)
     return -1;
 }
 
-/* The axllama-emu binary next to the running axllama (for the built-in model). */
+/* The emulator for the built-in model: axllama-emu next to the running axllama (the build tree),
+ * else PREFIX/lib/axllama/axllama-emu when axllama runs from PREFIX/bin (an installed copy). When
+ * neither exists, the path next to the binary (its absence is reported when the model loads). */
 static char *emu_binary_path(void)
 {
     char self[PATH_MAX];
@@ -92,9 +99,22 @@ static char *emu_binary_path(void)
     if (!slash)
         return NULL;
     *slash = '\0';
-    strbuf path = {0};
-    sb_printf(&path, "%s/axllama-emu", self);
-    return sb_steal(&path);
+    strbuf next_to = {0};
+    sb_printf(&next_to, "%s/axllama-emu", self);
+    if (access(next_to.data, X_OK) == 0)
+        return sb_steal(&next_to);
+    char *parent_end = strrchr(self, '/');
+    if (parent_end && !strcmp(parent_end, "/bin")) {
+        *parent_end = '\0';
+        strbuf installed = {0};
+        sb_printf(&installed, "%s/lib/axllama/axllama-emu", self);
+        if (access(installed.data, X_OK) == 0) {
+            sb_free(&next_to);
+            return sb_steal(&installed);
+        }
+        sb_free(&installed);
+    }
+    return sb_steal(&next_to);
 }
 
 /* AXLLAMA_TOKENIZER_DIR, else the cache scripts/fetch-tokenizer.sh fills:
@@ -175,6 +195,30 @@ static void serve_memory_policy(void)
     mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD_BYTES);
 }
 
+/* systemd: the engine as service_notify sees it. */
+static bool serve_engine_responsive(void *user, double max_age_s)
+{
+    return engine_responsive(user, max_age_s);
+}
+
+static size_t serve_engine_ps(void *user, engine_loaded_model *out, size_t max)
+{
+    return engine_ps(user, out, max);
+}
+
+/* The HTTP server's log: log_stderr, less the watchdog's own probe lines. */
+typedef struct {
+    _Atomic(service_notify *) notify;
+} serve_http_log_state;
+
+static void serve_http_log(void *user, const char *line)
+{
+    serve_http_log_state *st = user;
+    if (service_notify_swallow_log_line(atomic_load(&st->notify), line))
+        return;
+    log_stderr(NULL, line);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     const char *models_flag;
@@ -232,6 +276,7 @@ int cmd_serve(int argc, char **argv)
         routes[i].handler = debug_route_handler;
         routes[i].user = &debug_routes[i];
     }
+    serve_http_log_state http_log = {.notify = NULL};
     http_server_config hcfg = {
         .host = cfg.host,
         .port = cfg.port,
@@ -243,7 +288,8 @@ int cmd_serve(int argc, char **argv)
         .max_connections_per_ip = cfg.max_connections_per_ip,
         .max_body_bytes_held = cfg.max_queued_bytes,
         .request_timeout_s = cfg.request_timeout_s,
-        .log = log_stderr,
+        .log = serve_http_log,
+        .log_user = &http_log,
         .log_requests = true,
     };
     char err[512] = "";
@@ -255,9 +301,22 @@ int cmd_serve(int argc, char **argv)
     } else {
         log_printf(&serve_log, "Listening on %s (version %s, Ollama API %s)", http_server_address(http),
                    AXLLAMA_VERSION, OLLAMA_API_VERSION);
+        service_notify_config ncfg = {
+            .address = http_server_address(http),
+            .responsive = serve_engine_responsive,
+            .loaded = serve_engine_ps,
+            .user = eng,
+            .log = log_stderr,
+            .keep_probe_log = cfg.debug,
+        };
+        service_notify *notify = service_notify_ready(&ncfg); /* NULL when not under systemd */
+        atomic_store(&http_log.notify, notify);
         int sig = stop_signals_wait(&stop_signals);
+        service_notify_stopping(notify);
         log_printf(&serve_log, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
         http_server_stop(http);
+        atomic_store(&http_log.notify, NULL);
+        service_notify_free(notify);
     }
     engine_free(eng); /* unloads: stops the runtime and reaps it */
     model_registry_free(&reg);
