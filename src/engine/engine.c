@@ -14,7 +14,9 @@
  *   - the engine worker (one): everything else here, loader.c, turn.c, compat.c and the driver's run
  *     functions; it alone owns the loaded model's parts, the session and the driver's connection.
  *   - the tokenizer service's threads: the on_* callbacks of loader.c, which only hand what the
- *     runtime sent to the driver (driver_saw_*) or record the runtime's uid (status_lock).
+ *     runtime sent to the driver (driver_saw_*), record the runtime's uid (status_lock) and pin it
+ *     in the service (after releasing status_lock), or note that the service lost it
+ *     (tokenizer_lost, driver_fail_run).
  *   - the supervisor's monitor threads (the runtime's, and the upstream's in compatibility mode):
  *     on_runtime_exit / on_upstream_exit set an atomic and fail the driver's run (driver_fail_run).
  * Locks, and what they guard (the lock order is this order: a lock may be taken while holding one
@@ -27,7 +29,7 @@
  *   4. a job's lock (job.h): its references and events. A leaf.
  *   The supervisor's and the tokenizer service's own locks are never held while calling in here, and
  *   the callbacks take only the driver's lock or status_lock.
- * Atomics: shutting_down, runtime_died, upstream_died, a job's cancelled.
+ * Atomics: shutting_down, runtime_died, upstream_died, tokenizer_lost, a job's cancelled.
  * Ownership: jobs are reference-counted (the API's reference and the engine's; job.h); events belong
  * to the job's queue until job_next hands them to the API.
  * (§ numbers: docs/spec/runtime-protocol.md.) */
