@@ -1,5 +1,6 @@
 # axllama build. `make` builds build/axllama; `make test` installs what is missing, builds and runs
-# every test; `make bench` measures; `make run` starts axllama. SANITIZE=1 builds into build-asan/
+# every test; `make bench` measures; `make chaos` kills the runtime mid-stream CHAOS_ITERATIONS times
+# (100; `make test` runs 20); `make run` starts axllama. SANITIZE=1 builds into build-asan/
 # with AddressSanitizer + UndefinedBehaviorSanitizer. `make install` (PREFIX, DESTDIR) and
 # `make uninstall`; `make deb` builds the Debian package (DEB_ARCH=arm64: cross); `make test-arm64`
 # cross-builds for arm64 into build-arm64/ and runs the whole suite under qemu (docs/install.md).
@@ -55,7 +56,8 @@ TEST_LIBS := $(BUILD)/libaxllama-emu.a $(BUILD)/libaxllama.a
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all deps tokenizer-data test-binaries test test-sanitize check-build bench run clean install uninstall deb test-arm64
+.PHONY: all deps tokenizer-data test-binaries test test-sanitize check-build bench chaos run clean install uninstall deb \
+        test-arm64
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/axllama $(BUILD)/axllama-emu
@@ -141,6 +143,15 @@ bench:
 	@scripts/fetch-tokenizer.sh >/dev/null
 	@$(MAKE) --no-print-directory all $(TOOL_BINS)
 	@bench/run.sh $(BUILD)
+
+# The chaos test (tests/unit/test_chaos.c) with more rounds than `make test` gives it.
+CHAOS_ITERATIONS ?= 100
+chaos:
+	@scripts/deps.sh
+	@scripts/fetch-tokenizer.sh >/dev/null
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/test_chaos
+	@AXLLAMA_BUILD=$(abspath $(BUILD)) AXLLAMA_TOKENIZER_DIR=$$(scripts/fetch-tokenizer.sh) \
+	    CHAOS_ITERATIONS=$(CHAOS_ITERATIONS) $(BUILD)/tests/test_chaos
 
 run:
 	@scripts/deps.sh

@@ -335,6 +335,11 @@ http_response *ollama_decode_options(const log_sink *log, json_t *opts, gen_opti
         http_response *e = ollama_option_type_error(key, ollama_known_options[k].type, v);
         if (e)
             return e;
+        size_t max_stop = api_get_limits().max_stop;
+        if (!strcmp(key, "stop") && json_array_size(v) > max_stop)
+            return http_response_error(OLLAMA_STATUS_BAD_REQUEST,
+                                       "too many stop sequences: %zu (at most %zu; AXLLAMA_MAX_STOP sets the limit)",
+                                       json_array_size(v), max_stop);
         ollama_apply_option(key, v, out);
     }
     return NULL;
@@ -411,6 +416,11 @@ static http_response *ollama_check_messages(json_t *messages)
 /* The types of /api/chat's tools (api.Tools): objects whose function, if any, is an object. */
 static http_response *ollama_check_tools(ollama_decoder *d, json_t *tools)
 {
+    size_t max_tools = api_get_limits().max_tools;
+    if (json_array_size(tools) > max_tools)
+        return http_response_error(OLLAMA_STATUS_BAD_REQUEST,
+                                   "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
+                                   json_array_size(tools), max_tools);
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)

@@ -103,6 +103,10 @@ static http_response *openai_decode_stop(json_t *b, gen_options *o)
     }
     if (!json_is_array(v))
         return openai_bad_param("stop", "invalid type for 'stop' field: %s", json_type_name(v, false));
+    size_t max_stop = api_get_limits().max_stop;
+    if (json_array_size(v) > max_stop)
+        return openai_bad_param("stop", "too many stop sequences: %zu (at most %zu; AXLLAMA_MAX_STOP sets the limit)",
+                                json_array_size(v), max_stop);
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
@@ -285,6 +289,10 @@ static http_response *openai_decode_tools(const openai_api *api, json_t *b, open
     if (!json_is_array(tools))
         return openai_bad_param("tools", "invalid type for 'tools': expected an array, got %s",
                                 json_type_name(tools, false));
+    size_t max_tools = api_get_limits().max_tools;
+    if (json_array_size(tools) > max_tools)
+        return openai_bad_param("tools", "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
+                                json_array_size(tools), max_tools);
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)
@@ -456,7 +464,7 @@ static http_response *openai_message_tool_calls(api_message_list *l, chat_messag
         json_t *args = api_field(fn, "arguments"), *parsed = NULL;
         if (json_is_string(args)) {
             const char *text = json_string_value(args);
-            parsed = *text ? json_loads(text, JSON_DECODE_ANY, NULL) : json_object();
+            parsed = *text ? api_load_json_text(text, json_string_length(args), JSON_DECODE_ANY, NULL) : json_object();
             if (!parsed)
                 return openai_bad_param(param, "invalid tool call arguments in '%s': not valid JSON", param);
         } else if (args) {
@@ -486,6 +494,36 @@ static http_response *openai_message_assistant_fields(api_message_list *l, chat_
     return openai_message_tool_calls(l, cm, m, i);
 }
 
+/* The types of a message's fields that every role may carry (OpenAI answers 400 to a wrong one):
+ * name and tool_call_id strings, tool_calls an array of objects. */
+static http_response *openai_message_field_types(json_t *m, size_t i)
+{
+    static const char *const string_fields[] = {"name", "tool_call_id"};
+    char param[64];
+    for (size_t k = 0; k < sizeof string_fields / sizeof string_fields[0]; k++) {
+        json_t *v = api_field(m, string_fields[k]);
+        snprintf(param, sizeof param, "messages[%zu].%s", i, string_fields[k]);
+        if (v && !json_is_string(v))
+            return openai_bad_param(param, "invalid type for '%s': expected a string, got %s", param,
+                                    json_type_name(v, false));
+    }
+    json_t *calls = api_field(m, "tool_calls");
+    snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
+    if (calls && !json_is_array(calls))
+        return openai_bad_param(param, "invalid type for '%s': expected an array, got %s", param,
+                                json_type_name(calls, false));
+    size_t k;
+    json_t *call;
+    json_array_foreach(calls, k, call)
+    {
+        snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu]", i, k);
+        if (!json_is_object(call))
+            return openai_bad_param(param, "invalid type for '%s': expected an object, got %s", param,
+                                    json_type_name(call, false));
+    }
+    return NULL;
+}
+
 http_response *openai_build_messages(const openai_request *r, api_message_list *l)
 {
     api_message_list_init(l, r->messages);
@@ -506,8 +544,11 @@ http_response *openai_build_messages(const openai_request *r, api_message_list *
                                     "invalid role '%s' in '%s': must be one of system, developer, user, assistant, "
                                     "tool",
                                     json_string_value(role), param);
+        http_response *e = openai_message_field_types(m, i);
+        if (e)
+            return e;
         chat_message *cm = api_message_list_add(l, canonical);
-        http_response *e = openai_message_content(r, l, m, i, &cm->content);
+        e = openai_message_content(r, l, m, i, &cm->content);
         if (!e && !strcmp(canonical, "assistant"))
             e = openai_message_assistant_fields(l, cm, m, i);
         if (e)

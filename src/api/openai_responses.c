@@ -99,6 +99,10 @@ static http_response *responses_decode_tools(const openai_api *api, responses_re
     if (!json_is_array(tools))
         return openai_bad_param("tools", "invalid type for 'tools': expected an array, got %s",
                                 json_type_name(tools, false));
+    size_t max_tools = api_get_limits().max_tools;
+    if (json_array_size(tools) > max_tools)
+        return openai_bad_param("tools", "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
+                                json_array_size(tools), max_tools);
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)

@@ -5,15 +5,17 @@
  * every model (no child process is left) and exits 0. With OLLAMA_DEBUG the settings are logged at
  * start and every request gets one more line (its body size and how long its handler took).
  * Under systemd (NOTIFY_SOCKET) it reports READY / STATUS / WATCHDOG / STOPPING through
- * cli/service_notify. The built-in model's emulator is axllama-emu next to the binary (the build tree), else PREFIX/lib/axllama/axllama-emu
- * for a binary in PREFIX/bin (`make install`, the Debian package). */
+ * cli/service_notify. The built-in model's emulator is axllama-emu next to the binary (the build
+ * tree), else PREFIX/lib/axllama/axllama-emu for a binary in PREFIX/bin (`make install`, the Debian package). */
 #include <limits.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api_common.h"
 #include "api/health.h"
 #include "api/metrics.h"
 #include "api/ollama.h"
@@ -45,7 +47,9 @@ static void serve_usage(FILE *f)
                "Environment: OLLAMA_HOST (default 127.0.0.1:11434), OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE,\n"
                "OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT, OLLAMA_DEBUG, AXLLAMA_MODELS,\n"
                "AXLLAMA_TOKENIZER_DIR and AXLLAMA_CACHE (the built-in model's tokenizer data),\n"
-               "AXLLAMA_STALL_TIMEOUT, AXLLAMA_RESET_EVERY_TURN (README: Configuration).\n");
+               "AXLLAMA_STALL_TIMEOUT, AXLLAMA_RESET_EVERY_TURN, the limits AXLLAMA_MAX_BODY,\n"
+               "AXLLAMA_MAX_QUEUED_BYTES, AXLLAMA_MAX_CONNECTIONS, AXLLAMA_MAX_CONNECTIONS_PER_IP,\n"
+               "AXLLAMA_REQUEST_TIMEOUT, AXLLAMA_MAX_STOP, AXLLAMA_MAX_TOOLS (README: Configuration).\n");
 }
 
 /* Parses the flags into *models_dir (NULL when not given). -1 to go on, else the exit status. */
@@ -155,10 +159,14 @@ static void log_debug_settings(const server_config *cfg, const char *models_dir,
     log_printf(&serve_log,
                "[DEBUG] settings: OLLAMA_HOST %s:%d, OLLAMA_MAX_QUEUE %zu, OLLAMA_KEEP_ALIVE %gs, "
                "OLLAMA_LOAD_TIMEOUT %gs, AXLLAMA_STALL_TIMEOUT %gs, AXLLAMA_RESET_EVERY_TURN %d, "
-               "AXLLAMA_CONTEXT_RETAIN %g, AXLLAMA_RESTORE %d, AXLLAMA_RUNTIME_PROBE %gs, models %s, "
-               "built-in tokenizer %s",
+               "AXLLAMA_CONTEXT_RETAIN %g, AXLLAMA_RESTORE %d, AXLLAMA_RUNTIME_PROBE %gs, AXLLAMA_MAX_BODY %zu, "
+               "AXLLAMA_MAX_QUEUED_BYTES %zu, AXLLAMA_MAX_CONNECTIONS %u, AXLLAMA_MAX_CONNECTIONS_PER_IP %u, "
+               "AXLLAMA_REQUEST_TIMEOUT %gs, AXLLAMA_MAX_STOP %zu, AXLLAMA_MAX_TOOLS %zu, models %s, built-in "
+               "tokenizer %s",
                cfg->host, cfg->port, cfg->max_queue, cfg->keep_alive_s, cfg->load_timeout_s, cfg->stall_timeout_s,
-               cfg->reset_every_turn, cfg->context_retain, cfg->restore, cfg->runtime_probe_s, models_dir ? models_dir : "(default directories)",
+               cfg->reset_every_turn, cfg->context_retain, cfg->restore, cfg->runtime_probe_s, cfg->max_body_bytes,
+               cfg->max_queued_bytes, cfg->max_connections, cfg->max_connections_per_ip, cfg->request_timeout_s,
+               cfg->max_stop, cfg->max_tools, models_dir ? models_dir : "(default directories)",
                tokenizer_dir ? tokenizer_dir : "(none)");
 }
 
@@ -177,6 +185,16 @@ static http_response *debug_route_handler(const http_request *req, void *user)
     log_printf(&serve_log, "[DEBUG] %s \"%s\": request body %zu bytes, answered after %.3fms%s", req->method, req->path,
                req->body_len, (clock_mono() - start) * 1e3, resp ? "" : " (client gone)");
     return resp;
+}
+
+/* Memory a large request used goes back to the system when it is freed: glibc serves allocations from
+ * 256 KiB up with their own mappings (its default threshold climbs up to 32 MiB after the first large
+ * free, and what is freed below it stays in the process: 8 parallel 31 MB prompts left ~300 MB). */
+#define SERVE_MMAP_THRESHOLD_BYTES (256 * 1024)
+
+static void serve_memory_policy(void)
+{
+    mallopt(M_MMAP_THRESHOLD, SERVE_MMAP_THRESHOLD_BYTES);
 }
 
 /* systemd: the engine as service_notify sees it. */
@@ -212,6 +230,7 @@ int cmd_serve(int argc, char **argv)
 
     sigset_t stop_signals;
     stop_signals_block(&stop_signals); /* before any thread exists: every thread inherits the mask */
+    serve_memory_policy();
 
     server_config cfg;
     char *warnings = NULL;
@@ -236,6 +255,7 @@ int cmd_serve(int argc, char **argv)
     engine_config ecfg = {
         .models = &reg,
         .max_queue = cfg.max_queue,
+        .max_queued_bytes = cfg.max_queued_bytes,
         .default_keep_alive_s = cfg.keep_alive_s,
         .load_timeout_s = cfg.load_timeout_s,
         .stall_timeout_s = cfg.stall_timeout_s,
@@ -246,6 +266,7 @@ int cmd_serve(int argc, char **argv)
         .log = log_stderr,
     };
     engine *eng = engine_new(&ecfg);
+    api_set_limits(&(api_limits){.max_stop = cfg.max_stop, .max_tools = cfg.max_tools});
     api_metrics *metrics = api_metrics_new();
     ollama_api api = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
     openai_api oai = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
@@ -268,6 +289,11 @@ int cmd_serve(int argc, char **argv)
         .routes = routes,
         .n_routes = n_routes,
         .origins = (const char *const *)cfg.origins,
+        .max_body_bytes = cfg.max_body_bytes,
+        .max_connections = cfg.max_connections,
+        .max_connections_per_ip = cfg.max_connections_per_ip,
+        .max_body_bytes_held = cfg.max_queued_bytes,
+        .request_timeout_s = cfg.request_timeout_s,
         .log = serve_http_log,
         .log_user = &http_log,
         .log_requests = true,

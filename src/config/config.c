@@ -1,7 +1,8 @@
 /* config: every setting axllama reads from the environment, with Ollama's names and parsing rules
  * (OLLAMA_HOST, OLLAMA_ORIGINS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_QUEUE, OLLAMA_LOAD_TIMEOUT,
  * OLLAMA_DEBUG, AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
- * AXLLAMA_RESET_EVERY_TURN), Go's time.ParseDuration, and a request's keep_alive value. See config.h. */
+ * AXLLAMA_RESET_EVERY_TURN, ... and the limits AXLLAMA_MAX_*, AXLLAMA_REQUEST_TIMEOUT), Go's
+ * time.ParseDuration, and a request's keep_alive value. See config.h. */
 #include "config/config.h"
 
 #include <arpa/inet.h>
@@ -495,10 +496,14 @@ static void read_host(server_config *c, strbuf *warn)
     free(host);
 }
 
-static void read_max_queue(server_config *c, strbuf *warn)
+static bool read_duration(const char *name, bool positive_only, const char *examples, const char *default_text,
+                          double *out, strbuf *warn);
+
+/* A positive integer variable up to max: *out untouched when unset; a bad value warns (one line
+ * ending in "; using the default <default>") and leaves *out untouched. */
+static void read_positive(const char *name, unsigned long long max, unsigned long long *out, strbuf *warn)
 {
-    c->max_queue = DEFAULT_MAX_QUEUE;
-    char *v = config_env_value("OLLAMA_MAX_QUEUE");
+    char *v = config_env_value(name);
     if (!v)
         return;
     bool ok = v[0] != '\0';
@@ -506,12 +511,75 @@ static void read_max_queue(server_config *c, strbuf *warn)
         ok = is_decimal_digit((unsigned char)*p);
     errno = 0;
     unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
-    if (ok && errno != ERANGE && n > 0 && n <= SIZE_MAX)
-        c->max_queue = (size_t)n;
+    if (ok && errno != ERANGE && n > 0 && n <= max)
+        *out = n;
     else
-        sb_printf(warn, "OLLAMA_MAX_QUEUE=\"%s\": not a positive integer; using the default %d\n", v,
-                  DEFAULT_MAX_QUEUE);
+        sb_printf(warn, "%s=\"%s\": not a positive integer; using the default %llu\n", name, v, *out);
     free(v);
+}
+
+/* A size variable: a positive number of bytes, optionally followed by K, M or G (1024-based; KB, KiB
+ * and B spellings, any case); same rules as read_positive otherwise. */
+static void read_bytes(const char *name, size_t *out, strbuf *warn)
+{
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},    {"b", 0},    {"k", 10}, {"kb", 10}, {"kib", 10}, {"m", 20},
+                 {"mb", 20}, {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}};
+    char *v = config_env_value(name);
+    if (!v)
+        return;
+    const char *p = v;
+    while (is_decimal_digit((unsigned char)*p))
+        p++;
+    bool ok = p != v;
+    errno = 0;
+    unsigned long long n = ok ? strtoull(v, NULL, 10) : 0;
+    ok = ok && errno != ERANGE && n > 0;
+    size_t k = 0, n_units = sizeof units / sizeof units[0];
+    while (k < n_units && strcasecmp(p, units[k].suffix) != 0)
+        k++;
+    ok = ok && k < n_units && n <= (SIZE_MAX >> units[k].shift);
+    if (ok)
+        *out = (size_t)(n << units[k].shift);
+    else
+        sb_printf(warn,
+                  "%s=\"%s\": not a positive number of bytes (\"8M\", \"512K\", \"1048576\"); using the "
+                  "default %zu\n",
+                  name, v, *out);
+    free(v);
+}
+
+static void read_max_queue(server_config *c, strbuf *warn)
+{
+    unsigned long long n = DEFAULT_MAX_QUEUE;
+    read_positive("OLLAMA_MAX_QUEUE", SIZE_MAX, &n, warn);
+    c->max_queue = (size_t)n;
+}
+
+/* The limits of docs/api.md's "Limits" section. */
+static void read_limits(server_config *c, strbuf *warn)
+{
+    c->max_body_bytes = CONFIG_DEFAULT_MAX_BODY;
+    read_bytes("AXLLAMA_MAX_BODY", &c->max_body_bytes, warn);
+    c->max_queued_bytes = CONFIG_DEFAULT_MAX_QUEUED_BYTES;
+    read_bytes("AXLLAMA_MAX_QUEUED_BYTES", &c->max_queued_bytes, warn);
+    unsigned long long n = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    read_positive("AXLLAMA_MAX_CONNECTIONS", 1u << 20, &n, warn);
+    c->max_connections = (unsigned)n;
+    n = CONFIG_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    read_positive("AXLLAMA_MAX_CONNECTIONS_PER_IP", 1u << 20, &n, warn);
+    c->max_connections_per_ip = (unsigned)n;
+    n = CONFIG_DEFAULT_MAX_STOP;
+    read_positive("AXLLAMA_MAX_STOP", 1u << 20, &n, warn);
+    c->max_stop = (size_t)n;
+    n = CONFIG_DEFAULT_MAX_TOOLS;
+    read_positive("AXLLAMA_MAX_TOOLS", 1u << 20, &n, warn);
+    c->max_tools = (size_t)n;
+    c->request_timeout_s = CONFIG_DEFAULT_REQUEST_TIMEOUT_S;
+    read_duration("AXLLAMA_REQUEST_TIMEOUT", true, "not a positive duration (\"30s\", \"2m\") or whole seconds", "1m",
+                  &c->request_timeout_s, warn);
 }
 
 /* A duration variable (a Go duration or whole seconds): *out untouched when unset; when the value
@@ -599,6 +667,8 @@ void server_config_from_env(server_config *c, char **warnings)
     char *reset = config_env_value("AXLLAMA_RESET_EVERY_TURN");
     c->reset_every_turn = reset && !strcmp(reset, "1");
     free(reset);
+
+    read_limits(c, &warn);
 
     if (warnings)
         *warnings = warn.len ? sb_steal(&warn) : NULL;

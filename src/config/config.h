@@ -2,8 +2,11 @@
  * parsing rules (docs/spec/ollama-api.md §3.2, §4.1, §4.4, §4.6): `axllama serve`'s OLLAMA_HOST,
  * OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, OLLAMA_LOAD_TIMEOUT, OLLAMA_ORIGINS, OLLAMA_DEBUG,
  * AXLLAMA_MODELS, AXLLAMA_TOKENIZER_DIR, AXLLAMA_CACHE, AXLLAMA_STALL_TIMEOUT,
- * AXLLAMA_RESET_EVERY_TURN, AXLLAMA_CONTEXT_RETAIN, AXLLAMA_RESTORE and AXLLAMA_RUNTIME_PROBE
- * (README's configuration table); the client commands' OLLAMA_HOST (read
+ * AXLLAMA_RESET_EVERY_TURN, AXLLAMA_CONTEXT_RETAIN, AXLLAMA_RESTORE, AXLLAMA_RUNTIME_PROBE and the
+ * limits that keep a client from exhausting a small machine (AXLLAMA_MAX_BODY,
+ * AXLLAMA_MAX_CONNECTIONS, AXLLAMA_MAX_CONNECTIONS_PER_IP, AXLLAMA_REQUEST_TIMEOUT,
+ * AXLLAMA_MAX_QUEUED_BYTES, AXLLAMA_MAX_STOP, AXLLAMA_MAX_TOOLS) (README's configuration table);
+ * the client commands' OLLAMA_HOST (read
  * with config_env_value and parse_ollama_host); Go-style durations; a request's keep_alive value.
  * Not settings, so read where they are used: HOME, XDG_*, PATH, and the emulator's own
  * AXLLAMA_EMU_ARGS (a separate program). */
@@ -31,12 +34,32 @@ typedef struct {
     double context_retain;  /* AXLLAMA_CONTEXT_RETAIN: share of the window a history trim keeps, default 0.5 */
     bool restore;           /* AXLLAMA_RESTORE (default on; "0"/"false" off): background restore */
     double runtime_probe_s; /* AXLLAMA_RUNTIME_PROBE: liveness probe interval of a ready runtime, default 5 */
+    /* limits (docs/api.md, "Limits"); the defaults fit a 4 GB Raspberry Pi */
+    size_t max_body_bytes;           /* AXLLAMA_MAX_BODY: a request body, default 8 MiB */
+    unsigned max_connections;        /* AXLLAMA_MAX_CONNECTIONS: open connections, default 512 */
+    unsigned max_connections_per_ip; /* AXLLAMA_MAX_CONNECTIONS_PER_IP: from one client address, default 128 */
+    double request_timeout_s;        /* AXLLAMA_REQUEST_TIMEOUT: a request's headers and body, default 60 */
+    size_t max_queued_bytes;         /* AXLLAMA_MAX_QUEUED_BYTES: requests held by the engine, default 64 MiB */
+    size_t max_stop;                 /* AXLLAMA_MAX_STOP: stop sequences of a request, default 16 */
+    size_t max_tools;                /* AXLLAMA_MAX_TOOLS: tool definitions of a request, default 64 */
 } server_config;
+
+#define CONFIG_DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 512u
+#define CONFIG_DEFAULT_MAX_CONNECTIONS_PER_IP 128u
+#define CONFIG_DEFAULT_REQUEST_TIMEOUT_S 60.0
+#define CONFIG_DEFAULT_MAX_QUEUED_BYTES ((size_t)64 << 20)
+#define CONFIG_DEFAULT_MAX_STOP 16u
+#define CONFIG_DEFAULT_MAX_TOOLS 64u
 
 /* Reads the environment. Every value is trimmed of spaces and surrounding quotes first (Ollama's
  * envconfig.Var); an empty value counts as unset. OLLAMA_KEEP_ALIVE and OLLAMA_LOAD_TIMEOUT take a
  * Go duration or a bare integer of seconds, AXLLAMA_STALL_TIMEOUT and AXLLAMA_RUNTIME_PROBE a positive
- * one; OLLAMA_MAX_QUEUE a positive integer; AXLLAMA_CONTEXT_RETAIN a number in (0, 1];
+ * one, as does AXLLAMA_REQUEST_TIMEOUT; OLLAMA_MAX_QUEUE, AXLLAMA_MAX_CONNECTIONS,
+ * AXLLAMA_MAX_CONNECTIONS_PER_IP, AXLLAMA_MAX_STOP and AXLLAMA_MAX_TOOLS a positive integer;
+ * AXLLAMA_MAX_BODY and AXLLAMA_MAX_QUEUED_BYTES a positive number of bytes, optionally followed by
+ * K, M or G (KiB, MiB, GiB; "KB", "KiB", "B" spellings and any case accepted: "8M", "512KiB");
+ * AXLLAMA_CONTEXT_RETAIN a number in (0, 1];
  * AXLLAMA_RESET_EVERY_TURN is on for "1" only; AXLLAMA_RESTORE is off for "0" and "false" (any
  * case); OLLAMA_DEBUG is on
  * for any value but "0" and "false" (any case); OLLAMA_ORIGINS entries are comma-separated (spaces

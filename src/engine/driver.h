@@ -86,6 +86,7 @@ typedef enum {
     DRV_FAIL_UPSTREAM, /* the tokenizer upstream failed (compatibility mode) */
     DRV_FAIL_HUNG,     /* no progress, or no answer, for too long */
     DRV_FAIL_STOP,     /* the runtime did not stop after /api/stop */
+    DRV_FAIL_TOKENIZER, /* the tokenizer service does not know the runtime's uid */
 } drv_failure;
 
 /* The run cannot go on (the runtime died, the upstream failed): the current run, or the next one

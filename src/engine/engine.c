@@ -14,7 +14,9 @@
  *   - the engine worker (one): everything else here, loader.c, turn.c, compat.c and the driver's run
  *     functions; it alone owns the loaded model's parts, the session and the driver's connection.
  *   - the tokenizer service's threads: the on_* callbacks of loader.c, which only hand what the
- *     runtime sent to the driver (driver_saw_*) or record the runtime's uid (status_lock).
+ *     runtime sent to the driver (driver_saw_*), record the runtime's uid (status_lock) and pin it
+ *     in the service (after releasing status_lock), or note that the service lost it
+ *     (tokenizer_lost, driver_fail_run).
  *   - the supervisor's monitor threads (the runtime's, and the upstream's in compatibility mode):
  *     on_runtime_exit / on_upstream_exit set an atomic and fail the driver's run (driver_fail_run).
  * Locks, and what they guard (the lock order is this order: a lock may be taken while holding one
@@ -28,7 +30,7 @@
  *   4. a job's lock (job.h): its references and events. A leaf.
  *   The supervisor's and the tokenizer service's own locks are never held while calling in here, and
  *   the callbacks take only the driver's lock or status_lock.
- * Atomics: shutting_down, runtime_died, upstream_died, a job's cancelled.
+ * Atomics: shutting_down, runtime_died, upstream_died, tokenizer_lost, a job's cancelled.
  * Ownership: jobs are reference-counted (the API's reference and the engine's; job.h); events belong
  * to the job's queue until job_next hands them to the API.
  * (§ numbers: docs/spec/runtime-protocol.md.) */
@@ -39,11 +41,15 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/utf8.h"
 #include "engine/engine_internal.h"
 
 #define DRIVER_CALL_TIMEOUT_S 5.0
 #define BUSY_TIMEOUT_S 60.0 /* "llm is running" lasts a reset prefill at most (16 chunks x 1.34 s on a Pi) */
 #define IDLE_WAKE_S 1.0     /* the worker's longest sleep while a model idles */
+
+/* Of the prompt text sent to the runtime (runtime_prompt). */
+#define RUNTIME_PROMPT_MAX_BYTES 4096
 
 /* ---------------------------------------------------------------- the turn's interfaces */
 
@@ -208,6 +214,19 @@ static bool plan_turn(engine *e, job *j, int attempt, session_plan *plan, char *
                                    errlen);
 }
 
+/* The prompt text handed to the runtime with /api/generate. The runtime prefills what axllama staged,
+ * so the text only reaches its log and its /encode call (answered from the stage): a prompt of
+ * megabytes would flood the log and pass the tokenizer service's body limit. At most
+ * RUNTIME_PROMPT_MAX_BYTES of it, cut at a character boundary; free it. */
+static char *runtime_prompt(const job *j)
+{
+    const char *text = job_last_user_text(j);
+    size_t n = strlen(text);
+    if (n > RUNTIME_PROMPT_MAX_BYTES)
+        n = utf8_complete_prefix(text, RUNTIME_PROMPT_MAX_BYTES);
+    return xstrndup(text, n);
+}
+
 /* A job in the normal mode: plan, run, commit; a full context resets and retries once. */
 static void run_planned_job(engine *e, job *j, job_metrics *mt)
 {
@@ -218,24 +237,28 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
     snprintf(uid, sizeof uid, "%s", e->uid);
     pthread_mutex_unlock(&e->status_lock);
     turn_outcome o = {0};
+    char *prompt = runtime_prompt(j);
     for (int attempt = 0; attempt < 2; attempt++) {
         session_plan plan;
         char err[512];
         if (!plan_turn(e, j, attempt, &plan, err, sizeof err)) {
             turn_outcome_free(&o);
+            free(prompt);
             job_fail(j, 400, "%s", err);
             return;
         }
         if (plan.dropped)
             log_printf(&e->log, "dropped the %zu oldest messages to fit the context", plan.dropped);
         if (plan.truncated)
-            log_printf(&e->log, "truncated the prompt: cut %zu tokens from the middle of the newest message to fit "
-                       "the context (truncate: false refuses it instead)", plan.truncated);
+            log_printf(&e->log,
+                       "truncated the prompt: cut %s%zu tokens from the middle of the newest message to fit "
+                       "the context (truncate: false refuses it instead)",
+                       plan.truncated_at_least ? "at least " : "", plan.truncated);
         turn_plan tp = {.reset = plan.reset,
                         /* a non-empty system_prompt: an empty one is left out by the runtime, which is
                          * fine too (the staged answer is used either way), but keeps its log readable */
                         .reset_system = "(staged by axllama)",
-                        .prompt = job_last_user_text(j),
+                        .prompt = prompt,
                         .staged = true,
                         .uid = uid,
                         .reset_ids = &plan.reset_ids,
@@ -268,11 +291,19 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
         snprintf(o.error, sizeof o.error, "the context is full even after a reset");
         o.result = TURN_FAILED;
     }
+    /* the runtime's uid is gone (its reset or generate may have failed in any way): say so, and start
+     * the runtime and the service again */
+    bool uid_lost = o.result != TURN_OK && atomic_exchange(&e->tokenizer_lost, false);
+    if (uid_lost)
+        snprintf(o.error, sizeof o.error, "%s", TOKENIZER_LOST_MESSAGE);
     if (o.result != TURN_OK) {
         session_invalidate(&e->sess);
         engine_after_failed_turn(e, &o);
     }
+    free(prompt);
     engine_end_job(e, j, &o, mt);
+    if (uid_lost)
+        engine_unload_now(e);
     turn_outcome_free(&o);
 }
 
@@ -374,6 +405,15 @@ static bool next_work(engine *e, job **j, char **unload_name)
     return true;
 }
 
+/* The job no longer counts in the engine's held bytes. */
+static void release_bytes(engine *e, job *j)
+{
+    pthread_mutex_lock(&e->queue_lock);
+    e->held_bytes -= j->bytes;
+    j->bytes = 0;
+    pthread_mutex_unlock(&e->queue_lock);
+}
+
 static void *engine_worker_main(void *arg)
 {
     engine *e = arg;
@@ -396,6 +436,7 @@ static void *engine_worker_main(void *arg)
             job_fail(j, 499, "request canceled");
         else
             run_job(e, j);
+        release_bytes(e, j);
         job_unref(j);
         restore_if_due(e); /* the runtime is idle: win back a conversation a side request pushed out */
     }
@@ -422,6 +463,7 @@ engine *engine_new(const engine_config *cfg)
     pthread_mutex_init(&e->status_lock, NULL);
     atomic_init(&e->runtime_died, false);
     atomic_init(&e->upstream_died, false);
+    atomic_init(&e->tokenizer_lost, false);
     atomic_init(&e->shutting_down, false);
     atomic_init(&e->heartbeat_ns, clock_mono_ns());
     session_init(&e->sess);
@@ -457,6 +499,29 @@ void engine_free(engine *e)
     free(e);
 }
 
+static size_t text_bytes(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* The bytes of text a request holds (what job_new copies): messages, tool calls, tools, prompt, stop
+ * sequences. */
+static size_t request_bytes(const job_request *req)
+{
+    size_t n = text_bytes(req->raw_prompt) + text_bytes(req->system_suffix);
+    for (size_t i = 0; req->messages && i < req->n_messages; i++) {
+        const chat_message *m = &req->messages[i];
+        n += text_bytes(m->content) + text_bytes(m->reasoning_content);
+        for (size_t k = 0; m->tool_calls && k < m->n_tool_calls; k++)
+            n += text_bytes(m->tool_calls[k].name) + text_bytes(m->tool_calls[k].arguments_json);
+    }
+    for (size_t i = 0; req->tools_json && i < req->n_tools; i++)
+        n += text_bytes(req->tools_json[i]);
+    for (size_t i = 0; req->options.stop && i < req->options.n_stop; i++)
+        n += text_bytes(req->options.stop[i]);
+    return n;
+}
+
 int engine_submit(engine *e, const job_request *req, job **out, char *err, size_t errlen)
 {
     const model_manifest *m = model_registry_find(e->cfg.models, req->model ? req->model : "");
@@ -474,10 +539,25 @@ int engine_submit(engine *e, const job_request *req, job **out, char *err, size_
                  req->model);
         return 400;
     }
+    size_t bytes = request_bytes(req);
+    pthread_mutex_lock(&e->queue_lock);
+    if (e->cfg.max_queued_bytes && e->held_bytes > 0 && e->held_bytes + bytes > e->cfg.max_queued_bytes) {
+        size_t held = e->held_bytes;
+        pthread_mutex_unlock(&e->queue_lock);
+        snprintf(err, errlen,
+                 "server busy, please try again.  the requests waiting hold %zu bytes, this one %zu more (at most "
+                 "%zu: AXLLAMA_MAX_QUEUED_BYTES)",
+                 held, bytes, e->cfg.max_queued_bytes);
+        return 503;
+    }
+    e->held_bytes += bytes; /* reserved before the copy: parallel submits cannot all pass */
+    pthread_mutex_unlock(&e->queue_lock);
     job *j = job_new(req, m, think);
     j->engine = e;
+    j->bytes = bytes;
     pthread_mutex_lock(&e->queue_lock);
     if (e->queued >= e->cfg.max_queue || atomic_load(&e->shutting_down)) {
+        e->held_bytes -= bytes;
         pthread_mutex_unlock(&e->queue_lock);
         job_unref(j);
         job_unref(j);

@@ -109,6 +109,8 @@ typedef struct job job;
 typedef struct {
     const model_registry *models; /* borrowed */
     size_t max_queue;             /* OLLAMA_MAX_QUEUE, default 512 */
+    size_t max_queued_bytes;      /* AXLLAMA_MAX_QUEUED_BYTES: the requests the engine holds (queued or
+                                     running) take at most this many bytes of text; 0: no such limit */
     double default_keep_alive_s;  /* OLLAMA_KEEP_ALIVE, default 300; < 0 forever */
     double load_timeout_s;        /* OLLAMA_LOAD_TIMEOUT, default 300 (a manifest's value wins) */
     double stall_timeout_s;       /* AXLLAMA_STALL_TIMEOUT: a running turn with no progress this long
@@ -131,7 +133,9 @@ void engine_free(engine *e);
 
 /* Queues a job. Returns 200 and *out, or an HTTP status with a message: 404 unknown model
  * ("model 'x' not found"), 400 (e.g. think on a model without thinking), 503 queue full
- * ("server busy, please try again.  maximum pending requests exceeded"). */
+ * ("server busy, please try again.  maximum pending requests exceeded"), 503 when the request's text
+ * would take the requests held past max_queued_bytes (checked before the request is copied; a request
+ * that finds nothing held is always taken). */
 int engine_submit(engine *e, const job_request *req, job **out, char *err, size_t errlen);
 /* Next event, waiting up to timeout_s; false if none came in time. After DONE or ERROR there are
  * no more events. */

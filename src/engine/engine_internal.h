@@ -36,6 +36,7 @@ struct engine {
     pthread_cond_t queue_cond; /* monotonic: a job, an unload request, or shutdown */
     job *head, *tail;
     size_t queued;
+    size_t held_bytes; /* the text of the jobs queued or running (job.bytes), for max_queued_bytes */
     char *unload_requested; /* model name, handled by the worker when idle */
     atomic_bool shutting_down;
     pthread_t worker;
@@ -68,11 +69,16 @@ struct engine {
     session displaced; /* a multi-turn conversation a one-off request pushed out of the runtime */
     const model_manifest *displaced_model;
     atomic_bool runtime_died; /* set by the supervisor's thread */
+    atomic_bool tokenizer_lost; /* the service does not know the runtime's uid (set by on_unknown_uid) */
     /* compatibility mode */
     supervisor *up_sup; /* the upstream tokenizer command, NULL when none */
     atomic_bool upstream_died;
     compat_session compat;
 };
+
+/* What a job gets when the tokenizer service lost the runtime's uid. */
+#define TOKENIZER_LOST_MESSAGE \
+    "the tokenizer service lost the runtime's conversation; the model is being reloaded, try again"
 
 /* loader.c */
 /* Makes m the loaded model, ready to run (loading it, or waiting out a load or restart in progress).

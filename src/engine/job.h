@@ -53,6 +53,7 @@ struct job {
     bool has_keep_alive;
     double keep_alive_s;
     double t_submit; /* clock_mono() */
+    size_t bytes;    /* the request's text, counted in the engine's held bytes until the job ends */
 
     struct job *next; /* queue link, under the engine's queue_lock */
 };

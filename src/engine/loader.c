@@ -19,12 +19,37 @@
 
 /* ---------------------------------------------------------------- callbacks (other threads) */
 
+/* The runtime takes a uid when it starts (GET /get_uid, then /bos_id, /eos_id, /reset) and keeps it:
+ * the first uid handed out after each start is the runtime's (e->uid is cleared at a load and when the
+ * runtime exits). It is pinned, so that no other client's /get_uid calls can evict it, and a later
+ * uid (another client's) does not replace it. */
 static void on_new_uid(void *user, const char *uid)
 {
     engine *e = user;
     pthread_mutex_lock(&e->status_lock);
-    snprintf(e->uid, sizeof e->uid, "%s", uid);
+    bool adopt = e->uid[0] == '\0';
+    if (adopt)
+        snprintf(e->uid, sizeof e->uid, "%s", uid);
+    tok_service *svc = e->svc; /* this service (it is stopped only after its requests end), or NULL */
     pthread_mutex_unlock(&e->status_lock);
+    if (adopt && svc)
+        tok_service_pin_uid(svc, uid);
+}
+
+/* A request named a uid the service does not know. If it is the runtime's (or a turn is running, whose
+ * runtime may hold a uid the engine never saw), the runtime's turn can never progress: fail it now (the
+ * engine then reloads the model) instead of waiting out the stall timeout. */
+static void on_unknown_uid(void *user, const char *path, const char *uid)
+{
+    engine *e = user;
+    pthread_mutex_lock(&e->status_lock);
+    bool runtime_s = !strcmp(uid, e->uid) || e->running_job;
+    pthread_mutex_unlock(&e->status_lock);
+    if (!runtime_s)
+        return;
+    log_printf(&e->log, "the tokenizer service does not know uid %s (%s): failing the turn and reloading", uid, path);
+    atomic_store(&e->tokenizer_lost, true);
+    driver_fail_run(e->drv, DRV_FAIL_TOKENIZER, TOKENIZER_LOST_MESSAGE);
 }
 
 static void on_decode(void *user, const char *uid, const int32_t *ids, size_t n, const char *text, size_t len)
@@ -91,6 +116,9 @@ static void on_runtime_log(void *user, const char *line)
 static void on_runtime_exit(void *user, const rt_status *st)
 {
     engine *e = user;
+    pthread_mutex_lock(&e->status_lock);
+    e->uid[0] = '\0'; /* the restarted runtime takes a new uid */
+    pthread_mutex_unlock(&e->status_lock);
     atomic_store(&e->runtime_died, true);
     driver_fail_run(e->drv, DRV_FAIL_DIED, "the model runtime exited unexpectedly; it is being restarted");
     log_printf(&e->log, "runtime exited (status %d); restarting", st->last_exit);
@@ -283,6 +311,8 @@ static tok_service *start_service(engine *e, const model_manifest *m, const toke
                              .on_new_uid = on_new_uid,
                              .on_decode = on_decode,
                              .on_request = on_request,
+                             .on_unknown_uid = on_unknown_uid,
+                             .loopback_only = true,
                              .upstream_url = m->upstream_url,
                              .on_encode = on_encode,
                              .on_upstream_error = on_upstream_error,
@@ -343,6 +373,7 @@ static int load_model(engine *e, const model_manifest *m, char *err, size_t errl
     pthread_mutex_unlock(&e->status_lock);
     session_init(&e->sess);
     atomic_store(&e->runtime_died, false);
+    atomic_store(&e->tokenizer_lost, false);
     driver_attach(e->drv, port);
 
     if (!supervisor_start(sup, err, errlen) || !wait_ready(e, sup, timeout, err, errlen)) {

@@ -9,6 +9,16 @@
 
 enum { PREFILL_CHUNK = 128 };
 
+/* A prompt is counted exactly up to this many times max_prefill tokens (what a truncation reports);
+ * beyond that encoding stops (tokenizer_encode_limit): a prompt of megabytes costs the same as one of
+ * a few windows, and its count is a lower bound. */
+#define SESSION_COUNT_WINDOWS 4
+
+static size_t count_limit(const session_model *m)
+{
+    return (size_t)m->max_prefill * SESSION_COUNT_WINDOWS;
+}
+
 void session_init(session *s)
 {
     memset(s, 0, sizeof *s);
@@ -247,8 +257,8 @@ static continue_result try_continue(const session *s, const session_model *m, co
     strbuf text = {0};
     sb_puts(&text, "<|im_end|>\n");
     bool ok = render(m, tools, all, n, think, first_new, true, &text);
-    if (ok)
-        tokenizer_encode(m->tok, text.data, text.len, &plan->diff);
+    if (ok) /* a turn of more than max_prefill ids cannot fit: no need to count the rest */
+        tokenizer_encode_limit(m->tok, text.data, text.len, (size_t)m->max_prefill, &plan->diff);
     sb_free(&text);
     if (!ok || !turn_fits(m, s->kv_ids.len, plan->diff.len)) {
         iv_clear(&plan->diff);
@@ -292,6 +302,24 @@ static size_t truncate_middle(idvec *ids, size_t max)
     return cut;
 }
 
+/* The truncation of a turn too long to have been counted (tokenizer_encode_limit stopped after
+ * count_limit() + 1 ids): plan->diff holds the turn's first ids; keeps SESSION_TRUNCATE_KEEP_START of
+ * them and the last max - SESSION_TRUNCATE_KEEP_START ids of the whole text (text, n: the system block
+ * then the turn), encoded from its end alone. truncated is then a lower bound. False if max leaves no
+ * room for a start and an end. */
+static bool truncate_uncounted(const session_model *m, const char *text, size_t n, size_t max, session_plan *plan)
+{
+    size_t keep_start = SESSION_TRUNCATE_KEEP_START;
+    if (max < 2 * keep_start || plan->diff.len < keep_start)
+        return false;
+    size_t seen = plan->diff.len; /* the turn has more ids than this */
+    plan->diff.len = keep_start;
+    tokenizer_encode_tail(m->tok, text, n, max - keep_start, &plan->diff);
+    plan->truncated = seen > max ? seen - max : 1;
+    plan->truncated_at_least = true;
+    return true;
+}
+
 /* One reset plan being fitted: the conversation (msgs[0..count), the system message first when
  * start is 1), where each turn begins (cuts), and the rendering of the view that keeps all but
  * the oldest `drop` turns. */
@@ -306,6 +334,8 @@ typedef struct {
     size_t view_count;
     strbuf text;
     idvec full; /* the rendering of the view: the system block, then the turn to prefill */
+    /* full holds every id; else only the first count_limit() + 1 (the view cannot fit) */
+    bool complete;
     size_t measured; /* the drop that full holds; SIZE_MAX: none */
 } fitting;
 
@@ -323,7 +353,9 @@ static bool measure(fitting *f, size_t drop)
     f->measured = SIZE_MAX;
     if (!render(f->m, f->tools, f->view, f->view_count, f->think, 0, true, &f->text))
         return false;
-    tokenizer_encode(f->m->tok, f->text.data, f->text.len, &f->full);
+    /* a view of more than max_prefill ids cannot fit: encoding stops a little past that (a huge prompt
+     * costs the budget, not its length) */
+    f->complete = tokenizer_encode_limit(f->m->tok, f->text.data, f->text.len, count_limit(f->m), &f->full);
     f->measured = drop;
     return true;
 }
@@ -383,7 +415,14 @@ static bool plan_reset(const session_model *m, const tool_list *tools, chat_mess
             sb_free(&f.text);
             return false;
         }
-        tokenizer_encode(m->tok, f.text.data, f.text.len, &plan->reset_ids);
+        if (!tokenizer_encode_limit(m->tok, f.text.data, f.text.len, (size_t)m->max_prefill, &plan->reset_ids)) {
+            snprintf(err, errlen,
+                     "the system prompt is too long: more than %d tokens (this model's context takes at "
+                     "most %d)",
+                     m->max_prefill, m->max_prefill);
+            sb_free(&f.text);
+            return false;
+        }
     }
     size_t sys = plan->reset_ids.len;
     if (sys >= (size_t)m->max_prefill) {
@@ -422,7 +461,9 @@ static bool plan_reset(const session_model *m, const tool_list *tools, chat_mess
     }
     if (verdict >= 0)
         iv_append(&plan->diff, f.full.v + sys, f.full.len - sys);
-    if (verdict == 0 && m->truncate) {
+    if (verdict == 0 && m->truncate && !f.complete) {
+        verdict = truncate_uncounted(m, f.text.data, f.text.len, max_turn(m, sys), plan) ? 1 : 0;
+    } else if (verdict == 0 && m->truncate) {
         size_t turn = plan->diff.len;
         plan->truncated = truncate_middle(&plan->diff, max_turn(m, sys));
         verdict = plan->truncated ? 1 : 0;
@@ -437,9 +478,10 @@ static bool plan_reset(const session_model *m, const tool_list *tools, chat_mess
         copy_into_plan(plan, f.view, f.view_count);
     } else if (verdict == 0) {
         snprintf(err, errlen,
-                 "the prompt is too long: %zu tokens with the system prompt (this model takes at most %d per turn "
+                 "the prompt is too long: %s%zu tokens with the system prompt (this model takes at most %d per turn "
                  "after a %zu-token system prompt)",
-                 f.full.len, sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
+                 f.complete ? "" : "more than ", f.complete ? f.full.len : f.full.len - 1,
+                 sys ? budget_for(m, (int)sys) : m->max_prefill, sys);
     }
     free(f.cuts);
     free(f.view);
@@ -489,12 +531,19 @@ bool session_plan_chat_tools(const session *s, const session_model *m, const cha
 bool session_plan_raw(const session_model *m, const char *prompt, session_plan *plan, char *err, size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
-    tokenizer_encode(m->tok, prompt, strlen(prompt), &plan->diff);
-    if (!turn_fits(m, 0, plan->diff.len) && m->truncate)
+    size_t n = strlen(prompt);
+    bool complete = tokenizer_encode_limit(m->tok, prompt, n, count_limit(m), &plan->diff);
+    if (!complete && m->truncate)
+        truncate_uncounted(m, prompt, n, max_turn(m, 0), plan);
+    else if (!turn_fits(m, 0, plan->diff.len) && m->truncate)
         plan->truncated = truncate_middle(&plan->diff, max_turn(m, 0));
     if (!turn_fits(m, 0, plan->diff.len)) {
-        snprintf(err, errlen, "the prompt is too long: %zu tokens (this model takes at most %d)", plan->diff.len,
-                 m->max_prefill);
+        if (complete)
+            snprintf(err, errlen, "the prompt is too long: %zu tokens (this model takes at most %d)", plan->diff.len,
+                     m->max_prefill);
+        else
+            snprintf(err, errlen, "the prompt is too long: more than %zu tokens (this model takes at most %d)",
+                     count_limit(m), m->max_prefill);
         session_plan_free(plan);
         return false;
     }

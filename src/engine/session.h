@@ -74,6 +74,8 @@ typedef struct {
     idvec diff;      /* the ids to stage for /api/generate (the prompt to prefill) */
     size_t dropped;  /* messages dropped from the front to fit */
     size_t truncated; /* tokens cut from the middle of the newest turn to fit (model.truncate) */
+    bool truncated_at_least; /* the turn was too long to count (encoding stopped at the window's size):
+                                truncated is a lower bound */
     size_t skipped;  /* the request's messages (after the system message) not rendered: see session */
     /* the conversation this plan renders (owned copies), to commit after the turn */
     char *system;

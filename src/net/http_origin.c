@@ -1,7 +1,8 @@
-/* http_origin: the API's checks of where a request comes from, as Ollama makes them: CORS per
- * OLLAMA_ORIGINS (gin-contrib/cors as configured in Ollama's server/routes.go) and the DNS-rebinding
- * guard on the Host header of a loopback listener (docs/spec/ollama-api.md §4.2, §4.3). Servers that
- * set disable_cors / disable_host_guard never get here. */
+/* http_origin: the API's checks of where a request comes from, as Ollama makes them: Go's own checks
+ * of the Host header (net/http refuses a malformed one, several, or none on HTTP/1.1, before any
+ * handler), CORS per OLLAMA_ORIGINS (gin-contrib/cors as configured in Ollama's server/routes.go) and
+ * the DNS-rebinding guard on the Host header of a loopback listener (docs/spec/ollama-api.md §4.2, §4.3).
+ * Servers that set disable_cors / disable_host_guard never get here. */
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "net/http_server_internal.h"
 
 #define STATUS_NO_CONTENT 204u
+#define STATUS_BAD_REQUEST 400u
 #define STATUS_FORBIDDEN 403u
 
 /* Ollama's CORS settings. */
@@ -132,6 +134,59 @@ void http_origin_decorate(const http_conn *c, http_response *r)
     MHD_add_response_header(r->mhd, "Access-Control-Allow-Origin", c->cors_origin);
     if (!c->srv->rules.allow_all_origins)
         MHD_add_response_header(r->mhd, "Vary", "Origin");
+}
+
+/* ------------------------------------------------------------------------------------ Go's Host checks */
+
+/* The bytes Go's httpguts.ValidHostHeader accepts: letters, digits, and what a host, an IPv6
+ * literal with its zone, or a port can contain. */
+static bool host_byte_valid(unsigned char b)
+{
+    if ((b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z'))
+        return true;
+    return b != '\0' && strchr("!$%&'()*+,-.:;=[]_~", b) != NULL;
+}
+
+typedef struct {
+    size_t count;
+    const char *value;
+} host_headers;
+
+static enum MHD_Result collect_host(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    host_headers *h = cls;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        h->count++;
+        h->value = value ? value : "";
+    }
+    return MHD_YES;
+}
+
+/* Go's answer to a request it cannot read: "400 Bad Request: <why>", and the connection closed. */
+static http_response *go_bad_request(const char *why)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "400 Bad Request: %s", why);
+    http_response *r = http_response_bytes(STATUS_BAD_REQUEST, HTTP_CONTENT_TYPE_TEXT, body, (size_t)n);
+    MHD_add_response_header(r->mhd, MHD_HTTP_HEADER_CONNECTION, "close");
+    return r;
+}
+
+http_response *http_host_header_check(http_conn *c, const char *version)
+{
+    host_headers h = {0};
+    MHD_get_connection_values(c->mhd, MHD_HEADER_KIND, collect_host, &h);
+    if (h.count > 1)
+        return go_bad_request("too many Host headers");
+    if (h.count == 1) {
+        for (const unsigned char *p = (const unsigned char *)h.value; *p; p++)
+            if (!host_byte_valid(*p))
+                return go_bad_request("malformed Host header");
+        return NULL;
+    }
+    bool http11 = version && strcmp(version, MHD_HTTP_VERSION_1_0) != 0 && strcmp(version, "HTTP/0.9") != 0;
+    return http11 ? go_bad_request("missing required Host header") : NULL;
 }
 
 /* ------------------------------------------------------------------------------------ Host guard */

@@ -1,7 +1,8 @@
 /* http_server: the dispatcher of axllama's one HTTP server (see http_server.h): the listener, the
- * libmicrohttpd daemon and its threads, routing and the fallback, request bodies and their limit,
- * request logging, start and stop. Responses and streaming live in http_response.c, CORS and the
- * Host guard in http_origin.c. */
+ * libmicrohttpd daemon and its threads, its connection limits, routing and the fallback, request
+ * bodies and their limit, request logging, start and stop. Responses and streaming live in
+ * http_response.c, CORS and the Host checks in http_origin.c, the deadlines of slow connections in
+ * http_watchdog.c. */
 #include "net/http_server.h"
 
 #include <arpa/inet.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,10 +24,18 @@
  * (2048) even under AddressSanitizer, and small enough that max_connections threads stay cheap. */
 #define HTTP_THREAD_STACK_BYTES ((size_t)2 << 20)
 
+/* File descriptors a server needs besides its connections (listener, pipes, the runtime's, logs). */
+#define HTTP_SPARE_FDS 64u
+
+/* A message libmicrohttpd repeats (one per refused connection under a flood) is logged once per this
+ * many seconds, with how often it came in between. */
+#define MHD_LOG_REPEAT_WINDOW_S 10.0
+
 /* Status codes by number: older libmicrohttpd releases name some of them differently. */
 #define STATUS_NOT_FOUND 404u
 #define STATUS_METHOD_NOT_ALLOWED 405u
 #define STATUS_CONTENT_TOO_LARGE 413u
+#define STATUS_SERVICE_UNAVAILABLE 503u
 /* What the log shows for a request whose client went away before its answer (nginx's code). */
 #define STATUS_CLIENT_GONE 499u
 
@@ -47,7 +58,8 @@ static void server_logf(http_server *srv, const char *fmt, ...)
     srv->log(srv->log_user, line);
 }
 
-/* libmicrohttpd's own error messages, one line each. */
+/* libmicrohttpd's own error messages, one line each; a line that repeats within
+ * MHD_LOG_REPEAT_WINDOW_S is counted instead, and the count logged with its next appearance. */
 static void server_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http_server *srv = cls;
@@ -58,7 +70,23 @@ static void server_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    server_logf(srv, "http: %s", line);
+    double now = clock_mono();
+    pthread_mutex_lock(&srv->mhd_log_lock);
+    bool repeat = strncmp(line, srv->mhd_log_last, sizeof srv->mhd_log_last - 1) == 0;
+    if (repeat && now - srv->mhd_log_at < MHD_LOG_REPEAT_WINDOW_S) {
+        srv->mhd_log_repeats++;
+        pthread_mutex_unlock(&srv->mhd_log_lock);
+        return;
+    }
+    unsigned long repeats = repeat ? srv->mhd_log_repeats : 0;
+    snprintf(srv->mhd_log_last, sizeof srv->mhd_log_last, "%s", line);
+    srv->mhd_log_at = now;
+    srv->mhd_log_repeats = 0;
+    pthread_mutex_unlock(&srv->mhd_log_lock);
+    if (repeats)
+        server_logf(srv, "http: %s (%lu more times in the last %.0f s)", line, repeats, MHD_LOG_REPEAT_WINDOW_S);
+    else
+        server_logf(srv, "http: %s", line);
 }
 
 static void sockaddr_format_ip(const struct sockaddr *sa, char *out, size_t outlen)
@@ -109,6 +137,34 @@ const char *http_request_header(const http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn->mhd, MHD_HEADER_KIND, name);
 }
 
+typedef struct {
+    const char *name;
+    size_t count;
+} header_counter;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    header_counter *hc = cls;
+    if (key && strcasecmp(key, hc->name) == 0)
+        hc->count++;
+    return MHD_YES;
+}
+
+size_t http_request_header_count(const http_request *req, const char *name)
+{
+    header_counter hc = {.name = name};
+    MHD_get_connection_values(req->conn->mhd, MHD_HEADER_KIND, count_header, &hc);
+    return hc.count;
+}
+
+bool http_request_peer_is_loopback(const http_request *req)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn->mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return info && info->client_addr && net_sockaddr_is_loopback(info->client_addr);
+}
+
 const char *http_request_query(const http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn->mhd, MHD_GET_ARGUMENT_KIND, name);
@@ -134,6 +190,7 @@ bool http_request_abandoned(const http_request *req)
 
 static enum MHD_Result server_send_response(http_conn *c, http_response *r, const char *method, const char *path)
 {
+    http_watchdog_handling(&c->srv->watchdog, c->mhd); /* no deadline while the answer goes out */
     http_origin_decorate(c, r);
     if (r->stream)
         http_stream_attach(r->stream, c->srv, http_conn_fd(c));
@@ -182,6 +239,7 @@ static const http_route *server_find_route(const http_server *srv, const char *m
 
 static enum MHD_Result server_run_handler(http_conn *c, const char *method, const char *path)
 {
+    http_watchdog_handling(&c->srv->watchdog, c->mhd);
     if (c->route->blocking && !c->timeout_lifted) {
         /* libmicrohttpd would close a connection whose stream stays quiet past the idle timeout */
         MHD_set_connection_option(c->mhd, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
@@ -215,14 +273,53 @@ static http_response *body_too_large_response(const http_server *srv)
     return http_response_error(STATUS_CONTENT_TOO_LARGE, "request body too large (limit %zu bytes)", srv->max_body);
 }
 
-/* What is decided as soon as the headers are in: the CORS and Host checks, the user's before_body
- * hook, routing (404/405 when there is no fallback) and a declared oversized body (413). Returns a
- * response to send now, or NULL to read the body; sets c->route. */
-static http_response *server_check_headers(http_conn *c, const char *method, const char *url)
+static http_response *over_budget_response(const http_server *srv)
+{
+    return http_response_error(STATUS_SERVICE_UNAVAILABLE,
+                               "server busy, please try again.  the requests in progress hold too much data (at "
+                               "most %zu bytes at once)",
+                               srv->max_body_held);
+}
+
+/* Takes n more bytes of the server's body budget for c; false (nothing taken) when that would pass the
+ * budget while other requests hold some of it. */
+static bool body_budget_take(http_conn *c, size_t n)
+{
+    http_server *srv = c->srv;
+    if (!srv->max_body_held || n == 0)
+        return true;
+    pthread_mutex_lock(&srv->held_lock);
+    bool others = srv->body_bytes_held > c->held;
+    bool ok = !others || srv->body_bytes_held + n <= srv->max_body_held;
+    if (ok) {
+        srv->body_bytes_held += n;
+        c->held += n;
+    }
+    pthread_mutex_unlock(&srv->held_lock);
+    return ok;
+}
+
+static void body_budget_release(http_conn *c)
+{
+    http_server *srv = c->srv;
+    if (!c->held)
+        return;
+    pthread_mutex_lock(&srv->held_lock);
+    srv->body_bytes_held -= c->held;
+    c->held = 0;
+    pthread_mutex_unlock(&srv->held_lock);
+}
+
+/* What is decided as soon as the headers are in: Go's Host checks, the CORS and Host-guard checks,
+ * the user's before_body hook, routing (404/405 when there is no fallback) and a declared oversized
+ * body (413). Returns a response to send now, or NULL to read the body; sets c->route. */
+static http_response *server_check_headers(http_conn *c, const char *method, const char *url, const char *version)
 {
     http_server *srv = c->srv;
     http_response *early = NULL;
-    if (srv->cors || srv->host_guard)
+    if (srv->host_guard)
+        early = http_host_header_check(c, version);
+    if (!early && (srv->cors || srv->host_guard))
         early = http_origin_check(c, method);
     if (!early && srv->before_body) {
         http_request req = {.method = method, .path = url, .body = "", .conn = c};
@@ -230,8 +327,11 @@ static http_response *server_check_headers(http_conn *c, const char *method, con
     }
     if (!early)
         c->route = server_find_route(srv, method, url, &early);
-    if (!early && !srv->handler_takes_oversize && declared_body_size(c->mhd) > srv->max_body)
+    unsigned long long declared = early ? 0 : declared_body_size(c->mhd);
+    if (!early && !srv->handler_takes_oversize && declared > srv->max_body)
         early = body_too_large_response(srv);
+    if (!early && declared <= srv->max_body && !body_budget_take(c, (size_t)declared))
+        early = over_budget_response(srv); /* refused before the body is uploaded */
     return early;
 }
 
@@ -243,14 +343,13 @@ static http_response *server_check_headers(http_conn *c, const char *method, con
 static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *mhd, const char *url, const char *method,
                                         const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     http_server *srv = cls;
     http_conn *c = *con_cls;
     if (!c) {
         http_conn first = {.srv = srv, .mhd = mhd, .fd = -1};
         if (srv->log_requests)
             first.start = clock_mono();
-        http_response *early = server_check_headers(&first, method, url);
+        http_response *early = server_check_headers(&first, method, url, version);
         if (early)
             return server_send_response(&first, early, method, url);
         c = xmalloc(sizeof *c);
@@ -259,9 +358,13 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *mhd, c
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!c->too_large) {
+        if (!c->too_large && !c->over_budget) {
             if (*upload_size > srv->max_body - c->body.len) {
                 c->too_large = true; /* stop buffering; the answer comes once the upload ends */
+                sb_free(&c->body);
+            } else if (c->body.len + *upload_size > c->held &&
+                       !body_budget_take(c, c->body.len + *upload_size - c->held)) {
+                c->over_budget = true; /* a chunked body (or one longer than declared) passed the budget */
                 sb_free(&c->body);
             } else {
                 sb_append(&c->body, upload, *upload_size);
@@ -270,6 +373,8 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *mhd, c
         *upload_size = 0;
         return MHD_YES;
     }
+    if (c->over_budget)
+        return server_send_response(c, over_budget_response(srv), method, url);
     if (c->too_large && !srv->handler_takes_oversize)
         return server_send_response(c, body_too_large_response(srv), method, url);
     return server_run_handler(c, method, url);
@@ -280,14 +385,35 @@ static void server_on_request_done(void *cls, struct MHD_Connection *mhd, void *
 {
     (void)code;
     http_server *srv = cls;
+    http_watchdog_answered(&srv->watchdog, mhd); /* kept alive: the idle deadline starts */
     http_conn *c = *con_cls;
     if (!c)
         return;
     if (c->timeout_lifted) /* back to the keep-alive idle timeout */
         MHD_set_connection_option(mhd, MHD_CONNECTION_OPTION_TIMEOUT, srv->idle_timeout_s);
+    body_budget_release(c);
     sb_free(&c->body);
     free(c);
     *con_cls = NULL;
+}
+
+/* A request line arrived (libmicrohttpd's URI log callback): the request's deadline starts. */
+static void *server_on_request_line(void *cls, const char *uri, struct MHD_Connection *mhd)
+{
+    (void)uri;
+    http_server *srv = cls;
+    http_watchdog_request_line(&srv->watchdog, mhd);
+    return NULL; /* *con_cls stays NULL until the headers are in */
+}
+
+static void server_on_connection(void *cls, struct MHD_Connection *mhd, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        http_watchdog_opened(&srv->watchdog, mhd, socket_context);
+    else
+        http_watchdog_closed(&srv->watchdog, socket_context);
 }
 
 /* ------------------------------------------------------------------------------------ start/stop */
@@ -295,8 +421,22 @@ static void server_on_request_done(void *cls, struct MHD_Connection *mhd, void *
 static void server_free(http_server *srv)
 {
     http_origin_rules_free(&srv->rules);
+    pthread_mutex_destroy(&srv->mhd_log_lock);
+    pthread_mutex_destroy(&srv->held_lock);
     free(srv->routes);
     free(srv);
+}
+
+/* Raises the soft limit on open files (up to the hard one) so that max_connections connections fit:
+ * the usual soft limit of 1024 would make accept() fail well before libmicrohttpd's own limit. */
+static void server_raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_connections + HTTP_SPARE_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* Learns the bound address: port, loopback or not, and the text for logs. Returns the family. */
@@ -329,12 +469,16 @@ static bool server_start_daemon(http_server *srv, const http_server_config *cfg,
         pool = 0; /* libmicrohttpd would warn that it ignores 1 */
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    unsigned max_connections = cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+    server_raise_fd_limit(max_connections);
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, server_on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK_BYTES,
-        MHD_OPTION_NOTIFY_COMPLETED, server_on_request_done, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_ip, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)HTTP_THREAD_STACK_BYTES, MHD_OPTION_NOTIFY_COMPLETED, server_on_request_done, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, server_on_request_line,
+        srv, MHD_OPTION_END);
     return srv->daemon != NULL;
 }
 
@@ -346,6 +490,8 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     }
     http_server *srv = xcalloc(1, sizeof *srv);
     atomic_init(&srv->stopping, false);
+    pthread_mutex_init(&srv->mhd_log_lock, NULL);
+    pthread_mutex_init(&srv->held_lock, NULL);
     srv->n_routes = cfg->n_routes;
     srv->routes = xmalloc((cfg->n_routes ? cfg->n_routes : 1) * sizeof *srv->routes);
     if (cfg->n_routes)
@@ -359,6 +505,7 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
     if (srv->cors || srv->host_guard)
         http_origin_rules_init(&srv->rules, cfg->origins);
     srv->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : HTTP_DEFAULT_MAX_BODY;
+    srv->max_body_held = cfg->max_body_bytes_held;
     srv->idle_timeout_s = cfg->idle_timeout_s ? cfg->idle_timeout_s : HTTP_DEFAULT_IDLE_TIMEOUT_S;
     srv->log = cfg->log;
     srv->log_user = cfg->log_user;
@@ -372,8 +519,17 @@ http_server *http_server_start(const http_server_config *cfg, char *err, size_t 
         return NULL;
     }
     int family = server_learn_address(srv);
+    double request_timeout = cfg->request_timeout_s > 0 ? cfg->request_timeout_s : HTTP_DEFAULT_REQUEST_TIMEOUT_S;
+    if (!http_watchdog_start(&srv->watchdog, request_timeout, srv->idle_timeout_s)) {
+        snprintf(err, errlen, "cannot start the HTTP server on %s: no thread for its watchdog", srv->address);
+        http_watchdog_stop(&srv->watchdog);
+        close(srv->listen_fd);
+        server_free(srv);
+        return NULL;
+    }
     if (!server_start_daemon(srv, cfg, family)) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", srv->address);
+        http_watchdog_stop(&srv->watchdog);
         close(srv->listen_fd);
         server_free(srv);
         return NULL;
@@ -386,12 +542,12 @@ void http_server_stop(http_server *srv)
     if (!srv)
         return;
     atomic_store(&srv->stopping, true); /* handlers and streams give up within HTTP_STREAM_POLL_S */
-    /* take the listen socket back so that it is closed exactly once, by us */
-    if (MHD_quiesce_daemon(srv->daemon) == MHD_INVALID_SOCKET)
-        srv->listen_fd = -1; /* libmicrohttpd keeps it and closes it */
-    MHD_stop_daemon(srv->daemon);
-    if (srv->listen_fd >= 0)
-        close(srv->listen_fd);
+    /* libmicrohttpd closes the listen socket it was given. No MHD_quiesce_daemon first: with a
+     * thread pool on epoll it races the workers removing the socket from their epoll sets and
+     * aborts the process ("Failed to remove listen FD from epoll set"). */
+    MHD_stop_daemon(srv->daemon); /* every connection reported closed: nothing is tracked any more */
+    srv->listen_fd = -1;
+    http_watchdog_stop(&srv->watchdog);
     server_free(srv);
 }
 

@@ -6,8 +6,21 @@
  *
  * What the API needs besides is on unless a config field turns it off: Ollama's CORS rules
  * (OLLAMA_ORIGINS) and the Host-header guard of a loopback listener (docs/spec/ollama-api.md §4.2, §4.3),
- * gin's 404/405 texts for unrouted requests (replaced by a fallback handler), the early 413 (replaced by
- * handler_takes_oversize), request logging (log_requests).
+ * with Go's own Host checks on any listener (400 "malformed Host header", "too many Host headers",
+ * "missing required Host header"), gin's 404/405 texts for unrouted requests (replaced by a fallback
+ * handler), the early 413 (replaced by handler_takes_oversize), request logging (log_requests).
+ *
+ * Limits every server has (a client cannot hold the server with slow or idle connections):
+ *   - at most max_connections connections, and at most max_connections_per_ip from one address
+ *     (further connections are closed as soon as they are accepted);
+ *   - at most max_body_bytes_held bytes of request bodies held at once (503 beyond it): parallel large
+ *     requests cannot take the machine's memory;
+ *   - a deadline for each request: its request line, headers and body must all arrive within
+ *     request_timeout_s (from the connection's start for its first request, from the request line
+ *     for a later one on a kept-alive connection); a kept-alive connection may stay idle for at
+ *     most idle_timeout_s after its last answer, however slowly it trickles bytes. A connection that
+ *     misses either is closed without an answer (a watchdog thread shuts its socket down). Nothing
+ *     bounds a request once its handler runs (generation may take minutes).
  *
  * Threading (http_server_config.threading):
  *   - HTTP_THREAD_PER_CONNECTION (the default; the API and the emulator): a handler runs on its
@@ -34,6 +47,7 @@
 #define HTTP_DEFAULT_MAX_BODY ((size_t)32 << 20)
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 300u
 #define HTTP_DEFAULT_MAX_CONNECTIONS 1024u
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 60.0
 #define HTTP_DEFAULT_POOL_THREADS 4u
 /* How long a streaming response waits for its producer between checks of the client. */
 #define HTTP_STREAM_POLL_S 0.05
@@ -86,6 +100,13 @@ typedef struct {
     size_t max_body_bytes;      /* 0: HTTP_DEFAULT_MAX_BODY */
     unsigned idle_timeout_s;    /* keep-alive idle timeout; 0: HTTP_DEFAULT_IDLE_TIMEOUT_S */
     unsigned max_connections;   /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
+    unsigned max_connections_per_ip; /* connections one client address may hold at once; 0: no such limit */
+    size_t max_body_bytes_held; /* the bodies of the requests in progress (from their headers until their
+                                   answer is complete) take at most this many bytes: a request whose
+                                   body would pass it gets 503 before its body is read (a request is
+                                   always taken when none is in progress); 0: no such limit */
+    double request_timeout_s;   /* a request's line, headers and body arrive within this (above);
+                                   0: HTTP_DEFAULT_REQUEST_TIMEOUT_S */
     void (*log)(void *user, const char *line); /* optional: errors, and requests if log_requests */
     void *log_user;
     bool log_requests;          /* one line per request: status, time to first byte, client, path */
@@ -109,7 +130,8 @@ typedef struct {
      * upload passed the limit): the handler runs with req->body_too_large set and an empty body. */
     bool handler_takes_oversize;
     bool disable_cors;       /* no Origin checks: no 403, no preflight, no Access-Control-* headers */
-    bool disable_host_guard; /* no Host-header check on a loopback listener */
+    bool disable_host_guard; /* no Host-header checks: neither Go's (any listener) nor the DNS-rebinding
+                                guard of a loopback listener */
     http_threading threading;
     unsigned pool_threads; /* HTTP_THREAD_POOL: 0 = HTTP_DEFAULT_POOL_THREADS; 1 = the listener's thread */
 } http_server_config;
@@ -127,6 +149,10 @@ bool http_server_is_loopback(const http_server *srv);
 
 /* A request header (case-insensitive name), or NULL. */
 const char *http_request_header(const http_request *req, const char *name);
+/* How many times the request has a header (case-insensitive name). */
+size_t http_request_header_count(const http_request *req, const char *name);
+/* Whether the client's address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x). */
+bool http_request_peer_is_loopback(const http_request *req);
 /* A query parameter of the request's URL (percent-decoded), or NULL. */
 const char *http_request_query(const http_request *req, const char *name);
 /* True when the client has closed its connection, or the server is stopping: a handler that

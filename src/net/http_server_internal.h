@@ -1,12 +1,13 @@
-/* http_server_internal: what the three files of the HTTP server share and nobody else sees: the
- * server and per-request state, the response object, and the entry points of the CORS/Host checks
- * (http_origin.c) and of responses and streaming (http_response.c) that the dispatcher
- * (http_server.c) calls. */
+/* http_server_internal: what the files of the HTTP server share and nobody else sees: the server and
+ * per-request state, the response object, and the entry points of the CORS/Host checks
+ * (http_origin.c), of responses and streaming (http_response.c) and of the connection watchdog
+ * (http_watchdog.c) that the dispatcher (http_server.c) calls. */
 #ifndef AXLLAMA_NET_HTTP_SERVER_INTERNAL_H
 #define AXLLAMA_NET_HTTP_SERVER_INTERNAL_H
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "net/http_server.h"
@@ -26,6 +27,38 @@ typedef struct {
     size_t n_local_ips;
 } http_origin_rules;
 
+/* Where a connection is in its life, for the watchdog (http_watchdog.c). */
+typedef enum {
+    HTTP_CONN_AWAITING,  /* accepted; its first request line has not arrived */
+    HTTP_CONN_RECEIVING, /* a request line arrived; its headers or body have not all arrived */
+    HTTP_CONN_HANDLING,  /* a handler runs or an answer is being sent: no deadline */
+    HTTP_CONN_IDLE,      /* kept alive after an answer, waiting for the next request */
+} http_conn_phase;
+
+/* One open connection (libmicrohttpd's socket context), guarded by the watchdog's lock. */
+typedef struct http_tracked_conn {
+    struct http_tracked_conn *prev, *next;
+    int fd;
+    http_conn_phase phase;
+    double deadline; /* clock_mono() by which the phase must change; 0: none */
+} http_tracked_conn;
+
+/* Closes connections that miss their deadline (see http_server.h): a thread that wakes every
+ * HTTP_WATCHDOG_TICK_S and shuts down the socket of every late connection (the connection's own
+ * thread then closes it; libmicrohttpd reports a closed connection before it closes the socket, so
+ * a tracked fd is always still open). */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* monotonic: stop */
+    http_tracked_conn *head;
+    size_t count;
+    double request_timeout_s, idle_timeout_s;
+    unsigned long closed; /* connections shut down for a missed deadline */
+    bool stop;
+    bool running;
+    pthread_t thread;
+} http_watchdog;
+
 struct http_server {
     struct MHD_Daemon *daemon;
     int listen_fd;
@@ -43,12 +76,22 @@ struct http_server {
     bool host_guard; /* the Host guard applies (on a loopback listener) */
     http_origin_rules rules;
     size_t max_body;
+    size_t max_body_held; /* 0: no limit */
+    pthread_mutex_t held_lock;
+    size_t body_bytes_held; /* reserved by the requests in progress (held_lock) */
     unsigned idle_timeout_s;
     void (*log)(void *user, const char *line);
     void *log_user;
     bool log_requests;
     void (*on_response)(void *user, const char *method, const char *route, unsigned status);
     void *on_response_user;
+    http_watchdog watchdog;
+    /* libmicrohttpd's repeated messages (one per refused connection under a flood) are counted, not
+     * each logged: the last line and when it was logged, and how often it came again since */
+    pthread_mutex_t mhd_log_lock;
+    char mhd_log_last[256];
+    double mhd_log_at;
+    unsigned long mhd_log_repeats;
 
     atomic_bool stopping;
 };
@@ -61,7 +104,9 @@ struct http_conn {
     const char *cors_origin; /* Access-Control-Allow-Origin to send, NULL: none */
     int fd;                  /* the client socket, -1 until needed */
     strbuf body;
+    size_t held; /* bytes of the server's body budget this request holds */
     bool too_large;
+    bool over_budget; /* a chunked body passed the server's budget: 503 once it is in */
     bool timeout_lifted;
     double start; /* clock_mono() when the headers were in (request logging) */
 };
@@ -83,7 +128,30 @@ void http_response_free(http_response *r);
 /* True when the peer closed (FIN or RST) or the socket is gone. Pipelined bytes do not count. */
 bool http_socket_closed(int fd);
 
+/* ---- http_watchdog.c */
+
+#define HTTP_WATCHDOG_TICK_S 0.25
+
+/* Starts the watchdog's thread; false if it cannot be created. */
+bool http_watchdog_start(http_watchdog *w, double request_timeout_s, double idle_timeout_s);
+/* Stops the thread and frees what is still tracked (the daemon is stopped first). */
+void http_watchdog_stop(http_watchdog *w);
+/* libmicrohttpd's connection notifications: a connection opened (its socket context set) or closed. */
+void http_watchdog_opened(http_watchdog *w, struct MHD_Connection *mhd, void **socket_context);
+void http_watchdog_closed(http_watchdog *w, void **socket_context);
+/* A request line arrived / a handler or an early answer runs / an answer is complete. */
+void http_watchdog_request_line(http_watchdog *w, struct MHD_Connection *mhd);
+void http_watchdog_handling(http_watchdog *w, struct MHD_Connection *mhd);
+void http_watchdog_answered(http_watchdog *w, struct MHD_Connection *mhd);
+/* Connections shut down so far for a missed deadline. */
+unsigned long http_watchdog_closed_count(http_watchdog *w);
+
 /* ---- http_origin.c */
+
+/* Go's checks of the Host header (net/http's readRequest), on any listener: more than one Host header,
+ * one with a byte a host cannot contain, or none on an HTTP/1.1 request is refused with Go's 400 (the
+ * connection is then closed). NULL when the header is fine. */
+http_response *http_host_header_check(http_conn *c, const char *version);
 
 /* Copies the origin patterns and learns the machine's host name and addresses. */
 void http_origin_rules_init(http_origin_rules *rules, const char *const *origins);

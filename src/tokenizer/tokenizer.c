@@ -36,6 +36,10 @@
 
 enum { ID_PRESENT = 1, ID_ADDED = 2, ID_SPECIAL = 4 };
 
+/* NFC makes a text at most this many times shorter (Hangul jamo L+V+T, 9 bytes, compose into one
+ * 3-byte syllable; every other composition shrinks less): a bound for tokenizer_encode_limit. */
+#define TOKENIZER_NFC_SHRINK 4u
+
 typedef struct {
     const char *text; /* points into the arena */
     uint32_t len;
@@ -73,6 +77,7 @@ struct tokenizer {
     bool added_first_byte[2][256]; /* [normalized][byte] */
 
     pcre2_code *split_re;
+    uint32_t max_token_len; /* the longest token's bytes */
     bool nfc;
     bool ignore_merges;
     int32_t bos_id, eos_id, pad_id;
@@ -596,6 +601,9 @@ tokenizer *tokenizer_load_files(const char *json_path, const char *config_path, 
             }
         }
         t->n_ids = used;
+        for (size_t id = 0; id < used; id++)
+            if (t->tok_len[id] > t->max_token_len)
+                t->max_token_len = t->tok_len[id];
     }
     if (ok && config_path && access(config_path, F_OK) == 0) {
         json_error_t je;
@@ -769,17 +777,21 @@ static void bpe_piece(const tokenizer *t, const char *s, size_t n, idvec *out)
         free(heap);
 }
 
-/* Split regex + BPE over one normalized segment (valid UTF-8). */
-static void encode_pretokenized(const tokenizer *t, const char *s, size_t n, pcre2_match_data *md, idvec *out)
+/* Split regex + BPE over one normalized segment (valid UTF-8). Stops once out holds stop_at ids (after
+ * the piece that reached it); false then. */
+static bool encode_pretokenized(const tokenizer *t, const char *s, size_t n, pcre2_match_data *md, idvec *out,
+                                size_t stop_at)
 {
     size_t pos = 0;
     while (pos < n) {
+        if (out->len >= stop_at)
+            return false;
         int rc = pcre2_match(t->split_re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
             rc = pcre2_match(t->split_re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
         if (rc < 0) { /* no further match: the rest is one gap piece */
             bpe_piece(t, s + pos, n - pos, out);
-            return;
+            return true;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t start = ov[0], end = ov[1];
@@ -798,6 +810,7 @@ static void encode_pretokenized(const tokenizer *t, const char *s, size_t n, pcr
             pos = start + len;
         }
     }
+    return true;
 }
 
 /* Finds the leftmost-longest added token (of the given normalized class) in s[from..n). */
@@ -874,8 +887,10 @@ static bool has_non_ascii(const char *s, size_t n)
     return false;
 }
 
-/* One segment between non-normalized added tokens: NFC, then normalized added tokens, then BPE. */
-static void encode_segment(const tokenizer *t, const char *s, size_t n, pcre2_match_data *md, idvec *out)
+/* One segment between non-normalized added tokens: NFC, then normalized added tokens, then BPE. Stops
+ * once out holds stop_at ids; false then. */
+static bool encode_segment(const tokenizer *t, const char *s, size_t n, pcre2_match_data *md, idvec *out,
+                           size_t stop_at)
 {
     strbuf nfc = {0};
     if (t->nfc && has_non_ascii(s, n)) {
@@ -885,16 +900,22 @@ static void encode_segment(const tokenizer *t, const char *s, size_t n, pcre2_ma
     }
     size_t pos = 0, at;
     const added_token *a;
-    while ((a = find_added(t, true, s, n, pos, &at)) != NULL) {
-        encode_pretokenized(t, s + pos, at - pos, md, out);
-        iv_push(out, a->id);
+    bool complete = true;
+    while (complete && (a = find_added(t, true, s, n, pos, &at)) != NULL) {
+        complete = encode_pretokenized(t, s + pos, at - pos, md, out, stop_at);
+        if (complete)
+            iv_push(out, a->id);
         pos = at + a->len;
     }
-    encode_pretokenized(t, s + pos, n - pos, md, out);
+    if (complete)
+        complete = encode_pretokenized(t, s + pos, n - pos, md, out, stop_at);
     sb_free(&nfc);
+    return complete;
 }
 
-void tokenizer_encode(const tokenizer *t, const char *text, size_t n, idvec *out)
+/* tokenizer_encode until out holds stop_at ids (SIZE_MAX: the whole text); false when it stopped
+ * before the end of the text. */
+static bool encode_upto(const tokenizer *t, const char *text, size_t n, idvec *out, size_t stop_at)
 {
     strbuf repaired = {0};
     if (!utf8_is_valid(text, n)) {
@@ -905,16 +926,97 @@ void tokenizer_encode(const tokenizer *t, const char *text, size_t n, idvec *out
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->split_re, NULL);
     size_t pos = 0, at;
     const added_token *a;
-    while ((a = find_added(t, false, text, n, pos, &at)) != NULL) {
+    bool complete = true;
+    while (complete && (a = find_added(t, false, text, n, pos, &at)) != NULL) {
         if (at > pos)
-            encode_segment(t, text + pos, at - pos, md, out);
-        iv_push(out, a->id);
+            complete = encode_segment(t, text + pos, at - pos, md, out, stop_at);
+        if (complete && out->len >= stop_at && at < n)
+            complete = false;
+        if (complete)
+            iv_push(out, a->id);
         pos = at + a->len;
     }
-    if (pos < n)
-        encode_segment(t, text + pos, n - pos, md, out);
+    if (complete && pos < n)
+        complete = out->len < stop_at && encode_segment(t, text + pos, n - pos, md, out, stop_at);
     pcre2_match_data_free(md);
     sb_free(&repaired);
+    return complete;
+}
+
+void tokenizer_encode(const tokenizer *t, const char *text, size_t n, idvec *out)
+{
+    encode_upto(t, text, n, out, SIZE_MAX);
+}
+
+size_t tokenizer_max_token_bytes(const tokenizer *t)
+{
+    return t->max_token_len;
+}
+
+/* The most bytes of text that can encode to at most n_ids ids: every id stands for at most
+ * max_token_len bytes of the normalized text, and NFC shrinks a text at most TOKENIZER_NFC_SHRINK-fold. */
+static size_t bytes_for_ids(const tokenizer *t, size_t n_ids)
+{
+    size_t per_id = (size_t)t->max_token_len * TOKENIZER_NFC_SHRINK;
+    return n_ids > SIZE_MAX / per_id ? SIZE_MAX : n_ids * per_id;
+}
+
+/* The length of the longest prefix of s[0..n) that is at most max bytes and ends at a character
+ * boundary (a UTF-8 lead byte or ASCII follows it). */
+static size_t prefix_at_char(const char *s, size_t n, size_t max)
+{
+    if (max >= n)
+        return n;
+    size_t k = max;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k--;
+    return k;
+}
+
+bool tokenizer_encode_limit(const tokenizer *t, const char *text, size_t n, size_t max_ids, idvec *out)
+{
+    size_t start = out->len;
+    size_t stop_at = max_ids >= SIZE_MAX - start ? SIZE_MAX : start + max_ids + 1;
+    /* a prefix this long holds more than max_ids ids: the rest of the text is never looked at */
+    size_t cap = bytes_for_ids(t, max_ids + 1);
+    size_t looked = prefix_at_char(text, n, cap);
+    bool complete = encode_upto(t, text, looked, out, stop_at);
+    if (complete && looked < n && out->len <= start + max_ids) { /* not reached: never, by the bound */
+        out->len = start;
+        complete = encode_upto(t, text, n, out, stop_at);
+        looked = n;
+    }
+    if (out->len > start + max_ids) {
+        out->len = start + max_ids + 1; /* exactly one past the limit */
+        return false;
+    }
+    return complete && looked == n;
+}
+
+void tokenizer_encode_tail(const tokenizer *t, const char *text, size_t n, size_t n_ids, idvec *out)
+{
+    /* typical text takes 3-5 bytes per id: start with a window of 16 per id, and widen it until the
+     * ids kept are far from its start (or it is the whole text) */
+    size_t window = n_ids > SIZE_MAX / 32 ? SIZE_MAX : (n_ids + 1) * 16;
+    size_t widest = bytes_for_ids(t, 2 * (n_ids + 1));
+    idvec ids = {0};
+    for (;;) {
+        size_t from = window >= n ? 0 : n - window;
+        while (from > 0 && from < n && ((unsigned char)text[from] & 0xC0) == 0x80)
+            from++; /* a character boundary */
+        /* start after a line break when there is one near: a piece never starts in the middle there */
+        const char *nl = from > 0 ? memchr(text + from, '\n', n - from < 256 ? n - from : 256) : NULL;
+        if (nl)
+            from = (size_t)(nl - text) + 1;
+        iv_clear(&ids);
+        encode_upto(t, text + from, n - from, &ids, SIZE_MAX);
+        if (from == 0 || ids.len >= 2 * n_ids + 2 || window >= widest)
+            break;
+        window = window > SIZE_MAX / 2 ? SIZE_MAX : window * 2;
+    }
+    size_t keep = ids.len < n_ids ? ids.len : n_ids;
+    iv_append(out, ids.v + ids.len - keep, keep);
+    iv_free(&ids);
 }
 
 /* ---- decode ---- */

@@ -24,6 +24,24 @@ void tokenizer_free(tokenizer *tok);
  * string handed to HF would be) to out. Added tokens in the text are recognised. */
 void tokenizer_encode(const tokenizer *tok, const char *text, size_t n, idvec *out);
 
+/* tokenizer_encode within a budget, for texts that may be far too long for a context window: appends
+ * the ids of text, but stops as soon as more than max_ids were appended (the text's first max_ids + 1
+ * ids are then in out, exactly those tokenizer_encode gives) and returns false; true when the whole
+ * text took at most max_ids ids. Only a prefix of the text that surely holds more than max_ids ids is
+ * ever looked at (max_ids + 1 times 4 x tokenizer_max_token_bytes() bytes), so the cost is bounded by
+ * the budget, not by the text. */
+bool tokenizer_encode_limit(const tokenizer *tok, const char *text, size_t n, size_t max_ids, idvec *out);
+
+/* Appends the last n_ids ids of text's encoding (all of them if it has fewer), encoding only a window
+ * at the end of the text, widened until it holds twice as many ids (or a window of 2 x n_ids + 2 times
+ * the most bytes an id can take, or the whole text). Exactly tokenizer_encode's ids in practice; they
+ * could differ only where one pre-token (a run of thousands of letters or spaces) crosses the window's
+ * start, and then only in how that run is split. For the end of a text too long for the window. */
+void tokenizer_encode_tail(const tokenizer *tok, const char *text, size_t n, size_t n_ids, idvec *out);
+
+/* The most bytes one id stands for (the longest token). */
+size_t tokenizer_max_token_bytes(const tokenizer *tok);
+
 /* Appends the raw bytes of ids to out (no UTF-8 repair). Returns false, appending nothing, if an
  * id is out of range. */
 bool tokenizer_decode_bytes(const tokenizer *tok, const int32_t *ids, size_t n, strbuf *out);

@@ -49,8 +49,11 @@ http_response *tokproto_error(unsigned status, const char *fmt, ...)
     return tokproto_json(status, obj);
 }
 
-static http_response *tokproto_invalid_uid(void)
+/* The 404 for a uid the service does not know, reported first (on_unknown_uid) for a POST. */
+static http_response *tokproto_invalid_uid(tok_service *svc, const char *path, const char *uid)
 {
+    if (path && svc->on_unknown_uid)
+        svc->on_unknown_uid(svc->user, path, uid);
     return tokproto_error(STATUS_NOT_FOUND, "Invalid uid");
 }
 
@@ -197,7 +200,7 @@ static http_response *tokproto_special_id(tok_service *svc, const http_request *
         return tokproto_error(STATUS_BAD_REQUEST, "missing query parameter: uid");
     uid_state *st = uid_table_acquire(svc->uids, uid);
     if (!st)
-        return tokproto_invalid_uid();
+        return tokproto_invalid_uid(svc, NULL, uid);
     uid_table_release(svc->uids, st);
     json_t *obj = json_object();
     json_object_set_new(obj, key, json_integer(id));
@@ -231,7 +234,7 @@ static http_response *tokproto_reset(tok_service *svc, json_t *body, const char 
     }
     uid_state *st = uid_table_acquire(svc->uids, uid);
     if (!st)
-        return tokproto_invalid_uid();
+        return tokproto_invalid_uid(svc, "/reset", uid);
     pthread_mutex_lock(&st->lock);
     uid_state_clear_messages(st);
     uid_state_add_message(st, "system", prompt, prompt_len);
@@ -294,7 +297,7 @@ static http_response *tokproto_encode(tok_service *svc, json_t *body, const char
 
     uid_state *st = uid_table_acquire(svc->uids, uid);
     if (!st)
-        return tokproto_invalid_uid();
+        return tokproto_invalid_uid(svc, "/encode", uid);
     pthread_mutex_lock(&st->lock);
     json_t *obj = json_object();
     if (st->has_staged_encode) {
@@ -342,7 +345,7 @@ static http_response *tokproto_decode(tok_service *svc, json_t *body, const char
     uid_state *st = uid_table_acquire(svc->uids, uid);
     if (!st) {
         free(ids);
-        return tokproto_invalid_uid();
+        return tokproto_invalid_uid(svc, "/decode", uid);
     }
     strbuf text = {0};
     sb_append(&text, "", 0); /* NUL-terminated even when nothing completes */

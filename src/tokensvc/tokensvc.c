@@ -1,17 +1,20 @@
 /* tokensvc: the tokenizer service's front (see tokensvc.h): its configuration, start and stop, the
  * HTTP server it runs on (net/http_server with a thread pool, no CORS or Host guard, every request
  * through one handler), what every request goes through before the protocol or the proxy answers it
- * (the method, the body limit, the request observer, collapsed leading slashes), and the staging
- * seam the engine drives. */
+ * (loopback_only's refusals, the method, the body limit, the request observer, collapsed leading
+ * slashes), the pinned uid, and the staging seam the engine drives. */
 #include "tokensvc/tokensvc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tokensvc/tokensvc_internal.h"
 
+#define STATUS_FORBIDDEN 403u
 #define STATUS_METHOD_NOT_ALLOWED 405u
 #define STATUS_CONTENT_TOO_LARGE 413u
 
@@ -25,11 +28,69 @@ static http_response *toksvc_too_large(const tok_service *svc)
     return tokproto_error(STATUS_CONTENT_TOO_LARGE, "request body too large (limit %zu bytes)", svc->max_body);
 }
 
-/* Refusals made as soon as the headers are in: a method other than GET and POST (405), a POST whose
- * declared body is over the limit (413, before it is uploaded). */
+/* Whether a Host header names this machine's loopback: 127.x.y.z, localhost or [::1], with or without
+ * a port. */
+static bool host_is_loopback(const char *host)
+{
+    char name[64];
+    const char *end;
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (!end)
+            return false;
+        end++;
+    } else {
+        end = strchr(host, ':');
+        if (!end)
+            end = host + strlen(host);
+    }
+    size_t n = (size_t)(end - host);
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (*end == ':') { /* a port: digits only */
+        const char *p = end + 1;
+        if (!*p)
+            return false;
+        for (; *p; p++)
+            if (*p < '0' || *p > '9')
+                return false;
+    } else if (*end) {
+        return false;
+    }
+    unsigned char v4[4];
+    if (inet_pton(AF_INET, name, v4) == 1)
+        return v4[0] == 127;
+    return strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0;
+}
+
+/* loopback_only: the runtime on this machine, not another machine, another host name or a web page. */
+static http_response *toksvc_check_origin(const http_request *req)
+{
+    if (!http_request_peer_is_loopback(req))
+        return tokproto_error(STATUS_FORBIDDEN, "the tokenizer service answers this machine only");
+    const char *host = http_request_header(req, "Host");
+    if (http_request_header_count(req, "Host") > 1 || (host && !host_is_loopback(host)))
+        return tokproto_error(STATUS_FORBIDDEN, "the tokenizer service answers requests to 127.0.0.1, localhost or "
+                                                "[::1] only");
+    static const char *const browser_headers[] = {"Origin", "Referer", "Sec-Fetch-Site", "Sec-Fetch-Mode"};
+    for (size_t i = 0; i < sizeof browser_headers / sizeof browser_headers[0]; i++)
+        if (http_request_header(req, browser_headers[i]))
+            return tokproto_error(STATUS_FORBIDDEN, "the tokenizer service does not answer web pages");
+    return NULL;
+}
+
+/* Refusals made as soon as the headers are in: loopback_only's (403), a method other than GET and POST
+ * (405), a POST whose declared body is over the limit (413, before it is uploaded). */
 static http_response *toksvc_check_headers(const http_request *req, void *user)
 {
     tok_service *svc = user;
+    if (svc->loopback_only) {
+        http_response *refused = toksvc_check_origin(req);
+        if (refused)
+            return refused;
+    }
     bool is_get = !strcmp(req->method, "GET"), is_post = !strcmp(req->method, "POST");
     if (!is_get && !is_post) {
         http_response *r = tokproto_error(STATUS_METHOD_NOT_ALLOWED, "Method not allowed (use GET or POST)");
@@ -111,6 +172,8 @@ tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t 
     svc->on_request = cfg->on_request;
     svc->on_encode = cfg->on_encode;
     svc->on_upstream_error = cfg->on_upstream_error;
+    svc->on_unknown_uid = cfg->on_unknown_uid;
+    svc->loopback_only = cfg->loopback_only;
     svc->user = cfg->user;
     svc->uids = uid_table_new(cfg->max_uids ? cfg->max_uids : TOK_SERVICE_DEFAULT_MAX_UIDS);
     if (cfg->upstream_url)
@@ -156,6 +219,11 @@ void tok_service_stop(tok_service *svc)
 uint16_t tok_service_port(const tok_service *svc)
 {
     return http_server_port(svc->http);
+}
+
+bool tok_service_pin_uid(tok_service *svc, const char *uid)
+{
+    return !svc->upstream_url && uid && uid_table_pin(svc->uids, uid);
 }
 
 bool tok_service_last_uid(tok_service *svc, char out[TOK_SERVICE_UID_LEN + 1])

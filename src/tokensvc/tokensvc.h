@@ -21,8 +21,16 @@
  *   - errors have real status codes and a JSON body {"error": "..."} (400 bad request, 404 unknown
  *     uid or endpoint, 405 method, 413 body too large); the service stays up.
  *   - at most max_uids uids are kept (default 4096); creating one more evicts the least recently
- *     used (the vendor never deletes any).
- *   - binds 127.0.0.1 by default (the vendor binds 0.0.0.0).
+ *     used (the vendor never deletes any), never the pinned uid (tok_service_pin_uid: inside `axllama
+ *     serve`, the runtime's), so a client that floods GET /get_uid cannot take the runtime's uid away.
+ *   - binds 127.0.0.1 by default (the vendor binds 0.0.0.0); with loopback_only (the service inside
+ *     `axllama serve`) it also answers 403 to a request from another machine, addressed to another
+ *     host (a Host header other than 127.x.x.x, localhost or [::1], with or without a port) or made by
+ *     a web page (an Origin, Referer or Sec-Fetch-* header: a browser's cross-site GET /get_uid). The
+ *     vendor runtime's client sends none of these. `axllama tokenizer serve --host 0.0.0.0` (a public
+ *     bind the user asked for) does not set it.
+ *   - a request naming an unknown uid is reported (on_unknown_uid) before its 404, so that the engine
+ *     fails the runtime's turn at once instead of waiting for a reply that cannot come.
  *
  * PROXY MODE (compatibility mode, cfg.upstream_url set): every request is forwarded unchanged (the
  * method, the path, the body, and the uid query parameter, the only one the protocol has) to an
@@ -74,23 +82,28 @@ typedef void (*tok_service_request_fn)(void *user, const char *method, const cha
 typedef void (*tok_service_encode_fn)(void *user, const char *uid, const int32_t *diff, size_t n_diff);
 /* Proxy mode: the upstream failed a call (path without the query; message names the upstream). */
 typedef void (*tok_service_error_fn)(void *user, const char *path, const char *message);
+/* POST /reset, /encode or /decode named a uid the service does not know (path: "/encode"...). Runs on
+ * an HTTP thread before the 404 is answered; same rules as on_decode. */
+typedef void (*tok_service_unknown_uid_fn)(void *user, const char *path, const char *uid);
 
 typedef struct {
-    const tokenizer *tok;                   /* required; borrowed: must outlive the service, never freed by it */
-    const char *host;                       /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
-    uint16_t port;                          /* 0: an ephemeral port, see tok_service_port() */
-    unsigned threads;                       /* 0: TOK_SERVICE_DEFAULT_THREADS */
-    size_t max_body_bytes;                  /* 0: 8 MiB; larger request bodies get 413 */
-    size_t max_uids;                        /* 0: 4096; more evict the least recently used uid */
-    unsigned connection_timeout_s;          /* 0: 30; an idle connection is closed after this */
-    tok_service_uid_fn on_new_uid;          /* optional */
-    tok_service_decode_fn on_decode;        /* optional */
-    tok_service_request_fn on_request;      /* optional */
-    const char *upstream_url;               /* NULL: the normal mode; "http://host:port": proxy mode (above) */
-    double upstream_timeout_s;              /* proxy mode: per forwarded call; <= 0: 30 */
-    tok_service_encode_fn on_encode;        /* optional; proxy mode only */
-    tok_service_error_fn on_upstream_error; /* optional; proxy mode only */
-    void *user;                             /* passed to the callbacks */
+    const tokenizer *tok;                      /* required; borrowed: must outlive the service, never freed by it */
+    const char *host;                          /* NULL: 127.0.0.1 ("localhost" binds IPv4 first) */
+    uint16_t port;                             /* 0: an ephemeral port, see tok_service_port() */
+    unsigned threads;                          /* 0: TOK_SERVICE_DEFAULT_THREADS */
+    size_t max_body_bytes;                     /* 0: 8 MiB; larger request bodies get 413 */
+    size_t max_uids;                           /* 0: 4096; more evict the least recently used uid */
+    unsigned connection_timeout_s;             /* 0: 30; an idle connection is closed after this */
+    tok_service_uid_fn on_new_uid;             /* optional */
+    tok_service_decode_fn on_decode;           /* optional */
+    tok_service_request_fn on_request;         /* optional */
+    tok_service_unknown_uid_fn on_unknown_uid; /* optional */
+    bool loopback_only;                        /* refuse other machines, other hosts and web pages (above) */
+    const char *upstream_url;                  /* NULL: the normal mode; "http://host:port": proxy mode (above) */
+    double upstream_timeout_s;                 /* proxy mode: per forwarded call; <= 0: 30 */
+    tok_service_encode_fn on_encode;           /* optional; proxy mode only */
+    tok_service_error_fn on_upstream_error;    /* optional; proxy mode only */
+    void *user;                                /* passed to the callbacks */
 } tok_service_config;
 
 /* Binds, starts serving and returns the service; NULL with a message in err on failure (bad
@@ -100,6 +113,10 @@ tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t 
 void tok_service_stop(tok_service *svc);
 /* The port actually bound (the ephemeral one when cfg.port was 0). */
 uint16_t tok_service_port(const tok_service *svc);
+
+/* Makes uid the pinned uid, never evicted (at most one: a new pin replaces the old). False if uid is
+ * unknown (or in proxy mode, where the upstream keeps the uids). */
+bool tok_service_pin_uid(tok_service *svc, const char *uid);
 
 /* Copies the uid most recently handed out by GET /get_uid into out (TOK_SERVICE_UID_LEN + 1
  * bytes); false if none yet. */

@@ -30,6 +30,8 @@ struct tok_service {
     tok_service_request_fn on_request;
     tok_service_encode_fn on_encode;
     tok_service_error_fn on_upstream_error;
+    tok_service_unknown_uid_fn on_unknown_uid;
+    bool loopback_only;
     void *user;
 
     uid_table *uids;

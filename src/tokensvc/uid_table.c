@@ -16,6 +16,7 @@ struct uid_table {
     size_t n_buckets; /* a power of two */
     size_t n_states, max_states;
     uid_state *lru_newest, *lru_oldest;
+    uid_state *pinned; /* never evicted; NULL: none */
     char last_uid[TOK_SERVICE_UID_LEN + 1];
 };
 
@@ -133,10 +134,15 @@ static void lru_push_newest(uid_table *t, uid_state *st)
         t->lru_oldest = st;
 }
 
-/* Removes the least recently used state; it is freed now, or by its last holder. Table locked. */
-static void uid_evict_oldest(uid_table *t)
+/* Removes the least recently used state other than the pinned one and keep; it is freed now, or by its
+ * last holder. False when there is none. Table locked. */
+static bool uid_evict_oldest(uid_table *t, const uid_state *keep)
 {
     uid_state *st = t->lru_oldest;
+    while (st && (st == t->pinned || st == keep))
+        st = st->lru_newer;
+    if (!st)
+        return false;
     uid_state **slot = uid_bucket_slot(t, st->uid);
     *slot = st->hash_next;
     lru_unlink(t, st);
@@ -144,6 +150,7 @@ static void uid_evict_oldest(uid_table *t)
     st->evicted = true;
     if (st->refs == 0)
         uid_state_free(st);
+    return true;
 }
 
 uid_state *uid_table_acquire(uid_table *t, const char *uid)
@@ -187,13 +194,24 @@ void uid_table_create(uid_table *t, char uid[TOK_SERVICE_UID_LEN + 1])
         make_uuid4(uid);
         slot = uid_bucket_slot(t, uid);
     } while (*slot);
-    *slot = uid_state_new(uid);
-    lru_push_newest(t, *slot);
+    uid_state *created = uid_state_new(uid);
+    *slot = created;
+    lru_push_newest(t, created);
     t->n_states++;
-    while (t->n_states > t->max_states)
-        uid_evict_oldest(t);
+    while (t->n_states > t->max_states && uid_evict_oldest(t, created))
+        ;
     memcpy(t->last_uid, uid, TOK_SERVICE_UID_LEN + 1);
     pthread_mutex_unlock(&t->lock);
+}
+
+bool uid_table_pin(uid_table *t, const char *uid)
+{
+    pthread_mutex_lock(&t->lock);
+    uid_state *st = *uid_bucket_slot(t, uid);
+    if (st)
+        t->pinned = st;
+    pthread_mutex_unlock(&t->lock);
+    return st != NULL;
 }
 
 void uid_table_set_last(uid_table *t, const char *uid)

@@ -1,6 +1,6 @@
 /* uid_table: the tokenizer service's uids and the conversation state of each: a hash table with an
- * LRU list capped at max_uids (creating one more evicts the least recently used), fresh UUID4 uids
- * from common/random, and the last uid handed out. A state is held (acquire/release) while a
+ * LRU list capped at max_uids (creating one more evicts the least recently used, never the pinned uid:
+ * the runtime's), fresh UUID4 uids from common/random, and the last uid handed out. A state is held (acquire/release) while a
  * request works on it, so an eviction never frees it under a running request; its fields are
  * guarded by its own lock. */
 #ifndef AXLLAMA_TOKENSVC_UID_TABLE_H
@@ -46,12 +46,16 @@ uid_table *uid_table_new(size_t max_uids);
 void uid_table_free(uid_table *t);
 
 /* Creates a fresh uid (its state holds the default system prompt), evicting the least recently used
- * one beyond max_uids, and makes it the last uid handed out. */
+ * one beyond max_uids (neither the pinned uid nor the new one), and makes it the last uid handed out. */
 void uid_table_create(uid_table *t, char uid[TOK_SERVICE_UID_LEN + 1]);
 /* Finds uid and holds it (release with uid_table_release); marks it most recently used. NULL if
  * unknown. */
 uid_state *uid_table_acquire(uid_table *t, const char *uid);
 void uid_table_release(uid_table *t, uid_state *st);
+
+/* Makes uid the pinned one (at most one is: a new pin replaces the old, which is evicted like any other
+ * again). False if uid is unknown. */
+bool uid_table_pin(uid_table *t, const char *uid);
 
 /* The last uid handed out: set by uid_table_create, or by the proxy for an upstream's uid (at most
  * TOK_SERVICE_UID_LEN bytes). uid_table_last copies it into out; false if there is none yet. */

@@ -18,7 +18,9 @@ static const char *const config_vars[] = {
     "OLLAMA_HOST",    "OLLAMA_MAX_QUEUE",      "OLLAMA_KEEP_ALIVE",     "OLLAMA_LOAD_TIMEOUT",
     "OLLAMA_ORIGINS", "OLLAMA_DEBUG",          "AXLLAMA_MODELS",        "AXLLAMA_TOKENIZER_DIR",
     "AXLLAMA_CACHE",  "AXLLAMA_STALL_TIMEOUT", "AXLLAMA_RESET_EVERY_TURN", "AXLLAMA_CONTEXT_RETAIN",
-    "AXLLAMA_RESTORE", "AXLLAMA_RUNTIME_PROBE"};
+    "AXLLAMA_RESTORE", "AXLLAMA_RUNTIME_PROBE", "AXLLAMA_MAX_BODY", "AXLLAMA_MAX_CONNECTIONS",
+    "AXLLAMA_MAX_CONNECTIONS_PER_IP", "AXLLAMA_REQUEST_TIMEOUT", "AXLLAMA_MAX_QUEUED_BYTES", "AXLLAMA_MAX_STOP",
+    "AXLLAMA_MAX_TOOLS"};
 
 static int clear_env(void **state)
 {
@@ -244,12 +246,19 @@ static void check_env_numbers(const char *var, const env_number_case *cases, siz
         server_config c;
         char *warnings = NULL;
         server_config_from_env(&c, &warnings);
-        double got = field == 0   ? c.keep_alive_s
-                     : field == 1 ? c.load_timeout_s
-                     : field == 2 ? (double)c.max_queue
-                     : field == 3 ? c.stall_timeout_s
-                     : field == 4 ? c.context_retain
-                                  : c.runtime_probe_s;
+        double got = field == 0    ? c.keep_alive_s
+                     : field == 1  ? c.load_timeout_s
+                     : field == 2  ? (double)c.max_queue
+                     : field == 3  ? c.stall_timeout_s
+                     : field == 4  ? c.context_retain
+                     : field == 5  ? c.runtime_probe_s
+                     : field == 6  ? (double)c.max_body_bytes
+                     : field == 7  ? (double)c.max_connections
+                     : field == 8  ? (double)c.max_connections_per_ip
+                     : field == 9  ? c.request_timeout_s
+                     : field == 10 ? (double)c.max_queued_bytes
+                     : field == 11 ? (double)c.max_stop
+                                   : (double)c.max_tools;
         if (got != cases[i].want || (warnings != NULL) != cases[i].warns)
             fail_msg("%s=[%s]: got %g (warnings: %s), want %g%s", var, cases[i].value, got,
                      warnings ? warnings : "none", cases[i].want, cases[i].warns ? " with a warning" : "");
@@ -403,6 +412,57 @@ static void test_env_reset_every_turn_only_for_1(void **state)
             fail_msg("AXLLAMA_RESET_EVERY_TURN=[%s]: %d", cases[i].value, c.reset_every_turn);
         server_config_free(&c);
     }
+}
+
+/* ---------------- the limits (issue 9) ---------------- */
+
+static void test_env_limit_defaults_fit_a_small_machine(void **state)
+{
+    (void)state;
+    server_config c;
+    char *warnings = NULL;
+    server_config_from_env(&c, &warnings);
+    assert_null(warnings);
+    assert_int_equal(c.max_body_bytes, 8u << 20);
+    assert_int_equal(c.max_connections, 512);
+    assert_int_equal(c.max_connections_per_ip, 128);
+    assert_true(c.request_timeout_s == 60);
+    assert_int_equal(c.max_queued_bytes, 64u << 20);
+    assert_int_equal(c.max_stop, 16);
+    assert_int_equal(c.max_tools, 64);
+    server_config_free(&c);
+}
+
+static void test_env_byte_sizes_take_k_m_g_suffixes(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_MAX_BODY", 6, {"1048576", 1048576, false}, {"512K", 512 * 1024, false},
+              {"512kb", 512 * 1024, false}, {"8M", 8 << 20, false}, {"8MiB", 8 << 20, false}, {"1g", 1 << 30, false},
+              {"100B", 100, false}, {" '2M' ", 2 << 20, false}, {"0", 8 << 20, true}, {"-1M", 8 << 20, true},
+              {"8 M", 8 << 20, true}, {"8T", 8 << 20, true}, {"M", 8 << 20, true}, {"1.5M", 8 << 20, true},
+              {"99999999999999999999", 8 << 20, true}, {"", 8 << 20, false});
+    unsetenv("AXLLAMA_MAX_BODY");
+    CHECK_ENV("AXLLAMA_MAX_QUEUED_BYTES", 10, {"128M", 128 << 20, false}, {"x", 64 << 20, true});
+}
+
+static void test_env_counts_are_positive_integers(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_MAX_CONNECTIONS", 7, {"64", 64, false}, {"0", 512, true}, {"many", 512, true},
+              {"99999999", 512, true});
+    unsetenv("AXLLAMA_MAX_CONNECTIONS");
+    CHECK_ENV("AXLLAMA_MAX_CONNECTIONS_PER_IP", 8, {"8", 8, false}, {"-2", 128, true});
+    unsetenv("AXLLAMA_MAX_CONNECTIONS_PER_IP");
+    CHECK_ENV("AXLLAMA_MAX_STOP", 11, {"4", 4, false}, {"1.5", 16, true});
+    unsetenv("AXLLAMA_MAX_STOP");
+    CHECK_ENV("AXLLAMA_MAX_TOOLS", 12, {"200", 200, false}, {"none", 64, true});
+}
+
+static void test_env_request_timeout_positive_duration(void **state)
+{
+    (void)state;
+    CHECK_ENV("AXLLAMA_REQUEST_TIMEOUT", 9, {"30s", 30, false}, {"2m", 120, false}, {"45", 45, false},
+              {"0", 60, true}, {"-5s", 60, true}, {"soon", 60, true}, {"", 60, false});
 }
 
 /* The CLI client reads OLLAMA_HOST through config_env_value: the same trimming as the server. */
@@ -703,6 +763,10 @@ int main(void)
         T(test_env_runtime_probe_positive_duration),
         T(test_env_restore_is_on_unless_0_or_false),
         T(test_env_reset_every_turn_only_for_1),
+        T(test_env_limit_defaults_fit_a_small_machine),
+        T(test_env_byte_sizes_take_k_m_g_suffixes),
+        T(test_env_counts_are_positive_integers),
+        T(test_env_request_timeout_positive_duration),
         T(test_env_value_trims_like_the_server),
         T(test_env_several_warnings_one_line_each),
         T(test_duration_valid),

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -615,6 +616,43 @@ static http_response *start_endless_stream(const http_request *req, void *user)
     return http_response_stream(HTTP_CONTENT_TYPE_NDJSON, &ops, user);
 }
 
+/* Descriptors open in this process (the listing's own descriptor included, so compare counts). */
+static int count_open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* Stop closes the listen socket and every connection exactly once, in both threading models and
+ * with a client connected while it stops (stop once quiesced the daemon first: with the thread
+ * pool that raced the workers and could abort the process). */
+static void test_stop_closes_the_listen_socket_and_every_connection(void **state)
+{
+    (void)state;
+    int before = count_open_fds();
+    for (int round = 0; round < 40; round++) {
+        http_threading threading = round % 2 ? HTTP_THREAD_POOL : HTTP_THREAD_PER_CONNECTION;
+        http_server *srv = start_with((http_server_config){.threading = threading, .pool_threads = 4});
+        uint16_t port = http_server_port(srv);
+        int fd = connect_port(port);
+        const char req[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        send_all(fd, req, sizeof req - 1);
+        http_server_stop(srv);
+        close(fd);
+        assert_int_equal(count_open_fds(), before);
+        int again = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_not_equal(connect(again, (struct sockaddr *)&addr, sizeof addr), 0); /* nobody listens */
+        close(again);
+    }
+}
+
 static void test_stop_ends_a_waiting_handler_and_a_running_stream_promptly(void **state)
 {
     (void)state;
@@ -1126,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_an_idle_connection_is_closed_after_the_idle_timeout),
         cmocka_unit_test(test_start_reports_a_taken_port_and_a_bad_port),
         cmocka_unit_test(test_stop_ends_a_waiting_handler_and_a_running_stream_promptly),
+        cmocka_unit_test(test_stop_closes_the_listen_socket_and_every_connection),
     };
     const struct CMUnitTest ollama_routes_tests[] = {
         cmocka_unit_test_setup(test_unknown_path_is_404_text, ollama_routes_before_each),
