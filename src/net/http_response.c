@@ -19,6 +19,7 @@ struct http_stream {
     size_t sent; /* bytes of pending already handed to libmicrohttpd */
     bool finished, cancelled;
     http_server *srv;
+    struct MHD_Connection *mhd;
     int fd;
 };
 
@@ -181,12 +182,9 @@ static void http_stream_cancel(http_stream *s)
     }
 }
 
-/* libmicrohttpd asks for the next bytes of the chunked body. Runs on the connection's thread (so
- * it may wait); waits in HTTP_STREAM_POLL_S steps, checking the client and the server between. */
-static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* The next bytes for libmicrohttpd: pending ones, else the producer's (waited for). */
+static ssize_t http_stream_next_bytes(http_stream *s, char *buf, size_t max)
 {
-    (void)pos;
-    http_stream *s = cls;
     for (;;) {
         if (s->sent < s->pending.len) {
             size_t n = s->pending.len - s->sent;
@@ -209,6 +207,22 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (!s->ops.pull(s->state, &s->pending, HTTP_STREAM_POLL_S))
             s->finished = true;
     }
+}
+
+/* libmicrohttpd asks for the next bytes of the chunked body. Runs on the connection's thread (so
+ * it may wait); waits in HTTP_STREAM_POLL_S steps, checking the client and the server between.
+ * Being asked means the client took what was handed over before: no deadline while the producer
+ * is waited for; the bytes handed over must be taken within the idle timeout (the watchdog). */
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    http_stream *s = cls;
+    if (s->mhd)
+        http_watchdog_handling(&s->srv->watchdog, s->mhd);
+    ssize_t n = http_stream_next_bytes(s, buf, max);
+    if (s->mhd && n != MHD_CONTENT_READER_END_WITH_ERROR)
+        http_watchdog_sending(&s->srv->watchdog, s->mhd);
+    return n;
 }
 
 static void http_stream_free(void *cls)
@@ -235,8 +249,9 @@ http_response *http_response_stream(const char *content_type, const http_stream_
     return r;
 }
 
-void http_stream_attach(http_stream *s, http_server *srv, int fd)
+void http_stream_attach(http_stream *s, http_server *srv, struct MHD_Connection *mhd, int fd)
 {
     s->srv = srv;
+    s->mhd = mhd;
     s->fd = fd;
 }

@@ -193,7 +193,7 @@ static enum MHD_Result server_send_response(http_conn *c, http_response *r, cons
     http_watchdog_handling(&c->srv->watchdog, c->mhd); /* no deadline while the answer goes out */
     http_origin_decorate(c, r);
     if (r->stream)
-        http_stream_attach(r->stream, c->srv, http_conn_fd(c));
+        http_stream_attach(r->stream, c->srv, c->mhd, http_conn_fd(c));
     enum MHD_Result ret = MHD_queue_response(c->mhd, r->status, r->mhd);
     server_log_request(c, method, path, r->status);
     http_response_free(r);

@@ -31,7 +31,8 @@ typedef struct {
 typedef enum {
     HTTP_CONN_AWAITING,  /* accepted; its first request line has not arrived */
     HTTP_CONN_RECEIVING, /* a request line arrived; its headers or body have not all arrived */
-    HTTP_CONN_HANDLING,  /* a handler runs or an answer is being sent: no deadline */
+    HTTP_CONN_HANDLING,  /* a handler runs or an answer is being made: no deadline */
+    HTTP_CONN_SENDING,   /* a streamed answer's bytes wait for the client to take them */
     HTTP_CONN_IDLE,      /* kept alive after an answer, waiting for the next request */
 } http_conn_phase;
 
@@ -121,8 +122,9 @@ struct http_response {
 
 /* ---- http_response.c */
 
-/* Hands a streamed response the server and the client socket it watches while it waits. */
-void http_stream_attach(http_stream *s, http_server *srv, int fd);
+/* Hands a streamed response the server, its connection and the client socket it watches while it
+ * waits. */
+void http_stream_attach(http_stream *s, http_server *srv, struct MHD_Connection *mhd, int fd);
 /* Frees a response after libmicrohttpd queued it (a stream's state goes with the MHD response). */
 void http_response_free(http_response *r);
 /* True when the peer closed (FIN or RST) or the socket is gone. Pipelined bytes do not count. */
@@ -143,6 +145,9 @@ void http_watchdog_closed(http_watchdog *w, void **socket_context);
 void http_watchdog_request_line(http_watchdog *w, struct MHD_Connection *mhd);
 void http_watchdog_handling(http_watchdog *w, struct MHD_Connection *mhd);
 void http_watchdog_answered(http_watchdog *w, struct MHD_Connection *mhd);
+/* A stream handed bytes to libmicrohttpd: the client must take them within the idle timeout (a
+ * client that stops reading would otherwise hold its connection and thread for ever). */
+void http_watchdog_sending(http_watchdog *w, struct MHD_Connection *mhd);
 /* Connections shut down so far for a missed deadline. */
 unsigned long http_watchdog_closed_count(http_watchdog *w);
 

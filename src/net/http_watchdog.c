@@ -146,6 +146,17 @@ void http_watchdog_answered(http_watchdog *w, struct MHD_Connection *mhd)
     pthread_mutex_unlock(&w->lock);
 }
 
+void http_watchdog_sending(http_watchdog *w, struct MHD_Connection *mhd)
+{
+    http_tracked_conn *t = tracked_of(mhd);
+    if (!t)
+        return;
+    pthread_mutex_lock(&w->lock);
+    t->phase = HTTP_CONN_SENDING;
+    t->deadline = clock_mono() + w->idle_timeout_s;
+    pthread_mutex_unlock(&w->lock);
+}
+
 unsigned long http_watchdog_closed_count(http_watchdog *w)
 {
     pthread_mutex_lock(&w->lock);

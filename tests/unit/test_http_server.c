@@ -616,6 +616,48 @@ static http_response *start_endless_stream(const http_request *req, void *user)
     return http_response_stream(HTTP_CONTENT_TYPE_NDJSON, &ops, user);
 }
 
+/* A producer that always has 64 KiB more. */
+static bool flood_pull(void *state, strbuf *out, double timeout_s)
+{
+    (void)timeout_s;
+    atomic_fetch_add(&((endless_stream *)state)->pulls, 1);
+    for (int i = 0; i < 1024; i++)
+        sb_puts(out, "0123456789012345678901234567890123456789012345678901234567890123\n");
+    return true;
+}
+
+static http_response *start_flood_stream(const http_request *req, void *user)
+{
+    (void)req;
+    static const http_stream_ops ops = {.pull = flood_pull, .cancel = endless_cancel, .free = endless_free};
+    return http_response_stream(HTTP_CONTENT_TYPE_NDJSON, &ops, user);
+}
+
+/* A client that stops reading a stream holds its connection (and thread) only for the idle timeout:
+ * once the socket takes no more bytes, the stream is cancelled and the connection closed. */
+static void test_a_client_that_stops_reading_a_stream_is_dropped_after_the_idle_timeout(void **state)
+{
+    (void)state;
+    endless_stream s = {0};
+    const http_route routes[] = {
+        {.method = "GET", .path = "/flood", .handler = start_flood_stream, .user = &s, .blocking = true},
+    };
+    http_server *srv = start_with((http_server_config){.routes = routes, .n_routes = 1, .idle_timeout_s = 1});
+    int fd = connect_port(http_server_port(srv));
+    const char req[] = "GET /flood HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    send_all(fd, req, sizeof req - 1); /* and never read */
+    double t0 = clock_mono();
+    while (atomic_load(&s.frees) == 0 && clock_mono() - t0 < 30.0)
+        clock_sleep(0.05);
+    double dropped_after = clock_mono() - t0;
+    assert_int_equal(atomic_load(&s.cancels), 1);
+    assert_int_equal(atomic_load(&s.frees), 1);
+    assert_true(dropped_after < 20.0);
+    assert_true(atomic_load(&s.pulls) > 1); /* it did stream until the socket was full */
+    close(fd);
+    http_server_stop(srv);
+}
+
 /* Descriptors open in this process (the listing's own descriptor included, so compare counts). */
 static int count_open_fds(void)
 {
@@ -1165,6 +1207,7 @@ int main(void)
         cmocka_unit_test(test_start_reports_a_taken_port_and_a_bad_port),
         cmocka_unit_test(test_stop_ends_a_waiting_handler_and_a_running_stream_promptly),
         cmocka_unit_test(test_stop_closes_the_listen_socket_and_every_connection),
+        cmocka_unit_test(test_a_client_that_stops_reading_a_stream_is_dropped_after_the_idle_timeout),
     };
     const struct CMUnitTest ollama_routes_tests[] = {
         cmocka_unit_test_setup(test_unknown_path_is_404_text, ollama_routes_before_each),
