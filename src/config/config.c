@@ -88,8 +88,13 @@ static bool split_host_port(const char *hp, const char **host, size_t *host_len,
     return true;
 }
 
-/* Go's strconv.ParseInt(s, 10, 32): optional sign, decimal digits, int32 range. */
-static bool parse_int32(const char *s, long *out)
+static bool is_decimal_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Go's strconv.ParseInt(s, 10, bits) for bits 32 or 64: optional sign, decimal digits, in range. */
+static bool parse_go_int(const char *s, int bits, long long *out)
 {
     const char *p = s;
     if (*p == '+' || *p == '-')
@@ -97,13 +102,13 @@ static bool parse_int32(const char *s, long *out)
     if (!*p)
         return false;
     for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
+        if (!is_decimal_digit((unsigned char)*q))
             return false;
     errno = 0;
     long long v = strtoll(s, NULL, 10);
-    if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+    if (errno == ERANGE || (bits == 32 && (v < INT32_MIN || v > INT32_MAX)))
         return false;
-    *out = (long)v;
+    *out = v;
     return true;
 }
 
@@ -172,8 +177,8 @@ static void ollama_host(const char *value, char *host, size_t hostlen, int *port
         free(bare);
     }
 
-    long n = default_port;
-    if (port_text && (!parse_int32(port_text, &n) || n < 0 || n > 65535)) {
+    long long n = default_port;
+    if (port_text && (!parse_go_int(port_text, 32, &n) || n < 0 || n > 65535)) {
         if (bad_port)
             *bad_port = xstrdup(port_text);
         n = default_port;
@@ -232,11 +237,6 @@ static bool duration_error(char *err, size_t errlen, const char *what, const cha
         sb_free(&sb);
     }
     return false;
-}
-
-static bool is_decimal_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
 }
 
 #define DURATION_LIMIT (1ull << 63) /* Go's time.Duration range, in nanoseconds */
@@ -416,32 +416,13 @@ char *config_env_value(const char *name)
     return v;
 }
 
-/* Go's strconv.ParseInt(s, 10, 64). */
-static bool parse_int64(const char *s, long long *out)
-{
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!*p)
-        return false;
-    for (const char *q = p; *q; q++)
-        if (!is_decimal_digit((unsigned char)*q))
-            return false;
-    errno = 0;
-    long long v = strtoll(s, NULL, 10);
-    if (errno == ERANGE)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* A Go duration or a bare integer of seconds (envconfig.KeepAlive / LoadTimeout). */
 static bool env_duration(const char *value, double *out)
 {
     long long n;
     if (parse_go_duration(value, out, NULL, 0))
         return true;
-    if (parse_int64(value, &n)) {
+    if (parse_go_int(value, 64, &n)) {
         *out = (double)n;
         return true;
     }
