@@ -221,6 +221,104 @@ static void serve_http_log(void *user, const char *line)
     log_stderr(NULL, line);
 }
 
+enum { SERVE_MAX_ROUTES = OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES + HEALTH_API_MAX_ROUTES };
+
+/* Everything `axllama serve` runs, from the settings to the routes. */
+typedef struct {
+    server_config cfg;
+    char *emu, *tokenizer_dir;
+    model_registry reg;
+    engine *eng;
+    api_metrics *metrics;
+    ollama_api ollama;
+    openai_api openai;
+    health_api health;
+    http_route routes[SERVE_MAX_ROUTES];
+    debug_route debug_routes[SERVE_MAX_ROUTES];
+    size_t n_routes;
+    serve_http_log_state http_log;
+} serve_state;
+
+/* The settings (logged), the manifests (the models listed in the log) and the engine. */
+static void serve_setup_engine(serve_state *sv, const char *models_flag)
+{
+    char *warnings = NULL;
+    server_config_from_env(&sv->cfg, &warnings);
+    log_warnings(warnings);
+    free(warnings);
+    log_set_debug(sv->cfg.debug);
+    const server_config *cfg = &sv->cfg;
+
+    const char *models_dir = models_flag && models_flag[0] ? models_flag : cfg->models_dir;
+    sv->emu = emu_binary_path();
+    sv->tokenizer_dir = default_tokenizer_dir(cfg);
+    if (cfg->debug)
+        log_debug_settings(cfg, models_dir, sv->tokenizer_dir);
+    if (!model_registry_load(&sv->reg, models_dir, sv->emu, sv->tokenizer_dir, registry_warning, NULL))
+        log_printf(&serve_log,
+                   "warning: no models to serve (see the messages above; docs/models.md explains manifests)");
+    for (size_t i = 0; i < sv->reg.n; i++)
+        log_printf(&serve_log, "model %s (%s)", sv->reg.models[i].name,
+                   sv->reg.models[i].path ? sv->reg.models[i].path : "built-in");
+
+    engine_config ecfg = {
+        .models = &sv->reg,
+        .max_queue = cfg->max_queue,
+        .max_queued_bytes = cfg->max_queued_bytes,
+        .default_keep_alive_s = cfg->keep_alive_s,
+        .load_timeout_s = cfg->load_timeout_s,
+        .stall_timeout_s = cfg->stall_timeout_s,
+        .context_retain = cfg->context_retain,
+        .no_restore = !cfg->restore,
+        .runtime_probe_s = cfg->runtime_probe_s,
+        .reset_every_turn = cfg->reset_every_turn,
+        .log = log_stderr,
+    };
+    sv->eng = engine_new(&ecfg);
+}
+
+/* The routes of the three APIs; with OLLAMA_DEBUG each handler wrapped in debug_route_handler. */
+static void serve_setup_routes(serve_state *sv)
+{
+    api_set_limits(&(api_limits){.max_stop = sv->cfg.max_stop, .max_tools = sv->cfg.max_tools});
+    sv->metrics = api_metrics_new();
+    sv->ollama = (ollama_api){.engine = sv->eng, .models = &sv->reg, .metrics = sv->metrics, .log = log_stderr};
+    sv->openai = (openai_api){.engine = sv->eng, .models = &sv->reg, .metrics = sv->metrics, .log = log_stderr};
+    sv->health = (health_api){.engine = sv->eng, .metrics = sv->metrics};
+    size_t n = ollama_api_routes(&sv->ollama, sv->routes, OLLAMA_API_MAX_ROUTES);
+    n += openai_api_routes(&sv->openai, sv->routes + n, OPENAI_API_MAX_ROUTES);
+    n += health_api_routes(&sv->health, sv->routes + n, HEALTH_API_MAX_ROUTES);
+    sv->n_routes = n;
+    for (size_t i = 0; sv->cfg.debug && i < n; i++) {
+        sv->debug_routes[i] = (debug_route){.handler = sv->routes[i].handler, .user = sv->routes[i].user};
+        sv->routes[i].handler = debug_route_handler;
+        sv->routes[i].user = &sv->debug_routes[i];
+    }
+}
+
+/* Serves until SIGINT or SIGTERM (systemd told READY, then STOPPING), then stops the HTTP server. */
+static void serve_until_stopped(serve_state *sv, http_server *http, sigset_t *stop_signals)
+{
+    log_printf(&serve_log, "Listening on %s (version %s, Ollama API %s)", http_server_address(http), AXLLAMA_VERSION,
+               OLLAMA_API_VERSION);
+    service_notify_config ncfg = {
+        .address = http_server_address(http),
+        .responsive = serve_engine_responsive,
+        .loaded = serve_engine_ps,
+        .user = sv->eng,
+        .log = log_stderr,
+        .keep_probe_log = sv->cfg.debug,
+    };
+    service_notify *notify = service_notify_ready(&ncfg); /* NULL when not under systemd */
+    atomic_store(&sv->http_log.notify, notify);
+    int sig = stop_signals_wait(stop_signals);
+    service_notify_stopping(notify);
+    log_printf(&serve_log, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_stop(http);
+    atomic_store(&sv->http_log.notify, NULL);
+    service_notify_free(notify);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     const char *models_flag;
@@ -232,107 +330,43 @@ int cmd_serve(int argc, char **argv)
     stop_signals_block(&stop_signals); /* before any thread exists: every thread inherits the mask */
     serve_memory_policy();
 
-    server_config cfg;
-    char *warnings = NULL;
-    server_config_from_env(&cfg, &warnings);
-    log_warnings(warnings);
-    free(warnings);
-    log_set_debug(cfg.debug);
-
-    const char *models_dir = models_flag && models_flag[0] ? models_flag : cfg.models_dir;
-    char *emu = emu_binary_path();
-    char *tokenizer_dir = default_tokenizer_dir(&cfg);
-    if (cfg.debug)
-        log_debug_settings(&cfg, models_dir, tokenizer_dir);
-    model_registry reg = {0};
-    if (!model_registry_load(&reg, models_dir, emu, tokenizer_dir, registry_warning, NULL))
-        log_printf(&serve_log,
-                   "warning: no models to serve (see the messages above; docs/models.md explains manifests)");
-    for (size_t i = 0; i < reg.n; i++)
-        log_printf(&serve_log, "model %s (%s)", reg.models[i].name,
-                   reg.models[i].path ? reg.models[i].path : "built-in");
-
-    engine_config ecfg = {
-        .models = &reg,
-        .max_queue = cfg.max_queue,
-        .max_queued_bytes = cfg.max_queued_bytes,
-        .default_keep_alive_s = cfg.keep_alive_s,
-        .load_timeout_s = cfg.load_timeout_s,
-        .stall_timeout_s = cfg.stall_timeout_s,
-        .context_retain = cfg.context_retain,
-        .no_restore = !cfg.restore,
-        .runtime_probe_s = cfg.runtime_probe_s,
-        .reset_every_turn = cfg.reset_every_turn,
-        .log = log_stderr,
-    };
-    engine *eng = engine_new(&ecfg);
-    api_set_limits(&(api_limits){.max_stop = cfg.max_stop, .max_tools = cfg.max_tools});
-    api_metrics *metrics = api_metrics_new();
-    ollama_api api = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
-    openai_api oai = {.engine = eng, .models = &reg, .metrics = metrics, .log = log_stderr};
-    health_api health = {.engine = eng, .metrics = metrics};
-    enum { MAX_ROUTES = OLLAMA_API_MAX_ROUTES + OPENAI_API_MAX_ROUTES + HEALTH_API_MAX_ROUTES };
-    http_route routes[MAX_ROUTES];
-    size_t n_routes = ollama_api_routes(&api, routes, OLLAMA_API_MAX_ROUTES);
-    n_routes += openai_api_routes(&oai, routes + n_routes, OPENAI_API_MAX_ROUTES);
-    n_routes += health_api_routes(&health, routes + n_routes, HEALTH_API_MAX_ROUTES);
-    debug_route debug_routes[MAX_ROUTES];
-    for (size_t i = 0; cfg.debug && i < n_routes; i++) {
-        debug_routes[i] = (debug_route){.handler = routes[i].handler, .user = routes[i].user};
-        routes[i].handler = debug_route_handler;
-        routes[i].user = &debug_routes[i];
-    }
-    serve_http_log_state http_log = {.notify = NULL};
+    serve_state *sv = xcalloc(1, sizeof *sv);
+    serve_setup_engine(sv, models_flag);
+    serve_setup_routes(sv);
+    const server_config *cfg = &sv->cfg;
     http_server_config hcfg = {
-        .host = cfg.host,
-        .port = cfg.port,
-        .routes = routes,
-        .n_routes = n_routes,
-        .origins = (const char *const *)cfg.origins,
-        .max_body_bytes = cfg.max_body_bytes,
-        .max_connections = cfg.max_connections,
-        .max_connections_per_ip = cfg.max_connections_per_ip,
-        .max_body_bytes_held = cfg.max_queued_bytes,
-        .request_timeout_s = cfg.request_timeout_s,
+        .host = cfg->host,
+        .port = cfg->port,
+        .routes = sv->routes,
+        .n_routes = sv->n_routes,
+        .origins = (const char *const *)cfg->origins,
+        .max_body_bytes = cfg->max_body_bytes,
+        .max_connections = cfg->max_connections,
+        .max_connections_per_ip = cfg->max_connections_per_ip,
+        .max_body_bytes_held = cfg->max_queued_bytes,
+        .request_timeout_s = cfg->request_timeout_s,
         .log = serve_http_log,
-        .log_user = &http_log,
+        .log_user = &sv->http_log,
         .log_requests = true,
         .on_response = api_metrics_note_request,
-        .on_response_user = metrics,
+        .on_response_user = sv->metrics,
     };
     char err[512] = "";
     http_server *http = http_server_start(&hcfg, err, sizeof err);
-    int status = 0;
-    if (!http) {
+    bool served = http != NULL;
+    if (served)
+        serve_until_stopped(sv, http, &stop_signals);
+    else
         log_printf(&serve_log, "error: %s", err);
-        status = 1;
-    } else {
-        log_printf(&serve_log, "Listening on %s (version %s, Ollama API %s)", http_server_address(http),
-                   AXLLAMA_VERSION, OLLAMA_API_VERSION);
-        service_notify_config ncfg = {
-            .address = http_server_address(http),
-            .responsive = serve_engine_responsive,
-            .loaded = serve_engine_ps,
-            .user = eng,
-            .log = log_stderr,
-            .keep_probe_log = cfg.debug,
-        };
-        service_notify *notify = service_notify_ready(&ncfg); /* NULL when not under systemd */
-        atomic_store(&http_log.notify, notify);
-        int sig = stop_signals_wait(&stop_signals);
-        service_notify_stopping(notify);
-        log_printf(&serve_log, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        http_server_stop(http);
-        atomic_store(&http_log.notify, NULL);
-        service_notify_free(notify);
-    }
-    engine_free(eng); /* unloads: stops the runtime and reaps it */
-    api_metrics_free(metrics);
-    model_registry_free(&reg);
-    server_config_free(&cfg);
-    free(emu);
-    free(tokenizer_dir);
-    if (status == 0)
-        log_printf(&serve_log, "stopped");
-    return status;
+    engine_free(sv->eng); /* unloads: stops the runtime and reaps it */
+    api_metrics_free(sv->metrics);
+    model_registry_free(&sv->reg);
+    server_config_free(&sv->cfg);
+    free(sv->emu);
+    free(sv->tokenizer_dir);
+    free(sv);
+    if (!served)
+        return 1;
+    log_printf(&serve_log, "stopped");
+    return 0;
 }
