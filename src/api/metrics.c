@@ -198,18 +198,6 @@ static void put_counter(strbuf *out, const char *name, const char *help, uint64_
     sb_printf(out, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static const char *state_name(rt_state s)
-{
-    switch (s) {
-    case RT_STOPPED: return "stopped";
-    case RT_LOADING: return "loading";
-    case RT_READY: return "ready";
-    case RT_RESTARTING: return "restarting";
-    case RT_FAILED: return "failed";
-    }
-    return "stopped";
-}
-
 static void put_engine(strbuf *out, const engine_stats *st, const engine_loaded_model *loaded, size_t n)
 {
     put_header(out, "axllama_queue_depth", "gauge", "Requests waiting for the model (OLLAMA_MAX_QUEUE caps them).");
@@ -227,7 +215,7 @@ static void put_engine(strbuf *out, const engine_stats *st, const engine_loaded_
         for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
             sb_puts(out, "axllama_runtime_state{model=\"");
             put_label_value(out, model);
-            sb_printf(out, "\",state=\"%s\"} %d\n", state_name(states[i]), states[i] == cur ? 1 : 0);
+            sb_printf(out, "\",state=\"%s\"} %d\n", rt_state_name(states[i]), states[i] == cur ? 1 : 0);
         }
     }
     put_header(out, "axllama_runtime_load_progress", "gauge",

@@ -241,18 +241,6 @@ http_response *ollama_handle_show(const http_request *req, void *user)
 
 /* ------------------------------------------------------------------------------------ ps */
 
-static const char *ollama_state_name(rt_state s)
-{
-    switch (s) {
-    case RT_STOPPED: return "stopped";
-    case RT_LOADING: return "loading";
-    case RT_READY: return "ready";
-    case RT_RESTARTING: return "restarting";
-    case RT_FAILED: return "failed";
-    }
-    return "unknown";
-}
-
 typedef struct {
     const engine_loaded_model *model;
     time_t expires;
@@ -283,7 +271,7 @@ static json_t *ollama_ps_model(const ollama_api *api, const ollama_ps_entry *e)
     /* axllama's own: the runtime's state, "k/N" while it loads, whether a request runs on it and how
      * many wait in the queue */
     json_t *ax = json_object();
-    json_object_set_new(ax, "state", json_string(ollama_state_name(lm->state)));
+    json_object_set_new(ax, "state", json_string(rt_state_name(lm->state)));
     json_object_set_new(ax, "running", json_boolean(lm->running));
     json_object_set_new(ax, "queued", json_integer((json_int_t)lm->queued));
     if (lm->state == RT_LOADING && lm->load_total > 0) {

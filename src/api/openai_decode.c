@@ -278,6 +278,32 @@ static http_response *openai_decode_response_format(json_t *b, format_spec *out)
     return NULL;
 }
 
+/* The tools list of either endpoint: an array of at most AXLLAMA_MAX_TOOLS; else the 400. */
+http_response *openai_check_tools_list(json_t *tools)
+{
+    if (!json_is_array(tools))
+        return openai_bad_param("tools", "invalid type for 'tools': expected an array, got %s",
+                                json_type_name(tools, false));
+    size_t max_tools = api_get_limits().max_tools;
+    if (json_array_size(tools) > max_tools)
+        return openai_bad_param("tools", "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
+                                json_array_size(tools), max_tools);
+    return NULL;
+}
+
+/* tool_choice "none" drops the tools (true); "auto" and absent keep them; other values keep them
+ * too, with a log line: they are not enforced (as in Ollama). */
+bool openai_tool_choice_drops_tools(const openai_api *api, json_t *choice)
+{
+    if (choice && json_is_string(choice) && !strcmp(json_string_value(choice), "none"))
+        return true;
+    if (choice && !(json_is_string(choice) && !strcmp(json_string_value(choice), "auto"))) {
+        log_sink log = {.fn = api->log, .user = api->log_user};
+        log_printf(&log, "openai: tool_choice other than \"auto\" / \"none\" is not enforced (the model chooses)");
+    }
+    return false;
+}
+
 /* tools: [{"type":"function","function":{"name",...}}], each serialised as the template's
  * `tool | tojson` prints it. tool_choice "none" drops them; other values are accepted and not
  * enforced (as in Ollama). */
@@ -286,13 +312,9 @@ static http_response *openai_decode_tools(const openai_api *api, json_t *b, open
     json_t *tools = api_field(b, "tools"), *choice = api_field(b, "tool_choice");
     if (!tools)
         return NULL;
-    if (!json_is_array(tools))
-        return openai_bad_param("tools", "invalid type for 'tools': expected an array, got %s",
-                                json_type_name(tools, false));
-    size_t max_tools = api_get_limits().max_tools;
-    if (json_array_size(tools) > max_tools)
-        return openai_bad_param("tools", "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
-                                json_array_size(tools), max_tools);
+    http_response *bad = openai_check_tools_list(tools);
+    if (bad)
+        return bad;
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)
@@ -309,12 +331,8 @@ static http_response *openai_decode_tools(const openai_api *api, json_t *b, open
         if (!json_is_object(fn) || !json_is_string(api_field(fn, "name")) || !json_string_length(api_field(fn, "name")))
             return openai_bad_param(param, "invalid tool in '%s': function.name is required", param);
     }
-    if (choice && json_is_string(choice) && !strcmp(json_string_value(choice), "none"))
+    if (openai_tool_choice_drops_tools(api, choice))
         return NULL;
-    if (choice && !(json_is_string(choice) && !strcmp(json_string_value(choice), "auto"))) {
-        log_sink log = {.fn = api->log, .user = api->log_user};
-        log_printf(&log, "openai: tool_choice other than \"auto\" / \"none\" is not enforced (the model chooses)");
-    }
     r->n_tools = json_array_size(tools);
     r->tools_json = xcalloc(r->n_tools + 1, sizeof *r->tools_json);
     json_array_foreach(tools, i, t)

@@ -88,6 +88,10 @@ http_response *openai_error_response(unsigned status, const char *param, const c
 http_response *openai_error(unsigned status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A 400 naming the request field at fault (OpenAI's `param`). */
 http_response *openai_bad_param(const char *param, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The tools list of either endpoint: an array of at most AXLLAMA_MAX_TOOLS; else the 400. */
+http_response *openai_check_tools_list(json_t *tools);
+/* tool_choice: true for "none" (the tools are dropped); other values than "auto" are logged as not enforced. */
+bool openai_tool_choice_drops_tools(const openai_api *api, json_t *choice);
 
 typedef struct openai_reply openai_reply;
 

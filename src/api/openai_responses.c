@@ -96,13 +96,9 @@ static http_response *responses_decode_tools(const openai_api *api, responses_re
     json_t *tools = api_field(q->r.body, "tools"), *choice = api_field(q->r.body, "tool_choice");
     if (!tools)
         return NULL;
-    if (!json_is_array(tools))
-        return openai_bad_param("tools", "invalid type for 'tools': expected an array, got %s",
-                                json_type_name(tools, false));
-    size_t max_tools = api_get_limits().max_tools;
-    if (json_array_size(tools) > max_tools)
-        return openai_bad_param("tools", "too many tools: %zu (at most %zu; AXLLAMA_MAX_TOOLS sets the limit)",
-                                json_array_size(tools), max_tools);
+    http_response *bad = openai_check_tools_list(tools);
+    if (bad)
+        return bad;
     size_t i;
     json_t *t;
     json_array_foreach(tools, i, t)
@@ -119,12 +115,8 @@ static http_response *responses_decode_tools(const openai_api *api, responses_re
         if (!json_is_string(name) || !json_string_length(name))
             return openai_bad_param(param, "invalid tool in '%s': name is required", param);
     }
-    if (choice && json_is_string(choice) && !strcmp(json_string_value(choice), "none"))
+    if (openai_tool_choice_drops_tools(api, choice))
         return NULL;
-    if (choice && !(json_is_string(choice) && !strcmp(json_string_value(choice), "auto"))) {
-        log_sink log = {.fn = api->log, .user = api->log_user};
-        log_printf(&log, "openai: tool_choice other than \"auto\" / \"none\" is not enforced (the model chooses)");
-    }
     q->r.n_tools = json_array_size(tools);
     q->r.tools_json = xcalloc(q->r.n_tools + 1, sizeof *q->r.tools_json);
     json_array_foreach(tools, i, t)

@@ -815,3 +815,15 @@ void supervisor_free(supervisor *s)
     pthread_mutex_destroy(&s->control);
     free(s);
 }
+
+const char *rt_state_name(rt_state s)
+{
+    switch (s) {
+    case RT_STOPPED: return "stopped";
+    case RT_LOADING: return "loading";
+    case RT_READY: return "ready";
+    case RT_RESTARTING: return "restarting";
+    case RT_FAILED: return "failed";
+    }
+    return "unknown";
+}

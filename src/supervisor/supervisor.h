@@ -53,6 +53,9 @@ typedef enum {
     RT_FAILED,     /* the last start failed (exec error, exit or timeout during load) */
 } rt_state;
 
+/* "stopped", "loading", "ready", "restarting", "failed" (/api/ps, /metrics). */
+const char *rt_state_name(rt_state s);
+
 typedef struct {
     rt_state state;
     pid_t pid;           /* 0 when none */
