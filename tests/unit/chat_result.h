@@ -1,9 +1,11 @@
 /* chat_result: an NDJSON answer of `axllama serve` (its lines parsed, the last one at hand) and
- * the small accessors the server tests assert with. Include after serve_harness.h. */
+ * the small accessors the server tests assert with. */
 #ifndef AXLLAMA_TESTS_CHAT_RESULT_H
 #define AXLLAMA_TESTS_CHAT_RESULT_H
 
 #include <stdatomic.h>
+
+#include "serve_harness.h"
 
 typedef struct {
     h_http http;

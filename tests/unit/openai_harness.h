@@ -1,9 +1,11 @@
 /* openai_harness: what the tests of the OpenAI-compatible API on `axllama serve` (test_api_openai.c,
  * test_api_responses.c) share: one server per test with a model "m" on axllama-emu, requests with
- * the answer parsed as JSON, members by dotted path, and the assertion on OpenAI error objects.
- * Include after serve_harness.h and server_fixture.h. */
+ * the answer parsed as JSON, members by dotted path, and the assertion on OpenAI error objects. */
 #ifndef AXLLAMA_TESTS_OPENAI_HARNESS_H
 #define AXLLAMA_TESTS_OPENAI_HARNESS_H
+
+#include "serve_harness.h"
+#include "server_fixture.h"
 
 /* One server per test: model "m" (emulator args). The teardown stops it if a test failed. */
 static void start(h_server *s, const char *const *emu_args)

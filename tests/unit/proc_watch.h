@@ -1,13 +1,16 @@
 /* proc_watch: what the fault tests of `axllama serve` read about its process from /proc: open file
  * descriptors, threads, resident memory, zombie children, the tokenizer service's port (from the
  * runtime's command line); and a streaming request on its own thread that notes when its first bytes
- * and its end arrived. Include after serve_harness.h. */
+ * and its end arrived. */
 #ifndef AXLLAMA_TESTS_PROC_WATCH_H
 #define AXLLAMA_TESTS_PROC_WATCH_H
 
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+
+#include "serve_harness.h"
 
 /* Entries of /proc/<pid>/<sub> (fd: open descriptors; task: threads). */
 static inline size_t pw_count_entries(pid_t pid, const char *sub)

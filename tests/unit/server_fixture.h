@@ -1,10 +1,14 @@
 /* server_fixture: the cmocka fixtures the tests of a running `axllama serve` share: the group
  * setup loads the Qwen3 tokenizer into `tok` (for exact token counts) and initialises libcurl; the
  * per-test teardown stop_current stops the test's server (`current`, a copy the test's start
- * helper keeps) when an assertion failed before the test stopped it. Include after
- * serve_harness.h. */
+ * helper keeps) when an assertion failed before the test stopped it. */
 #ifndef AXLLAMA_TESTS_SERVER_FIXTURE_H
 #define AXLLAMA_TESTS_SERVER_FIXTURE_H
+
+#include <curl/curl.h>
+
+#include "serve_harness.h"
+#include "tokenizer/tokenizer.h"
 
 static tokenizer *tok;
 
