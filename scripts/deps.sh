@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -euo pipefail
 
-packages=(gcc clang make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+# libclang-rt-dev: clang's runtimes, libFuzzer among them (the fuzz harnesses of tests/fuzz).
+packages=(gcc clang libclang-rt-dev make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
           libpcre2-dev libutf8proc-dev libicu-dev libssl-dev libedit-dev libcmocka-dev python3 python3-jinja2 curl wrk)
 missing=()
 for p in "${packages[@]}"; do
