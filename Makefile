@@ -214,4 +214,43 @@ test-arm64:
 	@scripts/test-arm64.sh
 
 clean:
-	rm -rf build build-asan build-gcc build-clang build-arm64 build-deb
+	rm -rf build build-asan build-gcc build-clang build-arm64 build-deb build-fuzz
+
+# ---- fuzzing (tests/fuzz/README.md): libFuzzer harnesses tests/fuzz/fuzz_*.c, built with clang
+# -fsanitize=fuzzer,address,undefined into $(FUZZ_BUILD)/ against the library compiled with
+# -fsanitize=fuzzer-no-link,address,undefined (a sub-make with BUILD=$(FUZZ_BUILD)).
+#   make fuzz          each harness fuzzes for FUZZ_SECONDS (default 180), one after another; prints
+#                      the executions of each and their total
+#   make fuzz-replay   each harness runs its committed corpus once, then fuzzes FUZZ_REPLAY_SECONDS
+#                      (default 10) from it (what `make test` and CI run)
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 180
+FUZZ_REPLAY_SECONDS ?= 10
+FUZZ_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-harnesses fuzz-replay
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT='$(FUZZ_OPT)' fuzz-harnesses
+
+fuzz-harnesses: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libaxllama.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_BUILD)/libaxllama.a \
+	    $(LDFLAGS) -fsanitize=fuzzer $(LDLIBS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FUZZ_BUILD)
+
+fuzz-replay: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_REPLAY_SECONDS) tests/fuzz/run.sh replay $(FUZZ_BUILD)
+
+-include $(wildcard $(FUZZ_BUILD)/*.d)
+
+# `make test` runs the fuzz replay (scripts/run-tests.sh); the sanitizer pass skips it: the harnesses
+# are sanitizer builds already, and CI runs both passes.
+test-sanitize: export AXLLAMA_FUZZ_REPLAY = 0

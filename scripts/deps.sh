@@ -8,7 +8,9 @@
 #                            qemu-user with its binfmt registrations
 set -euo pipefail
 
-packages=(gcc clang make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+# libclang-rt-dev: clang's runtimes, libFuzzer among them (the fuzz harnesses of tests/fuzz);
+# clang-format: `make format-check` (the committed .clang-format).
+packages=(gcc clang libclang-rt-dev clang-format make pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
           libpcre2-dev libutf8proc-dev libicu-dev libssl-dev libsystemd-dev libedit-dev libcmocka-dev python3
           python3-jinja2 curl wrk systemd)
 need_arm64=false

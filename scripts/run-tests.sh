@@ -4,6 +4,9 @@
 #   - C unit tests (cmocka): BUILD/tests/test_*
 #   - Node tests (node --test): tests/**/*.test.mjs, after `npm ci` when node_modules is stale
 #   - Python tests: tests/**/*_test.py, each printing "N passed, N failed" as its last line
+#   - the fuzz replay (tests/fuzz, `make fuzz-replay`): each libFuzzer harness over its committed
+#     corpus, then FUZZ_REPLAY_SECONDS (10) of fuzzing; one entry per harness. Skipped with
+#     AXLLAMA_FUZZ_REPLAY=0 (`make test-sanitize` sets it: the harnesses are sanitizer builds already).
 # Environment handed to the tests: AXLLAMA_BUILD (absolute), AXLLAMA_TOKENIZER_DIR (Qwen3 data).
 set -uo pipefail
 
@@ -41,6 +44,26 @@ for t in "$build"/tests/test_*; do
     count "$name" "$p" "$f"
     [ "$f" -eq 0 ] || sed 's/^/    /' "$log/$name.log" | tail -40
 done
+
+if [ "${AXLLAMA_FUZZ_REPLAY:-1}" != 0 ]; then
+    # built here (clang, its own build-fuzz/): `make test` builds only BUILD
+    if make --no-print-directory -j2 fuzz-build >"$log/fuzz-build.log" 2>&1; then
+        make --no-print-directory fuzz-replay >"$log/fuzz-replay.log" 2>&1
+        rc=$?
+        fuzz_f=0
+        while read -r name p f; do
+            printf '%-40s %4d passed %4d failed\n' "$name" "$p" "$f"
+            count "$name" "$p" "$f"
+            fuzz_f=$((fuzz_f + f))
+        done < <(sed -n 's/^\(fuzz_[a-z_]*\) *\([0-9]*\) passed *\([0-9]*\) failed$/\1 \2 \3/p' "$log/fuzz-replay.log")
+        if [ "$rc" -ne 0 ] && [ "$fuzz_f" -eq 0 ]; then count fuzz-replay 0 1; fi
+        [ "$rc" -eq 0 ] || grep -v '^ *#[0-9]' "$log/fuzz-replay.log" | tail -40 | sed 's/^/    /'
+    else
+        printf '%-40s %4d passed %4d failed\n' fuzz-build 0 1
+        count fuzz-build 0 1
+        tail -20 "$log/fuzz-build.log" | sed 's/^/    /'
+    fi
+fi
 
 mapfile -t node_tests < <(find tests -name '*.test.mjs' | sort)
 if [ ${#node_tests[@]} -gt 0 ]; then

@@ -306,7 +306,9 @@ static http_response *tokproto_encode(tok_service *svc, json_t *body, const char
         st->has_staged_encode = false;
         iv_free(&st->staged_full);
         json_object_set_new(obj, "token_ids", tokproto_json_ids(st->token_ids.v, st->token_ids.len));
-        json_object_set_new(obj, "diff", tokproto_json_ids(st->token_ids.v + diff_from, st->token_ids.len - diff_from));
+        /* no ids staged: v may be NULL, and NULL + 0 is undefined */
+        const int32_t *diff = st->token_ids.len ? st->token_ids.v + diff_from : NULL;
+        json_object_set_new(obj, "diff", tokproto_json_ids(diff, st->token_ids.len - diff_from));
     } else {
         tokproto_encode_computed(svc, st, text, text_len, reply, reply_len, has_reply, obj);
     }

@@ -158,12 +158,8 @@ static void toksvc_word_listen_error(char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- start / stop */
 
-tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t errlen)
+tok_service *tok_service_new_unbound(const tok_service_config *cfg)
 {
-    if (!cfg || !cfg->tok) {
-        snprintf(err, errlen, "tokenizer service: no tokenizer given");
-        return NULL;
-    }
     tok_service *svc = xcalloc(1, sizeof *svc);
     svc->tok = cfg->tok;
     svc->max_body = cfg->max_body_bytes ? cfg->max_body_bytes : TOK_SERVICE_DEFAULT_MAX_BODY;
@@ -179,7 +175,16 @@ tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t 
     if (cfg->upstream_url)
         tokproxy_init(svc, cfg->upstream_url,
                       cfg->upstream_timeout_s > 0 ? cfg->upstream_timeout_s : TOK_SERVICE_DEFAULT_TIMEOUT_S);
+    return svc;
+}
 
+tok_service *tok_service_start(const tok_service_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->tok) {
+        snprintf(err, errlen, "tokenizer service: no tokenizer given");
+        return NULL;
+    }
+    tok_service *svc = tok_service_new_unbound(cfg);
     http_server_config hcfg = {
         .host = cfg->host ? cfg->host : TOK_SERVICE_DEFAULT_HOST,
         .port = cfg->port,

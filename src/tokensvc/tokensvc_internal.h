@@ -42,6 +42,13 @@ struct tok_service {
     tokproxy_clients clients;
 };
 
+/* ---- tokensvc.c */
+
+/* The service of cfg (cfg->tok required) without its HTTP server: what tok_service_start binds, and
+ * what tests and fuzzing (tests/fuzz/fuzz_tokensvc.c) drive through tokproto_get / tokproto_post.
+ * Freed with tok_service_stop. */
+tok_service *tok_service_new_unbound(const tok_service_config *cfg);
+
 /* ---- protocol.c: the six endpoints (path already without extra leading slashes) */
 
 /* GET /get_uid, /bos_id, /eos_id; anything else is 404 "Invalid GET endpoint". */
