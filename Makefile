@@ -240,8 +240,8 @@ fuzz-harnesses: $(FUZZ_BINS)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libaxllama.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_BUILD)/libaxllama.a \
-	    $(LDFLAGS) -fsanitize=fuzzer $(LDLIBS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_BUILD)/libaxllama.a \
+	    $(ALL_LDFLAGS) -fsanitize=fuzzer $(ALL_LDLIBS)
 
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FUZZ_BUILD)

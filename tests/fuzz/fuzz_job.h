@@ -51,7 +51,7 @@ static model_manifest fuzz_models[2] = {
         .size = 1000,
     },
 };
-static const model_registry fuzz_registry = {fuzz_models, 2};
+static const model_registry fuzz_registry = {.models = fuzz_models, .n = 2, .watch = NULL};
 
 /* A POST of body (size bytes; copied NUL-terminated, as the server hands it over) to path. The
  * copy is freed with fuzz_request_free. */
