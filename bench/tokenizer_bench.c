@@ -157,8 +157,8 @@ int main(int argc, char **argv)
     }
 
     double mb_per_s = totals.encode_seconds > 0 ? (double)totals.bytes / 1e6 / totals.encode_seconds : 0.0;
-    json_t *report = json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:f, s:f, s:f}", "impl", "axllama",
-                               "chunks", (json_int_t)totals.chunks, "bytes", (json_int_t)totals.bytes, "tokens",
+    json_t *report = json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:f, s:f, s:f}", "impl", "axllama", "chunks",
+                               (json_int_t)totals.chunks, "bytes", (json_int_t)totals.bytes, "tokens",
                                (json_int_t)totals.tokens, "encode_s", totals.encode_seconds, "mb_per_s", mb_per_s,
                                "load_s", best_load, "load_s_all", load_times, "rss_after_load_mib", rss_after_load,
                                "peak_rss_after_load_mib", peak_after_load, "peak_rss_mib", peak_rss_mib());

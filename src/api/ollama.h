@@ -23,9 +23,9 @@
 #include <stddef.h>
 
 #include "api/metrics.h"
-#include "net/http_server.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
+#include "net/http_server.h"
 
 /* The Ollama version /api/version reports. Clients gate features on it: VS Code Copilot refuses
  * servers below 0.6.4, Open WebUI parses it as dot-separated integers, and thinking-by-default
@@ -34,9 +34,9 @@
 #define OLLAMA_API_VERSION "0.12.6"
 
 typedef struct {
-    engine *engine;               /* borrowed */
-    const model_registry *models; /* borrowed */
-    api_metrics *metrics;         /* borrowed; NULL: no metrics */
+    engine *engine;                            /* borrowed */
+    const model_registry *models;              /* borrowed */
+    api_metrics *metrics;                      /* borrowed; NULL: no metrics */
     void (*log)(void *user, const char *line); /* optional: ignored options, deprecated fields */
     void *log_user;
 } ollama_api;

@@ -13,7 +13,8 @@
 static http_response *openai_run(openai_api *api, const http_request *req, const openai_request *r,
                                  const job_request *jr)
 {
-    return api_pipeline_run(api->engine, api->metrics, req, jr, r->stream, &openai_reply_dialect, openai_reply_new(r), &r->format);
+    return api_pipeline_run(api->engine, api->metrics, req, jr, r->stream, &openai_reply_dialect, openai_reply_new(r),
+                            &r->format);
 }
 
 /* POST /v1/chat/completions */

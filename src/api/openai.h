@@ -18,14 +18,14 @@
 #include <stddef.h>
 
 #include "api/metrics.h"
-#include "net/http_server.h"
 #include "engine/engine.h"
 #include "models/manifest.h"
+#include "net/http_server.h"
 
 typedef struct {
-    engine *engine;               /* borrowed */
-    const model_registry *models; /* borrowed */
-    api_metrics *metrics;         /* borrowed; NULL: no metrics */
+    engine *engine;                            /* borrowed */
+    const model_registry *models;              /* borrowed */
+    api_metrics *metrics;                      /* borrowed; NULL: no metrics */
     void (*log)(void *user, const char *line); /* optional: ignored fields */
     void *log_user;
 } openai_api;

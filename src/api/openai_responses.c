@@ -450,7 +450,8 @@ http_response *openai_handle_responses(const http_request *req, void *user)
             .no_truncate = q.no_truncate,
         };
         responses_reply *reply = responses_reply_new(responses_base(&q), &q.r.format);
-        resp = api_pipeline_run(api->engine, api->metrics, req, &jr, q.r.stream, &responses_reply_dialect, reply, &q.r.format);
+        resp = api_pipeline_run(api->engine, api->metrics, req, &jr, q.r.stream, &responses_reply_dialect, reply,
+                                &q.r.format);
         free(instruction);
     }
     api_message_list_free(&list);

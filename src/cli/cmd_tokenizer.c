@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/stop_signals.h"
-#include "tokensvc/tokensvc.h"
 #include "tokenizer/tokenizer.h"
+#include "tokensvc/tokensvc.h"
 
 static void tokenizer_usage(FILE *f)
 {

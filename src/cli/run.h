@@ -21,7 +21,7 @@ typedef struct {
     json_t *options; /* /set parameter */
     json_t *think;   /* NULL = not sent (the model's default), else true/false/"high"... */
     char *keep_alive;
-    json_t *format;  /* NULL = none, else "json" or a JSON schema object (sent as `format`) */
+    json_t *format; /* NULL = none, else "json" or a JSON schema object (sent as `format`) */
     bool verbose, hide_thinking, wordwrap;
     bool color;    /* stdout is a terminal */
     bool progress; /* stderr is a terminal */

@@ -636,7 +636,8 @@ void server_config_from_env(server_config *c, char **warnings)
         if (*end == '\0' && end != retain && r > 0 && r <= 1)
             c->context_retain = r;
         else
-            sb_printf(&warn, "AXLLAMA_CONTEXT_RETAIN=\"%s\": not a number above 0 and at most 1; using the default 0.5\n",
+            sb_printf(&warn,
+                      "AXLLAMA_CONTEXT_RETAIN=\"%s\": not a number above 0 and at most 1; using the default 0.5\n",
                       retain);
         free(retain);
     }

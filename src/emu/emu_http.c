@@ -180,7 +180,8 @@ static http_response *emu_chat(emu_runtime *rt, json_t *body)
     }
     size_t i;
     json_t *m;
-    json_array_foreach(messages, i, m) {
+    json_array_foreach(messages, i, m)
+    {
         json_t *content = emu_json_member(m, "content");
         if (!emu_json_member(m, "role") || !content)
             continue; /* the first element with both is the one that runs; its role is ignored */

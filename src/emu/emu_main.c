@@ -42,9 +42,15 @@ static void progress(int step, int total, double started, const char *what)
 /* post_config.json from the working directory, as the vendor reads it (all nine keys required). */
 static bool load_post_config(emu_sampler *s)
 {
-    static const char *keys[] = {"enable_temperature",    "temperature",          "enable_repetition_penalty",
-                                 "repetition_penalty",    "penalty_window",       "enable_top_p_sampling",
-                                 "top_p",                 "enable_top_k_sampling", "top_k"};
+    static const char *keys[] = {"enable_temperature",
+                                 "temperature",
+                                 "enable_repetition_penalty",
+                                 "repetition_penalty",
+                                 "penalty_window",
+                                 "enable_top_p_sampling",
+                                 "top_p",
+                                 "enable_top_k_sampling",
+                                 "top_k"};
     memset(s, 0, sizeof *s);
     json_error_t je;
     json_t *cfg = json_load_file("post_config.json", 0, &je);
@@ -88,7 +94,8 @@ static void log_devices(const char *devices)
         char *end;
         long id = strtol(item, &end, 10);
         if (end == item) {
-            fprintf(stderr, "terminate called after throwing an instance of 'std::invalid_argument'\n  what():  stoi\n");
+            fprintf(stderr,
+                    "terminate called after throwing an instance of 'std::invalid_argument'\n  what():  stoi\n");
             abort();
         }
         EMU_LOGI("AXCLWorker", 38, "AXCLWorker start with devid %ld", id);

@@ -48,7 +48,7 @@ typedef struct {
     bool dmin_exclusive;
     bool any_number; /* ARG_DOUBLE without lower bound */
     bool nonempty;
-    bool plain_text; /* ARG_STRING without <think>, </think> or "<|" */
+    bool plain_text;            /* ARG_STRING without <think>, </think> or "<|" */
     const char *const *choices; /* NULL-terminated */
     const char *description;
 } option_spec;
@@ -61,67 +61,132 @@ static const char *const profile_names[] = {"fast", "qwen3-4b-pi5", "qwen3-4b-ax
 /* Registration order = usage order. The vendor's options come first with its descriptions, then
  * the emulator's, then help (added last by the parser). */
 static const option_spec option_table[] = {
-    {.name = "system_prompt", .kind = ARG_STRING, .offset = FIELD(system_prompt),
-     .description = "system prompt"},
-    {.name = "template_filename_axmodel", .kind = ARG_STRING,
-     .offset = FIELD(template_filename_axmodel), .description = "axmodel path template"},
-    {.name = "filename_post_axmodel", .kind = ARG_STRING, .offset = FIELD(filename_post_axmodel),
+    {.name = "system_prompt", .kind = ARG_STRING, .offset = FIELD(system_prompt), .description = "system prompt"},
+    {.name = "template_filename_axmodel",
+     .kind = ARG_STRING,
+     .offset = FIELD(template_filename_axmodel),
+     .description = "axmodel path template"},
+    {.name = "filename_post_axmodel",
+     .kind = ARG_STRING,
+     .offset = FIELD(filename_post_axmodel),
      .description = "post axmodel path"},
-    {.name = "url_tokenizer_model", .kind = ARG_STRING, .offset = FIELD(url_tokenizer_model),
+    {.name = "url_tokenizer_model",
+     .kind = ARG_STRING,
+     .offset = FIELD(url_tokenizer_model),
      .description = "tokenizer model path"},
-    {.name = "filename_tokens_embed", .kind = ARG_STRING, .offset = FIELD(filename_tokens_embed),
+    {.name = "filename_tokens_embed",
+     .kind = ARG_STRING,
+     .offset = FIELD(filename_tokens_embed),
      .description = "tokens embed path"},
-    {.name = "axmodel_num", .kind = ARG_INT, .vendor_int = true, .offset = FIELD(axmodel_num),
+    {.name = "axmodel_num",
+     .kind = ARG_INT,
+     .vendor_int = true,
+     .offset = FIELD(axmodel_num),
      .description = "num of axmodel(for template)"},
-    {.name = "tokens_embed_num", .kind = ARG_INT, .vendor_int = true,
-     .offset = FIELD(tokens_embed_num), .description = "tokens embed num"},
-    {.name = "tokens_embed_size", .kind = ARG_INT, .vendor_int = true,
-     .offset = FIELD(tokens_embed_size), .description = "tokens embed size"},
-    {.name = "use_mmap_load_embed", .kind = ARG_BOOL, .offset = FIELD(use_mmap_load_embed),
+    {.name = "tokens_embed_num",
+     .kind = ARG_INT,
+     .vendor_int = true,
+     .offset = FIELD(tokens_embed_num),
+     .description = "tokens embed num"},
+    {.name = "tokens_embed_size",
+     .kind = ARG_INT,
+     .vendor_int = true,
+     .offset = FIELD(tokens_embed_size),
+     .description = "tokens embed size"},
+    {.name = "use_mmap_load_embed",
+     .kind = ARG_BOOL,
+     .offset = FIELD(use_mmap_load_embed),
      .description = "it can save os memory"},
-    {.name = "devices", .kind = ARG_STRING, .offset = FIELD(devices), .required = true,
-     .axcl_only = true, .description = "devices id,for example: \"0,1,2,3\" "},
+    {.name = "devices",
+     .kind = ARG_STRING,
+     .offset = FIELD(devices),
+     .required = true,
+     .axcl_only = true,
+     .description = "devices id,for example: \"0,1,2,3\" "},
 
-    {.name = "emu-mode", .kind = ARG_MODE, .choices = mode_names,
+    {.name = "emu-mode",
+     .kind = ARG_MODE,
+     .choices = mode_names,
      .description = "emulated binary: axcl (main_api_axcl_aarch64, with --devices) or ax650 "
                     "(main_api_ax650)"},
-    {.name = "emu-host", .kind = ARG_STRING, .nonempty = true, .offset = FIELD(host),
+    {.name = "emu-host",
+     .kind = ARG_STRING,
+     .nonempty = true,
+     .offset = FIELD(host),
      .description = "address the emulated runtime listens on"},
-    {.name = "emu-port", .kind = ARG_INT, .min = 0, .max = 65535, .offset = FIELD(port),
+    {.name = "emu-port",
+     .kind = ARG_INT,
+     .min = 0,
+     .max = 65535,
+     .offset = FIELD(port),
      .description = "port the emulated runtime listens on, 0 = any free port"},
-    {.name = "emu-profile", .kind = ARG_STRING, .choices = profile_names, .offset = FIELD(profile),
+    {.name = "emu-profile",
+     .kind = ARG_STRING,
+     .choices = profile_names,
+     .offset = FIELD(profile),
      .description = "timing profile: fast, qwen3-4b-pi5 or qwen3-4b-ax650"},
-    {.name = "emu-time-scale", .kind = ARG_DOUBLE, .dmin = 0, .dmin_exclusive = true,
-     .offset = FIELD(time_scale), .description = "every duration is multiplied by this (> 0)"},
-    {.name = "emu-init-seconds", .kind = ARG_DOUBLE, .any_number = true,
+    {.name = "emu-time-scale",
+     .kind = ARG_DOUBLE,
+     .dmin = 0,
+     .dmin_exclusive = true,
+     .offset = FIELD(time_scale),
+     .description = "every duration is multiplied by this (> 0)"},
+    {.name = "emu-init-seconds",
+     .kind = ARG_DOUBLE,
+     .any_number = true,
      .offset = FIELD(init_seconds),
      .description = "init (load) time in seconds instead of the profile's (< 0: the profile's)"},
-    {.name = "emu-dispatch-delay", .kind = ARG_DOUBLE, .dmin = 0, .offset = FIELD(dispatch_delay),
+    {.name = "emu-dispatch-delay",
+     .kind = ARG_DOUBLE,
+     .dmin = 0,
+     .offset = FIELD(dispatch_delay),
      .description = "seconds between queueing a task and the worker picking it up"},
-    {.name = "emu-reply-tokens", .kind = ARG_INT, .min = 0, .max = INT_MAX,
+    {.name = "emu-reply-tokens",
+     .kind = ARG_INT,
+     .min = 0,
+     .max = INT_MAX,
      .offset = FIELD(reply_tokens),
      .description = "reply tokens after the think block (cycling the echo), 0 = the echo once"},
-    {.name = "emu-think-text", .kind = ARG_STRING, .plain_text = true, .offset = FIELD(think_text),
+    {.name = "emu-think-text",
+     .kind = ARG_STRING,
+     .plain_text = true,
+     .offset = FIELD(think_text),
      .description = "reasoning text inside the reply's think block, empty = the empty block"},
-    {.name = "emu-seed", .kind = ARG_U64, .offset = FIELD(seed),
-     .description = "seed of the non-greedy variation"},
-    {.name = "emu-unstable", .kind = ARG_BOOL, .offset = FIELD(unstable),
+    {.name = "emu-seed", .kind = ARG_U64, .offset = FIELD(seed), .description = "seed of the non-greedy variation"},
+    {.name = "emu-unstable",
+     .kind = ARG_BOOL,
+     .offset = FIELD(unstable),
      .description = "greedy replies differ between generations (the echo rotated by the generation)"},
-    {.name = "emu-max-token-len", .kind = ARG_INT, .min = 257, .max = MAX_CONTEXT_TOKENS,
+    {.name = "emu-max-token-len",
+     .kind = ARG_INT,
+     .min = 257,
+     .max = MAX_CONTEXT_TOKENS,
      .offset = FIELD(max_token_len),
      .description = "context length in tokens (max_token_len), > --emu-prefill-max"},
-    {.name = "emu-prefill-max", .kind = ARG_INT, .min = 256, .max = MAX_CONTEXT_TOKENS - 1,
+    {.name = "emu-prefill-max",
+     .kind = ARG_INT,
+     .min = 256,
+     .max = MAX_CONTEXT_TOKENS - 1,
      .offset = FIELD(prefill_max),
      .description = "largest prefill group in tokens (prefill_max_token_num), >= 256"},
-    {.name = "emu-crash-at", .kind = ARG_FAULT_POINT, .offset = FIELD(crash_at),
+    {.name = "emu-crash-at",
+     .kind = ARG_FAULT_POINT,
+     .offset = FIELD(crash_at),
      .description = "fault T[@G]: abort() when producing token T of generation G (G default 1)"},
-    {.name = "emu-hang-at", .kind = ARG_FAULT_POINT, .offset = FIELD(hang_at),
+    {.name = "emu-hang-at",
+     .kind = ARG_FAULT_POINT,
+     .offset = FIELD(hang_at),
      .description = "fault T[@G]: stop answering at token T of generation G (G default 1)"},
-    {.name = "emu-exit-during-init", .kind = ARG_INIT_EXIT,
+    {.name = "emu-exit-during-init",
+     .kind = ARG_INIT_EXIT,
      .description = "fault K[:CODE]: exit with status CODE (default 255) at load step K"},
-    {.name = "emu-context-full-wedge", .kind = ARG_BOOL, .offset = FIELD(context_full_wedge),
+    {.name = "emu-context-full-wedge",
+     .kind = ARG_BOOL,
+     .offset = FIELD(context_full_wedge),
      .description = "fault: the old build's context-full bug (runtime wedges)"},
-    {.name = "emu-tokenizer-unreachable", .kind = ARG_BOOL, .offset = FIELD(tokenizer_unreachable),
+    {.name = "emu-tokenizer-unreachable",
+     .kind = ARG_BOOL,
+     .offset = FIELD(tokenizer_unreachable),
      .description = "fault: every connect probe to the tokenizer fails"},
 
     {.name = "help", .short_name = '?', .kind = ARG_FLAG, .description = "print this message"},
@@ -131,8 +196,8 @@ static const option_spec option_table[] = {
 
 typedef struct {
     emu_options *o;
-    emu_mode mode;              /* decides which options exist */
-    bool given[OPTION_COUNT];   /* set successfully at least once */
+    emu_mode mode;            /* decides which options exist */
+    bool given[OPTION_COUNT]; /* set successfully at least once */
     bool help;
     size_t error_count;
     char *first_error;
@@ -149,14 +214,10 @@ static const char *type_name(const option_spec *spec)
 {
     switch (spec->kind) {
     case ARG_INT:
-    case ARG_U64:
-        return "int";
-    case ARG_BOOL:
-        return "bool";
-    case ARG_DOUBLE:
-        return "double";
-    default:
-        return "string";
+    case ARG_U64: return "int";
+    case ARG_BOOL: return "bool";
+    case ARG_DOUBLE: return "double";
+    default: return "string";
     }
 }
 
@@ -269,8 +330,7 @@ static void *field(emu_options *o, const option_spec *spec)
 static bool store_value(emu_options *o, const option_spec *spec, const char *value)
 {
     switch (spec->kind) {
-    case ARG_FLAG:
-        return false; /* a flag given a value (--help=x) is an invalid value */
+    case ARG_FLAG: return false; /* a flag given a value (--help=x) is an invalid value */
     case ARG_STRING: {
         if (spec->nonempty && !*value)
             return false;
@@ -302,8 +362,7 @@ static bool store_value(emu_options *o, const option_spec *spec, const char *val
         *(bool *)field(o, spec) = v == 1;
         return true;
     }
-    case ARG_U64:
-        return parse_whole_u64(value, field(o, spec));
+    case ARG_U64: return parse_whole_u64(value, field(o, spec));
     case ARG_DOUBLE: {
         double v = 0;
         if (!parse_whole_double(value, &v))
@@ -321,10 +380,8 @@ static bool store_value(emu_options *o, const option_spec *spec, const char *val
         else
             return false;
         return true;
-    case ARG_FAULT_POINT:
-        return parse_fault_point(value, field(o, spec));
-    case ARG_INIT_EXIT:
-        return parse_init_exit(value, &o->exit_init_step, &o->exit_init_code);
+    case ARG_FAULT_POINT: return parse_fault_point(value, field(o, spec));
+    case ARG_INIT_EXIT: return parse_init_exit(value, &o->exit_init_step, &o->exit_init_code);
     }
     return false;
 }
@@ -334,23 +391,12 @@ static void format_default(strbuf *sb, const emu_options *d, const option_spec *
 {
     const void *p = (const char *)d + spec->offset;
     switch (spec->kind) {
-    case ARG_FLAG:
-        break;
-    case ARG_STRING:
-        sb_puts(sb, *(char *const *)p ? *(char *const *)p : "");
-        break;
-    case ARG_INT:
-        sb_printf(sb, "%d", *(const int *)p);
-        break;
-    case ARG_BOOL:
-        sb_putc(sb, *(const bool *)p ? '1' : '0');
-        break;
-    case ARG_U64:
-        sb_printf(sb, "%" PRIu64, *(const uint64_t *)p);
-        break;
-    case ARG_DOUBLE:
-        sb_printf(sb, "%g", *(const double *)p);
-        break;
+    case ARG_FLAG: break;
+    case ARG_STRING: sb_puts(sb, *(char *const *)p ? *(char *const *)p : ""); break;
+    case ARG_INT: sb_printf(sb, "%d", *(const int *)p); break;
+    case ARG_BOOL: sb_putc(sb, *(const bool *)p ? '1' : '0'); break;
+    case ARG_U64: sb_printf(sb, "%" PRIu64, *(const uint64_t *)p); break;
+    case ARG_DOUBLE: sb_printf(sb, "%g", *(const double *)p); break;
     case ARG_MODE:
         sb_puts(sb, mode_names[0]); /* the default, whatever mode is in force */
         break;
@@ -505,8 +551,7 @@ static void parse_args(parser *p, const char *const *args, int vendor_end, int t
         int limit = from_env ? total : vendor_end; /* where this option's value may come from */
 
         if (from_env && strncmp(arg, EMU_PREFIX, strlen(EMU_PREFIX)) != 0) {
-            add_error(p, "%s: only " EMU_PREFIX "* options are allowed there, not: %s", ENV_ARGS,
-                      arg);
+            add_error(p, "%s: only " EMU_PREFIX "* options are allowed there, not: %s", ENV_ARGS, arg);
             continue;
         }
         if (!strncmp(arg, "--", 2)) {
@@ -564,11 +609,15 @@ static void check_geometry(parser *p)
     int prefill_idx = find_long(p, "emu-prefill-max", strlen("emu-prefill-max"));
     int max_idx = find_long(p, "emu-max-token-len", strlen("emu-max-token-len"));
     if (p->given[prefill_idx] && !p->given[max_idx])
-        add_error(p, "option value is invalid: --emu-prefill-max=%d (must be less than "
-                     "--emu-max-token-len=%d)", o->prefill_max, o->max_token_len);
+        add_error(p,
+                  "option value is invalid: --emu-prefill-max=%d (must be less than "
+                  "--emu-max-token-len=%d)",
+                  o->prefill_max, o->max_token_len);
     else
-        add_error(p, "option value is invalid: --emu-max-token-len=%d (must be greater than "
-                     "--emu-prefill-max=%d)", o->max_token_len, o->prefill_max);
+        add_error(p,
+                  "option value is invalid: --emu-max-token-len=%d (must be greater than "
+                  "--emu-prefill-max=%d)",
+                  o->max_token_len, o->prefill_max);
 }
 
 /* Splits AXLLAMA_EMU_ARGS at white space into words pointing into *storage (freed by caller). */
@@ -601,8 +650,7 @@ static size_t split_env_args(char **storage, const char ***words)
 }
 
 /* One full pass of the parser with the option set of mode; o gets the defaults of mode first. */
-static void run_parser(parser *p, emu_options *o, emu_mode mode, const char *const *args,
-                       int vendor_end, int total)
+static void run_parser(parser *p, emu_options *o, emu_mode mode, const char *const *args, int vendor_end, int total)
 {
     memset(p, 0, sizeof *p);
     p->o = o;
@@ -673,9 +721,14 @@ void emu_options_free(emu_options *o)
 {
     if (!o)
         return;
-    char **strings[] = {&o->system_prompt, &o->template_filename_axmodel,
-                        &o->filename_post_axmodel, &o->url_tokenizer_model,
-                        &o->filename_tokens_embed, &o->devices, &o->host, &o->profile,
+    char **strings[] = {&o->system_prompt,
+                        &o->template_filename_axmodel,
+                        &o->filename_post_axmodel,
+                        &o->url_tokenizer_model,
+                        &o->filename_tokens_embed,
+                        &o->devices,
+                        &o->host,
+                        &o->profile,
                         &o->think_text};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         free(*strings[i]);

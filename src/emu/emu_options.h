@@ -37,35 +37,35 @@ typedef struct {
     char *devices;                   /* AXCL only, required; NULL in AX650 mode */
 
     /* ---- emulator options ---- */
-    emu_mode mode;          /* --emu-mode axcl|ax650 (default axcl) */
-    char *host;             /* --emu-host (default 127.0.0.1; the vendor's 0.0.0.0 is not copied) */
-    int port;               /* --emu-port (default 8000; 0 = any free port, printed in the log) */
-    char *profile;          /* --emu-profile fast|qwen3-4b-pi5|qwen3-4b-ax650 (default qwen3-4b-pi5
+    emu_mode mode;         /* --emu-mode axcl|ax650 (default axcl) */
+    char *host;            /* --emu-host (default 127.0.0.1; the vendor's 0.0.0.0 is not copied) */
+    int port;              /* --emu-port (default 8000; 0 = any free port, printed in the log) */
+    char *profile;         /* --emu-profile fast|qwen3-4b-pi5|qwen3-4b-ax650 (default qwen3-4b-pi5
                                in AXCL mode, qwen3-4b-ax650 in AX650 mode) */
-    double time_scale;      /* --emu-time-scale F: every duration is multiplied by F (default 1) */
-    double init_seconds;    /* --emu-init-seconds S: init time instead of the profile's (slow
+    double time_scale;     /* --emu-time-scale F: every duration is multiplied by F (default 1) */
+    double init_seconds;   /* --emu-init-seconds S: init time instead of the profile's (slow
                                init fault); < 0 = not set */
-    double dispatch_delay;  /* --emu-dispatch-delay S: the worker picks a queued task up S seconds
+    double dispatch_delay; /* --emu-dispatch-delay S: the worker picks a queued task up S seconds
                                after it was queued (widens the vendor's done-before-start window);
                                default 0 */
-    int reply_tokens;       /* --emu-reply-tokens N: reply length in tokens after the think block,
+    int reply_tokens;      /* --emu-reply-tokens N: reply length in tokens after the think block,
                                cycling the echo; 0 = the echo once (default) */
-    char *think_text;       /* --emu-think-text TEXT: the reasoning inside the reply's think block
+    char *think_text;      /* --emu-think-text TEXT: the reasoning inside the reply's think block
                                (<think>\nTEXT\n</think>\n\n); "" = Qwen3's empty block (default).
                                Must not contain <think>, </think> or "<|" (special tokens) */
-    uint64_t seed;          /* --emu-seed N: seed of the non-greedy variation (default 0) */
-    bool unstable;          /* --emu-unstable 1: greedy replies differ from generation to generation
+    uint64_t seed;         /* --emu-seed N: seed of the non-greedy variation (default 0) */
+    bool unstable;         /* --emu-unstable 1: greedy replies differ from generation to generation
                                (the echo rotated by the generation number): a device whose results
                                vary run to run, so a replayed reply strays */
-    int max_token_len;      /* --emu-max-token-len N (default 2559) */
-    int prefill_max;        /* --emu-prefill-max N (default 2048): largest prefill group */
+    int max_token_len;     /* --emu-max-token-len N (default 2559) */
+    int prefill_max;       /* --emu-prefill-max N (default 2048): largest prefill group */
 
     /* faults */
-    emu_fault_point crash_at; /* --emu-crash-at T[@G]: abort() when producing token T of gen G */
-    emu_fault_point hang_at;  /* --emu-hang-at T[@G]: stop answering (sockets stay open) */
-    int exit_init_step;       /* --emu-exit-during-init K[:CODE]: exit at load step K (1-based) */
-    int exit_init_code;       /*   with status CODE (default 255, like a failed init) */
-    bool context_full_wedge;  /* --emu-context-full-wedge 1: the old build's context-full bug */
+    emu_fault_point crash_at;   /* --emu-crash-at T[@G]: abort() when producing token T of gen G */
+    emu_fault_point hang_at;    /* --emu-hang-at T[@G]: stop answering (sockets stay open) */
+    int exit_init_step;         /* --emu-exit-during-init K[:CODE]: exit at load step K (1-based) */
+    int exit_init_code;         /*   with status CODE (default 255, like a failed init) */
+    bool context_full_wedge;    /* --emu-context-full-wedge 1: the old build's context-full bug */
     bool tokenizer_unreachable; /* --emu-tokenizer-unreachable 1: every connect probe fails */
 } emu_options;
 

@@ -51,8 +51,8 @@ struct emu_runtime {
     task *head, *tail;
     bool finishing;
 
-    atomic_bool busy;  /* gllm_runing */
-    atomic_bool stop;  /* LLM::b_stop */
+    atomic_bool busy; /* gllm_runing */
+    atomic_bool stop; /* LLM::b_stop */
     atomic_bool hung;
 
     /* text queue (g_msg_queue): never cleared */
@@ -64,7 +64,7 @@ struct emu_runtime {
     pthread_mutex_t state_lock;
     char *last_reply;
     int precompute_len;
-    int group; /* prefill group chosen by SetKVCache; -1 initially */
+    int group;          /* prefill group chosen by SetKVCache; -1 initially */
     int prefill_budget; /* _attr.prefill_max_token_num: each SetKVCache shrinks it, only a reset
                            or a finished run restores it (so failed turns compound) */
     int *group_capacity;
@@ -116,8 +116,9 @@ static void check_faults(emu_runtime *rt, int generation, int token)
  * worker thread). */
 static void die_on_bad_answer(const char *what)
 {
-    fprintf(stderr, "terminate called after throwing an instance of 'nlohmann::json_abi_v3_11_2::detail::type_error'\n"
-                    "  what():  [json.exception.type_error.302] type must be array, but is null (tokenizer %s)\n",
+    fprintf(stderr,
+            "terminate called after throwing an instance of 'nlohmann::json_abi_v3_11_2::detail::type_error'\n"
+            "  what():  [json.exception.type_error.302] type must be array, but is null (tokenizer %s)\n",
             what);
     fflush(stdout);
     abort();
@@ -441,7 +442,8 @@ static char *run_sync(emu_runtime *rt, const char *prompt, bool streaming)
     free(rt->last_reply);
     rt->last_reply = xstrdup(reply);
     /* positions fed: every generated token but one sampled at the context end */
-    rt->precompute_len = start_pos + generated < rt->opt->max_token_len ? start_pos + generated : rt->opt->max_token_len;
+    rt->precompute_len =
+        start_pos + generated < rt->opt->max_token_len ? start_pos + generated : rt->opt->max_token_len;
     rt->prefill_budget = rt->opt->prefill_max;
     EMU_LOGI("GetKVCache", 480, "precompute_len:%d, remaining:%d", rt->precompute_len,
              rt->opt->prefill_max - rt->precompute_len);
@@ -471,10 +473,11 @@ static void reset_sync(emu_runtime *rt, const char *system_prompt)
     for (int g = rt->n_groups - 1; g >= 0; g--)
         if (n <= rt->group_capacity[g])
             grpid = g + 1;
-    EMU_LOGI("GenerateKVCachePrefill", 343, "input token num : %d, prefill_split_num : %d prefill_grpid : %d", n, chunks,
-             grpid);
+    EMU_LOGI("GenerateKVCachePrefill", 343, "input token num : %d, prefill_split_num : %d prefill_grpid : %d", n,
+             chunks, grpid);
     for (int c = 0; c < chunks; c++) { /* reset ignores stop */
-        EMU_LOGI("GenerateKVCachePrefill", 373, "input_num_token:%d", c == chunks - 1 ? n - c * PREFILL_CHUNK : PREFILL_CHUNK);
+        EMU_LOGI("GenerateKVCachePrefill", 373, "input_num_token:%d",
+                 c == chunks - 1 ? n - c * PREFILL_CHUNK : PREFILL_CHUNK);
         emu_sleep(scaled(rt, rt->profile->prefill_chunk_s), NULL);
     }
     pthread_mutex_lock(&rt->state_lock);

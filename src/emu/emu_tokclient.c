@@ -91,8 +91,8 @@ bool emu_tokclient_probe(emu_tokclient *tc)
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
         int soerr = 0;
         socklen_t len = sizeof soerr;
-        ok = poll(&pfd, 1, (int)(tc->timeout_s * 1000)) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
-             soerr == 0;
+        ok = poll(&pfd, 1, (int)(tc->timeout_s * 1000)) == 1 &&
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0;
     }
     close(fd);
     return ok;
@@ -138,7 +138,8 @@ static bool read_ids(json_t *list, idvec *out)
         return false;
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (!json_is_integer(v))
             return false;
         iv_push(out, (int32_t)json_integer_value(v));

@@ -15,13 +15,13 @@
 #define DEFAULT_BUSY_TIMEOUT_S 60.0
 #define DEFAULT_STALL_TIMEOUT_S 120.0
 #define DEFAULT_STOP_GRACE_S 30.0
-#define BUSY_BACKOFF_FIRST_S 0.005 /* "llm is running": retry after 5 ms, doubling ... */
-#define BUSY_BACKOFF_MAX_S 0.25    /* ... up to 250 ms: ~20 calls for a 300-token reset on a Pi */
-#define STOP_RESEND_S 0.5          /* a stop that lands before Run begins is lost (§2.7): repeat it */
-#define WATCHDOG_POLL_S 1.0        /* while a run goes on: a poll a second, to catch what no decode tells */
-#define AFTER_STOP_POLL_S 0.1      /* after a stop the end is near */
+#define BUSY_BACKOFF_FIRST_S 0.005     /* "llm is running": retry after 5 ms, doubling ... */
+#define BUSY_BACKOFF_MAX_S 0.25        /* ... up to 250 ms: ~20 calls for a 300-token reset on a Pi */
+#define STOP_RESEND_S 0.5              /* a stop that lands before Run begins is lost (§2.7): repeat it */
+#define WATCHDOG_POLL_S 1.0            /* while a run goes on: a poll a second, to catch what no decode tells */
+#define AFTER_STOP_POLL_S 0.1          /* after a stop the end is near */
 #define FIRST_POLL_AFTER_ENCODE_S 0.02 /* a context-full refusal ends the run right after /encode */
-#define CONFIRM_POLL_FIRST_S 0.002 /* after the final decode, done comes within microseconds */
+#define CONFIRM_POLL_FIRST_S 0.002     /* after the final decode, done comes within microseconds */
 #define CONFIRM_POLL_MAX_S 0.2
 #define CONTEXT_FULL_PREFIX "error: SetKVCache failed"
 #define FINAL_DECODE_MIN_IDS 4 /* a decode of more ids than a piece (3) is the final one */
@@ -150,8 +150,10 @@ void driver_attach(rt_driver *d, int port)
     if (port > 0) {
         char base[64];
         snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
-        http_client_config hc = {.base_url = base, .timeout_s = d->cfg.call_timeout_s,
-                                 .connect_timeout_s = d->cfg.call_timeout_s, .max_body = (size_t)4 << 20};
+        http_client_config hc = {.base_url = base,
+                                 .timeout_s = d->cfg.call_timeout_s,
+                                 .connect_timeout_s = d->cfg.call_timeout_s,
+                                 .max_body = (size_t)4 << 20};
         d->http = http_client_new(&hc);
     }
     reset_run_state(d);

@@ -82,10 +82,10 @@ void driver_saw_decode(rt_driver *d, const int32_t *ids, size_t n);
 
 typedef enum {
     DRV_FAIL_NONE,
-    DRV_FAIL_DIED,     /* the runtime exited */
-    DRV_FAIL_UPSTREAM, /* the tokenizer upstream failed (compatibility mode) */
-    DRV_FAIL_HUNG,     /* no progress, or no answer, for too long */
-    DRV_FAIL_STOP,     /* the runtime did not stop after /api/stop */
+    DRV_FAIL_DIED,      /* the runtime exited */
+    DRV_FAIL_UPSTREAM,  /* the tokenizer upstream failed (compatibility mode) */
+    DRV_FAIL_HUNG,      /* no progress, or no answer, for too long */
+    DRV_FAIL_STOP,      /* the runtime did not stop after /api/stop */
     DRV_FAIL_TOKENIZER, /* the tokenizer service does not know the runtime's uid */
 } drv_failure;
 
@@ -109,11 +109,11 @@ typedef enum { RUN_NONE, RUN_PIECE, RUN_END, RUN_FAILED } run_event_kind;
 
 typedef struct {
     run_event_kind kind;
-    idvec ids;          /* PIECE: the piece's ids; END: every generated id */
-    bool context_full;  /* END: the runtime refused the turn (no decode call at all) */
-    long prefilled;     /* END: the diff length the runtime's /encode was answered (< 0 unknown) */
+    idvec ids;           /* PIECE: the piece's ids; END: every generated id */
+    bool context_full;   /* END: the runtime refused the turn (no decode call at all) */
+    long prefilled;      /* END: the diff length the runtime's /encode was answered (< 0 unknown) */
     drv_failure failure; /* FAILED */
-    char error[320];    /* FAILED: the message */
+    char error[320];     /* FAILED: the message */
 } run_event;
 
 /* The next event of the run, waiting at most until deadline (clock_mono seconds); RUN_NONE when

@@ -97,12 +97,8 @@ static void rt_end(void *rt)
 
 turn_runtime engine_turn_runtime(engine *e)
 {
-    return (turn_runtime){.reset = rt_reset,
-                          .start = rt_start,
-                          .next = rt_next,
-                          .request_stop = rt_request_stop,
-                          .end = rt_end,
-                          .rt = e};
+    return (turn_runtime){
+        .reset = rt_reset, .start = rt_start, .next = rt_next, .request_stop = rt_request_stop, .end = rt_end, .rt = e};
 }
 
 static bool svc_stage_reset(void *svc, const char *uid, const int32_t *ids, size_t n)
@@ -279,8 +275,7 @@ static void run_planned_job(engine *e, job *j, job_metrics *mt)
         if (o.result == TURN_OK && o.per_token_s > 0)
             e->per_token_s = o.per_token_s;
         if (o.result == TURN_OK) {
-            session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls,
-                                 o.eos);
+            session_commit_calls(&e->sess, &plan, o.generated.v, o.generated.len, o.content, o.calls, o.n_calls, o.eos);
             e->sess.last_greedy = tp.sampling.has_top_k && tp.sampling.top_k == 1;
         }
         session_plan_free(&plan);

@@ -33,9 +33,9 @@ typedef struct {
 } gen_options;
 
 typedef enum {
-    JOB_CHAT,      /* messages rendered with the model's chat template */
-    JOB_RAW,       /* /api/generate raw: the prompt as is, no template */
-    JOB_LOAD,      /* empty prompt / no messages: load the model only (done_reason "load") */
+    JOB_CHAT, /* messages rendered with the model's chat template */
+    JOB_RAW,  /* /api/generate raw: the prompt as is, no template */
+    JOB_LOAD, /* empty prompt / no messages: load the model only (done_reason "load") */
 } job_kind;
 
 typedef struct {
@@ -63,11 +63,11 @@ typedef struct {
      * becomes the system message. Used for `format` (format_instruction() in api/format.h).
      * NULL / "" = none. Ignored for JOB_RAW. Copied by submit. */
     const char *system_suffix;
-    gen_options options;    /* copied by submit */
-    bool no_truncate;       /* the request's truncate: false: a prompt too long for the context is
+    gen_options options; /* copied by submit */
+    bool no_truncate;    /* the request's truncate: false: a prompt too long for the context is
                                refused (400) instead of cut in the middle (Ollama's default) */
     bool has_keep_alive;
-    double keep_alive_s;    /* < 0: forever; 0: unload when done */
+    double keep_alive_s; /* < 0: forever; 0: unload when done */
 } job_request;
 
 typedef enum {
@@ -80,8 +80,8 @@ typedef enum {
      * set; text is NULL. The turn still ends with DONE, done_reason "stop" (as Ollama reports it;
      * the OpenAI layer turns that into finish_reason "tool_calls" when it saw a TOOL_CALL). */
     JOB_EV_TOOL_CALL,
-    JOB_EV_DONE,     /* the end: done_reason + metrics */
-    JOB_EV_ERROR,    /* the end: message (+ http_status, meaningful if nothing was streamed yet) */
+    JOB_EV_DONE,  /* the end: done_reason + metrics */
+    JOB_EV_ERROR, /* the end: message (+ http_status, meaningful if nothing was streamed yet) */
 } job_event_kind;
 
 typedef struct {
@@ -95,7 +95,7 @@ typedef struct {
 
 typedef struct {
     job_event_kind kind;
-    char *text; /* THINKING / CONTENT piece (valid UTF-8, never empty), ERROR message */
+    char *text;           /* THINKING / CONTENT piece (valid UTF-8, never empty), ERROR message */
     char *tool_name;      /* TOOL_CALL */
     char *tool_arguments; /* TOOL_CALL: compact JSON object text */
     int http_status;
@@ -163,8 +163,8 @@ typedef struct {
     char name[128];
     rt_state state;
     int load_step, load_total;
-    bool forever;       /* keep_alive < 0 */
-    time_t expires_at;  /* wall clock; while a job runs: now + keep_alive */
+    bool forever;      /* keep_alive < 0 */
+    time_t expires_at; /* wall clock; while a job runs: now + keep_alive */
     uint64_t size;
     int context_length;
     const model_manifest *manifest;
@@ -183,14 +183,14 @@ size_t engine_ps(engine *e, engine_loaded_model *out, size_t max);
 
 /* The engine's counters, for /health and /metrics (api/health.c). */
 typedef struct {
-    size_t queued;          /* jobs waiting for the worker */
-    bool running;           /* the worker runs a job */
-    char loading[128];      /* the model being loaded before its runtime starts (tokenizer, service), or "" */
+    size_t queued;                   /* jobs waiting for the worker */
+    bool running;                    /* the worker runs a job */
+    char loading[128];               /* the model being loaded before its runtime starts (tokenizer, service), or "" */
     uint64_t loads_ok, loads_failed; /* model loads (a runtime started and became ready, or not) */
-    double load_seconds;    /* their total duration */
+    double load_seconds;             /* their total duration */
     double last_load_seconds;
-    uint64_t restarts;      /* runtime restarts after a death or a hang, every load together */
-    bool last_load_failed;  /* the last load failed and none succeeded since */
+    uint64_t restarts;     /* runtime restarts after a death or a hang, every load together */
+    bool last_load_failed; /* the last load failed and none succeeded since */
     char last_load_model[128];
     char last_load_error[256];
 } engine_stats;

@@ -36,12 +36,12 @@ struct engine {
     pthread_cond_t queue_cond; /* monotonic: a job, an unload request, or shutdown */
     job *head, *tail;
     size_t queued;
-    size_t held_bytes; /* the text of the jobs queued or running (job.bytes), for max_queued_bytes */
+    size_t held_bytes;      /* the text of the jobs queued or running (job.bytes), for max_queued_bytes */
     char *unload_requested; /* model name, handled by the worker when idle */
     atomic_bool shutting_down;
     pthread_t worker;
     _Atomic uint64_t heartbeat_ns; /* clock_mono_ns() when the worker was last seen turning */
-    job *running; /* the job the worker runs (queue_lock): job_cancel interrupts its wait */
+    job *running;                  /* the job the worker runs (queue_lock): job_cancel interrupts its wait */
     bool restoring; /* the worker restores a displaced conversation (queue_lock): a submit interrupts it */
 
     /* the loaded model: written by the worker only, under status_lock (engine_ps reads it) */
@@ -56,7 +56,7 @@ struct engine {
     bool running_job;
     double expires_mono; /* clock_mono(); valid when !running_job and keep_alive >= 0 */
     /* counters for engine_get_stats (written by the worker) */
-    const model_manifest *loading; /* a load in progress, until its runtime is known */
+    const model_manifest *loading;                    /* a load in progress, until its runtime is known */
     uint64_t loads_ok, loads_failed, restarts_before; /* restarts of the runtimes unloaded so far */
     double load_seconds, last_load_seconds;
     bool last_load_failed;
@@ -68,7 +68,7 @@ struct engine {
     session sess;
     session displaced; /* a multi-turn conversation a one-off request pushed out of the runtime */
     const model_manifest *displaced_model;
-    atomic_bool runtime_died; /* set by the supervisor's thread */
+    atomic_bool runtime_died;   /* set by the supervisor's thread */
     atomic_bool tokenizer_lost; /* the service does not know the runtime's uid (set by on_unknown_uid) */
     /* compatibility mode */
     supervisor *up_sup; /* the upstream tokenizer command, NULL when none */

@@ -25,8 +25,9 @@ job *job_new(const job_request *req, const model_manifest *m, int think)
     j->manifest = m;
     j->think = think;
     j->raw_prompt = dup_or_null(req->raw_prompt);
-    j->messages = engine_copy_messages(req->messages, req->n_messages, req->kind == JOB_CHAT ? req->system_suffix : NULL,
-                                       m->system_prompt, &j->n_messages);
+    j->messages =
+        engine_copy_messages(req->messages, req->n_messages, req->kind == JOB_CHAT ? req->system_suffix : NULL,
+                             m->system_prompt, &j->n_messages);
     if (req->kind == JOB_CHAT && req->tools_json && req->n_tools) {
         j->tools_json = xcalloc(req->n_tools, sizeof *j->tools_json);
         for (size_t i = 0; i < req->n_tools; i++)
@@ -191,7 +192,6 @@ void engine_messages_free(chat_message *msgs, size_t n)
     }
     free(msgs);
 }
-
 
 bool job_next(job *j, job_event *ev, double timeout_s)
 {

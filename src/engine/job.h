@@ -30,7 +30,7 @@ typedef struct job_event_node {
 
 struct job {
     engine *engine; /* to wake when the job is cancelled while it runs (NULL: none) */
-    int refs; /* under lock */
+    int refs;       /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* monotonic: an event was queued */
     job_event_node *head, *tail;

@@ -299,8 +299,8 @@ static int reuse_loaded(engine *e, const model_manifest *m, char *err, size_t er
 }
 
 /* Starts the tokenizer service (and the upstream in compatibility mode) for m's tokenizer. */
-static tok_service *start_service(engine *e, const model_manifest *m, const tokenizer *tok, supervisor **up,
-                                  char *err, size_t errlen)
+static tok_service *start_service(engine *e, const model_manifest *m, const tokenizer *tok, supervisor **up, char *err,
+                                  size_t errlen)
 {
     atomic_store(&e->upstream_died, false);
     if (m->upstream_url && !start_upstream(e, m, up, err, errlen))

@@ -22,11 +22,11 @@ struct output_filter {
 
     decode_stream ds;
     parse_state state;
-    strbuf pending;       /* text not yet emitted in the current state */
-    bool thinking_begun;  /* a thinking piece was emitted (leading newlines already dropped) */
+    strbuf pending;      /* text not yet emitted in the current state */
+    bool thinking_begun; /* a thinking piece was emitted (leading newlines already dropped) */
     size_t taken;
     bool stopped;
-    strbuf content;       /* all content emitted */
+    strbuf content; /* all content emitted */
 };
 
 output_filter *output_new(const tokenizer *tok, bool show_thinking, const char *const *stop, size_t n_stop,
@@ -192,12 +192,8 @@ static void process(output_filter *o, bool final)
             o->state = ST_CONTENT;
             continue;
         }
-        case ST_CONTENT:
-            flush_content(o, final);
-            return;
-        case ST_DONE:
-            sb_clear(&o->pending);
-            return;
+        case ST_CONTENT: flush_content(o, final); return;
+        case ST_DONE: sb_clear(&o->pending); return;
         }
     }
 }

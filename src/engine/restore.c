@@ -105,8 +105,7 @@ static bool restore_due(engine *e)
 
 /* Runs the restore turn; true when the runtime's cache holds the conversation again. *yielded: it
  * was stopped for a new request (the conversation may be restored later). */
-static bool replay(engine *e, const idvec *reset_ids, const idvec *full, size_t n_diff, int32_t last_id,
-                   bool *yielded)
+static bool replay(engine *e, const idvec *reset_ids, const idvec *full, size_t n_diff, int32_t last_id, bool *yielded)
 {
     const model_manifest *m = e->displaced_model;
     idvec diff = {0};
@@ -140,8 +139,7 @@ static bool replay(engine *e, const idvec *reset_ids, const idvec *full, size_t 
     if (o.result != TURN_OK)
         log_printf(&e->log, "restore failed: %s", o.error);
     else if (!ok && !*yielded)
-        log_printf(&e->log, "restore discarded: the model did not end the reply as before (%zu ids)",
-                   o.generated.len);
+        log_printf(&e->log, "restore discarded: the model did not end the reply as before (%zu ids)", o.generated.len);
     turn_outcome_free(&o);
     job_unref(j);
     job_unref(j);

@@ -386,7 +386,7 @@ static int choose_drop(fitting *f, size_t sys, bool overflow, size_t *drop)
     if (!turn_fits(m, sys, f->full.len - sys))
         return 0;
     if (f->full.len > limit)
-        return 1; /* the last turn alone takes more than the headroom allows: keep just it */
+        return 1;                  /* the last turn alone takes more than the headroom allows: keep just it */
     size_t lo = 0, hi = f->n_cuts; /* lo does not fit (with headroom), hi does */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
@@ -407,7 +407,12 @@ static bool plan_reset(const session_model *m, const tool_list *tools, chat_mess
                        bool last_turn_only, bool overflow, session_plan *plan, char *err, size_t errlen)
 {
     bool has_system = n > 0 && !strcmp(all[0].role, "system");
-    fitting f = {.m = m, .tools = tools, .msgs = all, .count = n, .start = has_system ? 1 : 0, .think = think,
+    fitting f = {.m = m,
+                 .tools = tools,
+                 .msgs = all,
+                 .count = n,
+                 .start = has_system ? 1 : 0,
+                 .think = think,
                  .measured = SIZE_MAX};
     if (has_system) {
         if (!render(m, tools, all, 1, think, 0, false, &f.text)) {
@@ -509,8 +514,8 @@ bool session_plan_chat_tools(const session *s, const session_model *m, const cha
     bool ok = count > 0;
     if (!ok)
         snprintf(err, errlen, "no messages");
-    continue_result cont = ok && mode == PLAN_ANY ? try_continue(s, m, &tools, all, count, think, plan)
-                                                  : CONTINUE_DIFFERENT;
+    continue_result cont =
+        ok && mode == PLAN_ANY ? try_continue(s, m, &tools, all, count, think, plan) : CONTINUE_DIFFERENT;
     if (cont == CONTINUE_OK) { /* the held conversation (after what its reset dropped) and the new turn */
         size_t start = count > 0 && !strcmp(all[0].role, "system") ? 1 : 0;
         chat_message *view = xcalloc(count + 1, sizeof *view);
@@ -520,8 +525,8 @@ bool session_plan_chat_tools(const session *s, const session_model *m, const cha
         plan->skipped = s->skipped;
         free(view);
     } else if (ok)
-        ok = plan_reset(m, &tools, all, count, think, mode == PLAN_RESET_LAST_TURN, cont == CONTINUE_NO_ROOM, plan,
-                        err, errlen);
+        ok = plan_reset(m, &tools, all, count, think, mode == PLAN_RESET_LAST_TURN, cont == CONTINUE_NO_ROOM, plan, err,
+                        errlen);
     free(all);
     if (!ok)
         session_plan_free(plan);
@@ -625,8 +630,8 @@ bool session_plan_rewinds(const session *s, const session_plan *plan)
         return false;
     for (size_t i = 0; i < plan->n_msgs; i++) {
         const held_message *h = &plan->msgs[i];
-        chat_message m = {.role = h->role, .content = h->content, .tool_calls = h->tool_calls,
-                          .n_tool_calls = h->n_tool_calls};
+        chat_message m = {
+            .role = h->role, .content = h->content, .tool_calls = h->tool_calls, .n_tool_calls = h->n_tool_calls};
         if (!same_message(&s->msgs[i], &m))
             return false;
     }

@@ -7,15 +7,15 @@
  *     new messages rendered as the chat template renders them inside the whole conversation + the
  *     generation prompt;
  *   - reset: otherwise: reset the runtime with the system block, stage the rest of the rendered
- *     conversation.
+ *     conversation;
  * and fits the turn into the runtime's budget (§2.8: history + turn <= max prefill, turn <= the
  * 128-aligned remainder) by dropping the oldest turns (the system prompt is kept), as Ollama
  * truncates. When turns must be dropped, or the held conversation has no room left for the next
  * turn, it keeps at most retain_ratio of the window, so a long chat resets once every several
  * turns instead of on every turn. A newest turn that is too long alone is cut in the middle (its
- * start and its end kept) when truncate is on, as Ollama's runner does. Earlier replies stay in the cache exactly as generated (with their think block) while
- * the conversation continues; after a reset they are rendered as the template does. Pure logic: no
- * I/O, no threads.
+ * start and its end kept) when truncate is on, as Ollama's runner does. Earlier replies stay in
+ * the cache exactly as generated (with their think block) while the conversation continues; after
+ * a reset they are rendered as the template does. Pure logic: no I/O, no threads.
  * (§ numbers: docs/spec/runtime-protocol.md.) */
 #ifndef AXLLAMA_ENGINE_SESSION_H
 #define AXLLAMA_ENGINE_SESSION_H
@@ -29,31 +29,31 @@
 
 typedef struct {
     char *role;
-    char *content; /* assistant: the reply as returned (think block stripped) */
+    char *content;              /* assistant: the reply as returned (think block stripped) */
     chat_tool_call *tool_calls; /* assistant: owned copies (name, arguments_json) */
     size_t n_tool_calls;
 } held_message;
 
 typedef struct {
-    bool valid;       /* false: what the runtime holds is unknown (new runtime, failure) */
-    bool continuable; /* the last turn ended with EOS: the cache holds exactly that reply */
-    idvec kv_ids;     /* every id in the cache, in order */
-    char *system;     /* system prompt of the held conversation (NULL: none) */
-    char *tools;      /* the tool definitions it was rendered with, joined by "\n" (NULL: none) */
+    bool valid;         /* false: what the runtime holds is unknown (new runtime, failure) */
+    bool continuable;   /* the last turn ended with EOS: the cache holds exactly that reply */
+    idvec kv_ids;       /* every id in the cache, in order */
+    char *system;       /* system prompt of the held conversation (NULL: none) */
+    char *tools;        /* the tool definitions it was rendered with, joined by "\n" (NULL: none) */
     held_message *msgs; /* the conversation after the system message, reply included */
     size_t n_msgs;
-    size_t skipped;   /* the client's messages (after the system message) that precede msgs: dropped
+    size_t skipped;        /* the client's messages (after the system message) that precede msgs: dropped
                          by the last reset to fit; a request continues when msgs follow them */
-    size_t system_len; /* kv_ids starts with this many ids of the reset's system block */
+    size_t system_len;     /* kv_ids starts with this many ids of the reset's system block */
     size_t last_generated; /* ids the last turn generated (the end of kv_ids) */
-    bool last_greedy;   /* the last turn was decoded greedily (set by the engine): it can be replayed */
+    bool last_greedy;      /* the last turn was decoded greedily (set by the engine): it can be replayed */
 } session;
 
 typedef struct {
     const tokenizer *tok;
     chat_template_family family;
-    int max_prefill;        /* 2048 for Qwen3-4B */
-    int max_positions;      /* 2559 */
+    int max_prefill;            /* 2048 for Qwen3-4B */
+    int max_positions;          /* 2559 */
     const char *default_system; /* prepended when the first message is not a system message; NULL/"" = none */
     /* When history must be dropped (or a continuation found no room), keep at most this share of
      * max_prefill, so that the next turns continue instead of each resetting a full window (the
@@ -70,13 +70,13 @@ typedef struct {
 
 typedef struct {
     bool reset;
-    idvec reset_ids; /* reset: the system block to stage for /api/reset (may be empty) */
-    idvec diff;      /* the ids to stage for /api/generate (the prompt to prefill) */
-    size_t dropped;  /* messages dropped from the front to fit */
-    size_t truncated; /* tokens cut from the middle of the newest turn to fit (model.truncate) */
+    idvec reset_ids;         /* reset: the system block to stage for /api/reset (may be empty) */
+    idvec diff;              /* the ids to stage for /api/generate (the prompt to prefill) */
+    size_t dropped;          /* messages dropped from the front to fit */
+    size_t truncated;        /* tokens cut from the middle of the newest turn to fit (model.truncate) */
     bool truncated_at_least; /* the turn was too long to count (encoding stopped at the window's size):
                                 truncated is a lower bound */
-    size_t skipped;  /* the request's messages (after the system message) not rendered: see session */
+    size_t skipped;          /* the request's messages (after the system message) not rendered: see session */
     /* the conversation this plan renders (owned copies), to commit after the turn */
     char *system;
     char *tools;

@@ -61,12 +61,12 @@ typedef struct {
     turn_sink sink;
     output_filter *filter;
     output_status ost;
-    bool running;      /* the runtime accepted the generation: end the run at the exit */
+    bool running; /* the runtime accepted the generation: end the run at the exit */
     bool stop_sent;
     size_t start_pos;  /* the position the prefill ends at */
     size_t n_streamed; /* ids streamed as pieces */
     double t_gen, t_first, t_last;
-    run_event end;     /* the END event */
+    run_event end; /* the END event */
 } turn_state;
 
 static turn_result failed(turn_state *t, bool wedged, const char *fmt, const char *detail)
@@ -118,8 +118,7 @@ static turn_result turn_start(turn_state *t)
     }
     drv_status st = t->rt->start(t->rt->rt, p->prompt, &p->sampling);
     if (st != DRV_OK)
-        return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the generation (%s)",
-                      refusal_text(st));
+        return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the generation (%s)", refusal_text(st));
     t->running = true;
     return TURN_OK;
 }
@@ -189,8 +188,8 @@ static void turn_finish(turn_state *t)
      * tell the time per token. A reply of one piece cannot tell it: then the time per token
      * measured on an earlier turn (plan.per_token_hint_s) is used, else the end of the run. */
     double t_end = clock_mono();
-    double per_token = t->n_streamed > 3 && t->t_last > t->t_first
-                           ? (t->t_last - t->t_first) / (double)(t->n_streamed - 3) : 0;
+    double per_token =
+        t->n_streamed > 3 && t->t_last > t->t_first ? (t->t_last - t->t_first) / (double)(t->n_streamed - 3) : 0;
     o->per_token_s = per_token;
     if (per_token == 0)
         per_token = p->per_token_hint_s;

@@ -50,7 +50,7 @@ typedef struct {
     const idvec *diff;        /* staged: the prefill (the answer to its /encode: held/reset + diff) */
     int max_positions;        /* the runtime's last position (2559 for Qwen3-4B) */
     drv_sampling sampling;
-    double per_token_hint_s;  /* the runtime's time per generated token, measured on an earlier
+    double per_token_hint_s;          /* the runtime's time per generated token, measured on an earlier
                                  turn (0: none): for the timings of a reply too short to measure */
     const atomic_bool *shutting_down; /* may be NULL */
     /* Asked while the run goes on (and after each driver_interrupt): true ends it with a stop. For
@@ -69,11 +69,11 @@ typedef struct {
     char *content;           /* TURN_OK: the answer as the client got it, tool-call blocks excluded */
     chat_tool_call *calls;   /* TURN_OK: the tool calls parsed from it */
     size_t n_calls;
-    bool eos;                /* TURN_OK: the reply ended with EOS (not a stop, not the context end) */
-    double per_token_s;      /* TURN_OK: the time per generated token this turn measured (0: too short) */
-    drv_failure failure;     /* TURN_FAILED: the driver's reason, DRV_FAIL_NONE for a refused call */
-    bool wedged;             /* TURN_FAILED: the runtime stays busy or hangs: only a restart helps */
-    char error[512];         /* TURN_FAILED: the message */
+    bool eos;            /* TURN_OK: the reply ended with EOS (not a stop, not the context end) */
+    double per_token_s;  /* TURN_OK: the time per generated token this turn measured (0: too short) */
+    drv_failure failure; /* TURN_FAILED: the driver's reason, DRV_FAIL_NONE for a refused call */
+    bool wedged;         /* TURN_FAILED: the runtime stays busy or hangs: only a restart helps */
+    char error[512];     /* TURN_FAILED: the message */
 } turn_outcome;
 
 /* Runs one turn of j (its options, think and tools) as planned; pieces and tool calls go to j's

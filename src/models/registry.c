@@ -185,8 +185,7 @@ static void load_manifest_file(model_registry *reg, const char *path, bool loadi
     }
     const model_manifest *first = registry_lookup(reg, m.name);
     if (first && changed_file && first->path && !strcmp(first->path, path)) {
-        registry_say(ws, "%s: model \"%s\" changed; the change takes effect when axllama serve restarts", path,
-                     m.name);
+        registry_say(ws, "%s: model \"%s\" changed; the change takes effect when axllama serve restarts", path, m.name);
         model_manifest_free(&m);
     } else if (first) {
         registry_say(ws, "%s: model \"%s\" is already defined by %s; this definition is ignored", path, m.name,

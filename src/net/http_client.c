@@ -116,7 +116,8 @@ http_client *http_client_new(const http_client_config *cfg)
         n--;
     c->base_url = xstrndup(base, n);
     c->user_agent = cfg && cfg->user_agent ? xstrdup(cfg->user_agent) : NULL;
-    c->connect_timeout_s = cfg && cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : HTTP_CLIENT_DEFAULT_CONNECT_TIMEOUT_S;
+    c->connect_timeout_s =
+        cfg && cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : HTTP_CLIENT_DEFAULT_CONNECT_TIMEOUT_S;
     c->timeout_s = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : HTTP_CLIENT_DEFAULT_TIMEOUT_S;
     c->max_body = cfg && cfg->max_body ? cfg->max_body : HTTP_CLIENT_DEFAULT_MAX_BODY;
     c->fresh_connection = cfg && cfg->fresh_connection;

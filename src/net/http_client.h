@@ -36,9 +36,9 @@ typedef struct {
 } http_client_config;
 
 typedef struct {
-    const char *method;         /* NULL: POST when there is a body, else GET; "HEAD" sends no body back */
-    const char *path;           /* appended to base_url, query included ("/encode?uid=..."); NULL: "" */
-    const char *body;           /* NULL: no body */
+    const char *method; /* NULL: POST when there is a body, else GET; "HEAD" sends no body back */
+    const char *path;   /* appended to base_url, query included ("/encode?uid=..."); NULL: "" */
+    const char *body;   /* NULL: no body */
     size_t body_len;
     const char *content_type;   /* of the body; NULL: application/json */
     const char *const *headers; /* NULL-terminated extra "Name: value" lines; may be NULL */

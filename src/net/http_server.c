@@ -474,11 +474,10 @@ static bool server_start_daemon(http_server *srv, const http_server_config *cfg,
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, server_on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, srv,
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_TIMEOUT, srv->idle_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->max_connections_per_ip, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)HTTP_THREAD_STACK_BYTES, MHD_OPTION_NOTIFY_COMPLETED, server_on_request_done, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, server_on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, server_on_request_line,
-        srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK_BYTES,
+        MHD_OPTION_NOTIFY_COMPLETED, server_on_request_done, srv, MHD_OPTION_NOTIFY_CONNECTION, server_on_connection,
+        srv, MHD_OPTION_URI_LOG_CALLBACK, server_on_request_line, srv, MHD_OPTION_END);
     return srv->daemon != NULL;
 }
 

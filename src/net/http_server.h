@@ -81,7 +81,7 @@ typedef struct {
                            longer path that starts with "/v1/models/" (the handler reads req->path) */
     http_handler handler;
     void *user;
-    bool blocking;      /* the handler may wait long (generation): lift the idle timeout */
+    bool blocking; /* the handler may wait long (generation): lift the idle timeout */
 } http_route;
 
 typedef enum {
@@ -90,26 +90,26 @@ typedef enum {
 } http_threading;
 
 typedef struct {
-    const char *host;  /* NULL: 127.0.0.1; "": all interfaces (IPv6 dual-stack, else IPv4); a name that
+    const char *host;         /* NULL: 127.0.0.1; "": all interfaces (IPv6 dual-stack, else IPv4); a name that
                           resolves to both families binds its IPv4 address */
-    int port;          /* 0: an ephemeral port, see http_server_port() */
+    int port;                 /* 0: an ephemeral port, see http_server_port() */
     const http_route *routes; /* copied (the strings must outlive the server) */
     size_t n_routes;
-    const char *const *origins; /* CORS: allowed Origin patterns (one '*' wildcard each), "*"
+    const char *const *origins;                /* CORS: allowed Origin patterns (one '*' wildcard each), "*"
                                    alone = all; NULL-terminated, copied; NULL = none */
-    size_t max_body_bytes;      /* 0: HTTP_DEFAULT_MAX_BODY */
-    unsigned idle_timeout_s;    /* keep-alive idle timeout; 0: HTTP_DEFAULT_IDLE_TIMEOUT_S */
-    unsigned max_connections;   /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
-    unsigned max_connections_per_ip; /* connections one client address may hold at once; 0: no such limit */
-    size_t max_body_bytes_held; /* the bodies of the requests in progress (from their headers until their
+    size_t max_body_bytes;                     /* 0: HTTP_DEFAULT_MAX_BODY */
+    unsigned idle_timeout_s;                   /* keep-alive idle timeout; 0: HTTP_DEFAULT_IDLE_TIMEOUT_S */
+    unsigned max_connections;                  /* 0: HTTP_DEFAULT_MAX_CONNECTIONS */
+    unsigned max_connections_per_ip;           /* connections one client address may hold at once; 0: no such limit */
+    size_t max_body_bytes_held;                /* the bodies of the requests in progress (from their headers until their
                                    answer is complete) take at most this many bytes: a request whose
                                    body would pass it gets 503 before its body is read (a request is
                                    always taken when none is in progress); 0: no such limit */
-    double request_timeout_s;   /* a request's line, headers and body arrive within this (above);
+    double request_timeout_s;                  /* a request's line, headers and body arrive within this (above);
                                    0: HTTP_DEFAULT_REQUEST_TIMEOUT_S */
     void (*log)(void *user, const char *line); /* optional: errors, and requests if log_requests */
     void *log_user;
-    bool log_requests;          /* one line per request: status, time to first byte, client, path */
+    bool log_requests; /* one line per request: status, time to first byte, client, path */
     /* Called once per request when its answer is queued (or the client left before it: status 499),
      * on the connection's thread: the method, the pattern of the route whose path it asked for
      * ("/api/chat", "/v1/models/" + '*'; also for a refusal such as a 403 or a 405), NULL when no

@@ -34,8 +34,8 @@ int net_listen(const char *host, int port, char *err, size_t errlen)
         host = "127.0.0.1";
     int fd = -1, last_errno = EADDRNOTAVAIL;
     if (!host[0]) {
-        struct sockaddr_in6 any6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                                    .sin6_addr = IN6ADDR_ANY_INIT};
+        struct sockaddr_in6 any6 = {
+            .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
         fd = bind_and_listen(AF_INET6, (const struct sockaddr *)&any6, sizeof any6, true);
         if (fd < 0) {
             struct sockaddr_in any4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -115,8 +115,8 @@ bool net_port_answers(int port, double timeout_s)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return false;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool answers = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
     if (!answers && errno == EINPROGRESS) {
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};

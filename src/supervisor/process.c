@@ -193,8 +193,8 @@ static void child_exec(const char *path, char *const argv[], char *const envp[],
 /* Forks and execs path. stdin is /dev/null; stdout and stderr go to out_fd and err_fd (-1:
  * /dev/null). Returns the pid once exec succeeded, or -1 with a message in err ("cannot run
  * <shown>: <reason>"). */
-pid_t process_spawn(const char *shown, const char *path, char *const argv[], char *const envp[],
-                           const char *workdir, int out_fd, int err_fd, char *err, size_t errlen)
+pid_t process_spawn(const char *shown, const char *path, char *const argv[], char *const envp[], const char *workdir,
+                    int out_fd, int err_fd, char *err, size_t errlen)
 {
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     int report[2];

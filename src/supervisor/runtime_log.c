@@ -82,9 +82,7 @@ void output_feed(output_stream *o, const output_sink *k, const char *data, size_
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)data[i];
         switch (o->esc) {
-        case ESC_START:
-            o->esc = c == '[' ? ESC_CSI : c == ']' ? ESC_OSC : ESC_NONE;
-            continue;
+        case ESC_START: o->esc = c == '[' ? ESC_CSI : c == ']' ? ESC_OSC : ESC_NONE; continue;
         case ESC_CSI:
             if (c >= 0x40 && c <= 0x7e)
                 o->esc = ESC_NONE;
@@ -95,11 +93,8 @@ void output_feed(output_stream *o, const output_sink *k, const char *data, size_
             else if (c == 0x1b)
                 o->esc = ESC_OSC_ESC;
             continue;
-        case ESC_OSC_ESC:
-            o->esc = ESC_NONE;
-            continue;
-        case ESC_NONE:
-            break;
+        case ESC_OSC_ESC: o->esc = ESC_NONE; continue;
+        case ESC_NONE: break;
         }
         if (c == 0x1b) {
             o->esc = ESC_START;

@@ -53,7 +53,7 @@
 #define PROBE_TIMEOUT_S 1.0
 #define API_STOP_TIMEOUT_S 1.0
 #define PORT_CHECK_TIMEOUT_S 0.5
-#define MONITOR_TICK_S 0.05         /* reaping latency */
+#define MONITOR_TICK_S 0.05 /* reaping latency */
 #define ERROR_LINE_MAX 150
 #define DEFAULT_LIVENESS_INTERVAL_S 5.0 /* a ready runtime's HTTP server is asked this often ... */
 #define DEFAULT_LIVENESS_TIMEOUT_S 2.0  /* ... to answer within this ... */
@@ -105,23 +105,23 @@ struct supervisor {
     pthread_mutex_t lock;    /* guards the fields up to the monitor-only block */
     pthread_cond_t changed;  /* state changes, spawn report */
     rt_status st;
-    bool thread_exists;      /* created and not yet joined */
-    bool monitor_active;     /* the monitor has not set a final state yet */
+    bool thread_exists;  /* created and not yet joined */
+    bool monitor_active; /* the monitor has not set a final state yet */
     bool stop_requested;
     bool spawn_reported;
-    bool spawn_ok;          /* the first spawn's outcome (the state may have moved on since) */
+    bool spawn_ok; /* the first spawn's outcome (the state may have moved on since) */
     char spawn_error[256];
     unsigned long state_seq;    /* state changes so far */
     unsigned long notified_seq; /* state changes whose callbacks have returned */
     pthread_t monitor;
-    pthread_t monitor_self;  /* set by the monitor itself */
+    pthread_t monitor_self; /* set by the monitor itself */
     bool monitor_self_known;
-    int wake[2];             /* self-pipe: wakes the monitor's poll() */
-    bool served;             /* the current run answered a request (supervisor_note_served) */
+    int wake[2]; /* self-pipe: wakes the monitor's poll() */
+    bool served; /* the current run answered a request (supervisor_note_served) */
 
     /* monitor thread only */
     monitor_phase phase;
-    pid_t child;             /* 0: none */
+    pid_t child; /* 0: none */
     output_stream out[2];
     double spawned_at, ready_at, load_deadline, next_probe, restart_at, stop_deadline, kill_deadline;
     double next_backoff;

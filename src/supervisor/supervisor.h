@@ -58,15 +58,15 @@ const char *rt_state_name(rt_state s);
 
 typedef struct {
     rt_state state;
-    pid_t pid;           /* 0 when none */
-    int load_step;       /* last "k / N" seen in the log while loading (0 if none) */
+    pid_t pid;     /* 0 when none */
+    int load_step; /* last "k / N" seen in the log while loading (0 if none) */
     int load_total;
-    double state_since;  /* CLOCK_MONOTONIC seconds */
-    int restarts;        /* restart attempts after deaths since supervisor_start */
-    double restart_at;   /* RT_RESTARTING: when the next start is due (CLOCK_MONOTONIC seconds) */
-    int last_exit;       /* wait status of the last exit (valid if exited) */
+    double state_since; /* CLOCK_MONOTONIC seconds */
+    int restarts;       /* restart attempts after deaths since supervisor_start */
+    double restart_at;  /* RT_RESTARTING: when the next start is due (CLOCK_MONOTONIC seconds) */
+    int last_exit;      /* wait status of the last exit (valid if exited) */
     bool exited;
-    char error[256];     /* last failure or death, "" if none (cleared by supervisor_start; a death's
+    char error[256]; /* last failure or death, "" if none (cleared by supervisor_start; a death's
                             message stays while the restart runs) */
 } rt_status;
 
@@ -82,11 +82,11 @@ typedef struct {
     bool restart;            /* restart after a death once ready; false (also a zeroed config): a death
                                 leaves the runtime RT_STOPPED. The engine sets it to true. */
     double backoff_initial_s, backoff_max_s; /* <= 0: 1, 60 */
-    double liveness_interval_s; /* 0: 5; < 0: no liveness probe */
-    double liveness_timeout_s;  /* <= 0: 2 */
-    int liveness_failures;      /* <= 0: 2 */
+    double liveness_interval_s;              /* 0: 5; < 0: no liveness probe */
+    double liveness_timeout_s;               /* <= 0: 2 */
+    int liveness_failures;                   /* <= 0: 2 */
     void (*on_log)(void *user, const char *line);
-    void (*on_exit)(void *user, const rt_status *st); /* the child died after being ready (st has the
+    void (*on_exit)(void *user, const rt_status *st);  /* the child died after being ready (st has the
                                                           new state: RT_RESTARTING or RT_STOPPED);
                                                           called before that state's on_state */
     void (*on_state)(void *user, const rt_status *st); /* every state change */

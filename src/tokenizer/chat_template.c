@@ -194,8 +194,7 @@ static size_t qwen3_last_query_index(const chat_message *msgs, size_t n)
     return n - 1;
 }
 
-static void qwen3_render_assistant(const chat_message *msgs, size_t n, size_t i, size_t last_query_index,
-                                   strbuf *out)
+static void qwen3_render_assistant(const chat_message *msgs, size_t n, size_t i, size_t last_query_index, strbuf *out)
 {
     const chat_message *msg = &msgs[i];
     text_span content = span_of(msg->content);
@@ -287,8 +286,7 @@ static void render_qwen25(const chat_message *msgs, size_t n, const chat_templat
     for (size_t i = opt->first_message; i < n; i++) {
         const chat_message *msg = &msgs[i];
         bool is_assistant = role_is(msg, "assistant");
-        if (role_is(msg, "user") || (role_is(msg, "system") && i > 0) ||
-            (is_assistant && msg->n_tool_calls == 0)) {
+        if (role_is(msg, "user") || (role_is(msg, "system") && i > 0) || (is_assistant && msg->n_tool_calls == 0)) {
             render_plain_block(msg, out);
         } else if (is_assistant) {
             sb_puts(out, "<|im_start|>assistant");
@@ -320,12 +318,8 @@ bool chat_template_render(chat_template_family family, const chat_message *msgs,
     if (!input_is_renderable(msgs, n, opt))
         return false;
     switch (family) {
-    case CHAT_TEMPLATE_QWEN3:
-        render_qwen3(msgs, n, opt, out);
-        return true;
-    case CHAT_TEMPLATE_QWEN25:
-        render_qwen25(msgs, n, opt, out);
-        return true;
+    case CHAT_TEMPLATE_QWEN3: render_qwen3(msgs, n, opt, out); return true;
+    case CHAT_TEMPLATE_QWEN25: render_qwen25(msgs, n, opt, out); return true;
     }
     return false;
 }

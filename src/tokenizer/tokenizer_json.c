@@ -165,8 +165,7 @@ static bool read_string(cursor *c, strbuf *out)
             put_utf8(out, (unsigned)cp);
             break;
         }
-        default:
-            return fail(c, "bad escape in string");
+        default: return fail(c, "bad escape in string");
         }
     }
 }
@@ -275,8 +274,8 @@ static bool read_merges(cursor *c, const tokenizer_json_handlers *h, strbuf *a, 
     return true;
 }
 
-static bool read_model(cursor *c, const tokenizer_json_handlers *h, json_t *model, strbuf *k, strbuf *a,
-                       strbuf *b, bool *seen_vocab, bool *seen_merges)
+static bool read_model(cursor *c, const tokenizer_json_handlers *h, json_t *model, strbuf *k, strbuf *a, strbuf *b,
+                       bool *seen_vocab, bool *seen_merges)
 {
     bool empty;
     if (!open_container(c, '{', '}', &empty))

@@ -1,8 +1,8 @@
 /* uid_table: the tokenizer service's uids and the conversation state of each: a hash table with an
- * LRU list capped at max_uids (creating one more evicts the least recently used, never the pinned uid:
- * the runtime's), fresh UUID4 uids from common/random, and the last uid handed out. A state is held (acquire/release) while a
- * request works on it, so an eviction never frees it under a running request; its fields are
- * guarded by its own lock. */
+ * LRU list capped at max_uids (creating one more evicts the least recently used, never the pinned
+ * uid: the runtime's), fresh UUID4 uids from common/random, and the last uid handed out. A state is
+ * held (acquire/release) while a request works on it, so an eviction never frees it under a running
+ * request; its fields are guarded by its own lock. */
 #ifndef AXLLAMA_TOKENSVC_UID_TABLE_H
 #define AXLLAMA_TOKENSVC_UID_TABLE_H
 

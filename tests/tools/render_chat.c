@@ -80,7 +80,9 @@ static bool render_case(const json_t *test_case, strbuf *out, bool *rendered)
     const json_t *thinking = json_object_get(test_case, "enable_thinking");
     chat_template_options opt = {
         .add_generation_prompt = json_is_true(json_object_get(test_case, "add_generation_prompt")),
-        .enable_thinking = !thinking || json_is_null(thinking) ? -1 : json_is_true(thinking) ? 1 : 0,
+        .enable_thinking = !thinking || json_is_null(thinking) ? -1
+                           : json_is_true(thinking)            ? 1
+                                                               : 0,
         .tools_json = tools_json,
         .n_tools = n_tools,
     };

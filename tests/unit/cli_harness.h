@@ -252,7 +252,7 @@ static inline cli_result run_cli_at(int port, const char *stdin_text, const char
 }
 
 #define CLI(stdin_text, ...) run_cli_at(srv.port, stdin_text, (const char *const[]){__VA_ARGS__, NULL})
-#define FAKE_CLI(stdin_text, ...)                                                                                     \
+#define FAKE_CLI(stdin_text, ...) \
     run_cli_at(http_server_port(fake), stdin_text, (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- a session in a pseudo-terminal ---- */
@@ -456,8 +456,8 @@ static inline long wait_kv_report(size_t *seen, double timeout_s)
     }
 }
 
-#define LONG_MSG                                                                                                      \
-    "Alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike november oscar papa quebec "     \
+#define LONG_MSG                                                                                                 \
+    "Alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike november oscar papa quebec " \
     "romeo sierra tango uniform victor whiskey xray yankee zulu"
 
 #endif

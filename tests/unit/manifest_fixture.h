@@ -18,9 +18,9 @@
 
 #define DEFAULT_PROMPT "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
-static char *root;        /* the test's temporary directory (absolute, no symlinks) */
-static char *saved_home;  /* HOME before the test */
-static strbuf warnings;   /* every warning of the test, one per line */
+static char *root;       /* the test's temporary directory (absolute, no symlinks) */
+static char *saved_home; /* HOME before the test */
+static strbuf warnings;  /* every warning of the test, one per line */
 
 static inline void collect_warning(void *user, const char *msg)
 {

@@ -14,7 +14,7 @@
 #include "emu_harness.h"
 
 typedef struct {
-    char dir[64];      /* models directory */
+    char dir[64]; /* models directory */
     pid_t pid;
     int port;
     char log_path[64];
@@ -86,7 +86,7 @@ static inline const char *h_build_dir(void)
  * (e.g. "\"context\": {\"max_prefill\": 512}"; may be NULL). */
 /* The system block of the manifests' default system prompt (Qwen's), as the runtime prefills it
  * after a reset: prompt_eval_count counts it. */
-#define H_QWEN_SYSTEM_BLOCK                                                                                            \
+#define H_QWEN_SYSTEM_BLOCK \
     "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
 
 static inline void h_write_manifest(const char *dir, const char *name, const char *const *emu_args, const char *extra)

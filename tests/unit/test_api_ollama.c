@@ -1215,7 +1215,8 @@ static void test_embed_routes_answer_ollamas_errors_as_json(void **state)
     probe_expect_error("/api/embeddings", "{\"model\":\"plain\",\"prompt\":\"hi\"}", 400,
                        "\"plain\" does not support embeddings");
     probe_expect_error("/api/embeddings", "{\"prompt\":\"hi\"}", 400, "model is required");
-    probe_expect_error("/api/embeddings", "{\"model\":\"nope\"}", 404, "model \"nope\" not found, try pulling it first");
+    probe_expect_error("/api/embeddings", "{\"model\":\"nope\"}", 404,
+                       "model \"nope\" not found, try pulling it first");
     assert_int_equal(fake_count(&fake.submits), 0);
 }
 

@@ -13,9 +13,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "openai_harness.h"
 #include "serve_harness.h"
 #include "server_fixture.h"
-#include "openai_harness.h"
 
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
@@ -43,7 +43,7 @@ static sse sse_parse(const char *body)
         const char *payload = p + 6;
         size_t len = (size_t)(end - payload);
         assert_null(memchr(payload, '\n', len)); /* one data line per event */
-        assert_false(r.done);                     /* nothing after [DONE] */
+        assert_false(r.done);                    /* nothing after [DONE] */
         if (len == 6 && !memcmp(payload, "[DONE]", 6)) {
             r.done = true;
         } else {
@@ -234,15 +234,17 @@ static void test_stream_include_usage_ends_with_a_usage_chunk_of_the_real_counts
     h_server s;
     start(&s, NULL);
     char body[512];
-    answer a = call(&s, "POST", "/v1/chat/completions",
-                    chat_body(body, sizeof body, "count me", "\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
+    answer a =
+        call(&s, "POST", "/v1/chat/completions",
+             chat_body(body, sizeof body, "count me", "\"stream\":true,\"stream_options\":{\"include_usage\":true}"));
     assert_int_equal(a.http.status, 200);
     sse ev = sse_parse(a.http.body.data);
     assert_true(ev.done && ev.n >= 3);
     json_t *u = ev.events[ev.n - 1], *fin = ev.events[ev.n - 2];
     assert_int_equal(json_array_size(get(u, "choices")), 0);
     assert_true(json_is_array(get(u, "choices")));
-    long long prompt = (long long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("count me")), eval = (long long)h_n_ids(tok, "count me");
+    long long prompt = (long long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK USER_TURN("count me")),
+              eval = (long long)h_n_ids(tok, "count me");
     assert_int_equal(gi(u, "usage.prompt_tokens"), prompt);
     assert_int_equal(gi(u, "usage.completion_tokens"), eval);
     assert_int_equal(gi(u, "usage.total_tokens"), prompt + eval);
@@ -296,7 +298,8 @@ static void test_stop_as_string_and_as_array(void **state)
     h_server s;
     start(&s, NULL);
     char body[512];
-    answer a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "alpha beta gamma delta", "\"stop\":\"gamma\""));
+    answer a = call(&s, "POST", "/v1/chat/completions",
+                    chat_body(body, sizeof body, "alpha beta gamma delta", "\"stop\":\"gamma\""));
     assert_int_equal(a.http.status, 200);
     assert_string_equal(gs(a.json, "choices.0.message.content"), "alpha beta ");
     assert_string_equal(gs(a.json, "choices.0.finish_reason"), "stop");
@@ -318,15 +321,17 @@ static void test_content_parts_history_roles_and_reasoning_effort(void **state)
                     "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
                     "{\"role\":\"user\",\"content\":\"earlier\"},"
                     "{\"role\":\"assistant\",\"content\":\"earlier\",\"reasoning\":\"thought\"},"
-                    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hello\"},{\"type\":\"text\",\"text\":\"parts\"}]}],"
+                    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hello\"},{\"type\":\"text\","
+                    "\"text\":\"parts\"}]}],"
                     "\"reasoning_effort\":\"none\",\"temperature\":0.2,\"seed\":7,\"frequency_penalty\":0,"
                     "\"presence_penalty\":0.5,\"user\":\"u\",\"tool_choice\":\"auto\"}");
     if (a.http.status != 200)
         fail_msg("%ld %s", a.http.status, a.http.body.data);
     assert_string_equal(gs(a.json, "choices.0.message.content"), "Hello\nparts"); /* text parts joined */
     answer_free(&a);
-    a = call(&s, "POST", "/v1/chat/completions",
-             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning\":{\"effort\":\"high\"}}");
+    a = call(
+        &s, "POST", "/v1/chat/completions",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning\":{\"effort\":\"high\"}}");
     assert_int_equal(a.http.status, 200);
     answer_free(&a);
     stop(&s);
@@ -397,8 +402,9 @@ static void test_request_errors_are_openai_error_objects(void **state)
     } cases[] = {
         {"/v1/chat/completions", "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404,
          "not_found_error", "model 'nope' not found"},
-        {"/v1/chat/completions", "{\"model\":\"nope\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-         404, "not_found_error", "model 'nope' not found"},
+        {"/v1/chat/completions",
+         "{\"model\":\"nope\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404,
+         "not_found_error", "model 'nope' not found"},
         {"/v1/completions", "{\"model\":\"nope\",\"prompt\":\"x\"}", 404, "not_found_error", "model 'nope' not found"},
         {"/v1/chat/completions", "", 400, "invalid_request_error", "missing request body"},
         {"/v1/chat/completions", "{\"model\":", 400, "invalid_request_error", "invalid JSON"},
@@ -411,7 +417,8 @@ static void test_request_errors_are_openai_error_objects(void **state)
         {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", 400,
          "invalid_request_error", "invalid role 'wizard'"},
         {"/v1/chat/completions",
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":"
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{"
+         "\"url\":"
          "\"data:image/png;base64,AAAA\"}}]}]}",
          400, "invalid_request_error", "image input is not supported"},
         {"/v1/chat/completions",
@@ -419,31 +426,38 @@ static void test_request_errors_are_openai_error_objects(void **state)
          "invalid_request_error", "unsupported content part type 'input_audio'"},
         {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}",
          400, "invalid_request_error", "invalid type for 'stop' field: number"},
-        {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":\"9\"}",
-         400, "invalid_request_error", "invalid type for 'max_tokens'"},
-        {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}",
-         400, "invalid_request_error", "max_tokens must be at least 1"},
+        {"/v1/chat/completions",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":\"9\"}", 400,
+         "invalid_request_error", "invalid type for 'max_tokens'"},
+        {"/v1/chat/completions",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}", 400,
+         "invalid_request_error", "max_tokens must be at least 1"},
         {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", 400,
          "invalid_request_error", "n must be 1"},
         {"/v1/chat/completions",
          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_effort\":\"huge\"}", 400,
          "invalid_request_error", "invalid reasoning value: 'huge'"},
-        {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":3}",
-         400, "invalid_request_error", "temperature must be between 0 and 2"},
-        {"/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}",
-         400, "invalid_request_error", "logprobs are not supported"},
         {"/v1/chat/completions",
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}", 400,
-         "invalid_request_error", "invalid response_format type"},
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":3}", 400,
+         "invalid_request_error", "temperature must be between 0 and 2"},
         {"/v1/chat/completions",
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"type\":\"function\","
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", 400,
+         "invalid_request_error", "logprobs are not supported"},
+        {"/v1/chat/completions",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}"
+         "}",
+         400, "invalid_request_error", "invalid response_format type"},
+        {"/v1/chat/completions",
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"type\":"
+         "\"function\","
          "\"function\":{\"name\":\"f\",\"arguments\":\"{not json\"}}]},{\"role\":\"user\",\"content\":\"x\"}]}",
          400, "invalid_request_error", "invalid tool call arguments"},
         {"/v1/chat/completions",
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", 400,
-         "invalid_request_error", "invalid tool in 'tools[0]'"},
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}",
+         400, "invalid_request_error", "invalid tool in 'tools[0]'"},
         {"/v1/completions", "{\"model\":\"m\"}", 400, "invalid_request_error", "prompt is required"},
-        {"/v1/completions", "{\"model\":\"m\",\"prompt\":[1,2,3]}", 400, "invalid_request_error", "prompt must be a string"},
+        {"/v1/completions", "{\"model\":\"m\",\"prompt\":[1,2,3]}", 400, "invalid_request_error",
+         "prompt must be a string"},
         {"/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"y\"}", 400, "invalid_request_error",
          "suffix is not supported"},
         {"/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":true}", 400, "invalid_request_error",
@@ -457,7 +471,8 @@ static void test_request_errors_are_openai_error_objects(void **state)
         answer_free(&a);
     }
     /* the field at fault is named in param */
-    answer a = call(&s, "POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":7}");
+    answer a = call(&s, "POST", "/v1/chat/completions",
+                    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":7}");
     assert_string_equal(gs(a.json, "error.param"), "stop");
     answer_free(&a);
     stop(&s);
@@ -514,8 +529,9 @@ static void test_an_error_mid_stream_is_one_sse_error_event_without_done(void **
     answer_free(&load);
     pid_t rt = h_runtime_pid(&s);
     assert_true(rt > 0);
-    request_thread t = {.s = &s,
-                        .body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
+    request_thread t = {
+        .s = &s,
+        .body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
     pthread_t th;
     pthread_create(&th, NULL, run_request, &t);
     /* the stream is running (its first event arrived): the runtime dies mid-reply */
@@ -557,8 +573,9 @@ static void test_a_client_leaving_an_sse_stream_cancels_its_job(void **state)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", s.port);
     int events = 0;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-                     "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"long long reply\"}]}");
+    curl_easy_setopt(
+        c, CURLOPT_POSTFIELDS,
+        "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"long long reply\"}]}");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, abort_after_first_event);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &events);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
@@ -578,10 +595,12 @@ static void test_a_client_leaving_an_sse_stream_cancels_its_job(void **state)
 
 /* ================================================================== tools and response_format */
 
-#define WEATHER_TOOL                                                                                                   \
-    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather of a city\","           \
+#define WEATHER_TOOL                                                                                       \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather of a city\"," \
     "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}"
-#define CALL_TEXT "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": \\\"Paris\\\"}}\\n</tool_call>"
+#define CALL_TEXT                                                                          \
+    "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": " \
+    "\\\"Paris\\\"}}\\n</tool_call>"
 
 static void test_tool_calls_non_stream_and_stream(void **state)
 {
@@ -589,7 +608,8 @@ static void test_tool_calls_non_stream_and_stream(void **state)
     h_server s;
     start(&s, NULL);
     answer a = call(&s, "POST", "/v1/chat/completions",
-                    "{\"model\":\"m\",\"tools\":[" WEATHER_TOOL "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT "\"}]}");
+                    "{\"model\":\"m\",\"tools\":[" WEATHER_TOOL
+                    "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT "\"}]}");
     if (a.http.status != 200)
         fail_msg("%ld %s", a.http.status, a.http.body.data);
     assert_string_equal(gs(a.json, "choices.0.finish_reason"), "tool_calls");
@@ -607,7 +627,8 @@ static void test_tool_calls_non_stream_and_stream(void **state)
     answer_free(&a);
 
     a = call(&s, "POST", "/v1/chat/completions",
-             "{\"model\":\"m\",\"stream\":true,\"tools\":[" WEATHER_TOOL "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT "\"}]}");
+             "{\"model\":\"m\",\"stream\":true,\"tools\":[" WEATHER_TOOL
+             "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT "\"}]}");
     assert_int_equal(a.http.status, 200);
     sse ev = sse_parse(a.http.body.data);
     assert_true(ev.done && ev.n >= 2);
@@ -651,7 +672,9 @@ static void test_tool_calls_non_stream_and_stream(void **state)
     stop(&s);
 }
 
-#define CALL_TEXT_ROME "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": \\\"Rome\\\"}}\\n</tool_call>"
+#define CALL_TEXT_ROME                                                                     \
+    "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": " \
+    "\\\"Rome\\\"}}\\n</tool_call>"
 
 /* Qwen3's parallel calls are separated by "\n": a reply of calls only has content null, and its
  * stream has the two call chunks and no content chunk (not even an empty one) around them. */
@@ -660,8 +683,8 @@ static void test_parallel_tool_calls_leave_no_whitespace_content(void **state)
     (void)state;
     h_server s;
     start(&s, NULL);
-    const char *body = "{\"model\":\"m\",%s\"tools\":[" WEATHER_TOOL "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT
-                       "\\n" CALL_TEXT_ROME "\\n\"}]}";
+    const char *body = "{\"model\":\"m\",%s\"tools\":[" WEATHER_TOOL
+                       "],\"messages\":[{\"role\":\"user\",\"content\":\"" CALL_TEXT "\\n" CALL_TEXT_ROME "\\n\"}]}";
     char buf[2048];
     snprintf(buf, sizeof buf, body, "");
     answer a = call(&s, "POST", "/v1/chat/completions", buf);
@@ -718,8 +741,9 @@ static void test_response_format_validates_the_reply(void **state)
     assert_non_null(strstr(a.http.headers.data, "x-should-retry: false"));
     answer_free(&a);
 
-    const char *schema = "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":"
-                         "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},\"required\":[\"name\"]}}}";
+    const char *schema =
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"p\",\"schema\":"
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},\"required\":[\"name\"]}}}";
     a = call(&s, "POST", "/v1/chat/completions", chat_body(body, sizeof body, "{\\\"name\\\": \\\"Ada\\\"}", schema));
     assert_int_equal(a.http.status, 200);
     answer_free(&a);
@@ -729,7 +753,10 @@ static void test_response_format_validates_the_reply(void **state)
     answer_free(&a);
 
     /* streamed: the content is held until it was validated, then sent; a bad reply is an error event */
-    snprintf(body, sizeof body, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"{\\\"name\\\": \\\"Ada\\\"}\"}],%s}", schema);
+    snprintf(body, sizeof body,
+             "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"{\\\"name\\\": "
+             "\\\"Ada\\\"}\"}],%s}",
+             schema);
     a = call(&s, "POST", "/v1/chat/completions", body);
     sse ev = sse_parse(a.http.body.data);
     assert_true(ev.done);
@@ -738,7 +765,9 @@ static void test_response_format_validates_the_reply(void **state)
     free(text);
     sse_free(&ev);
     answer_free(&a);
-    snprintf(body, sizeof body, "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"plain words\"}],%s}", schema);
+    snprintf(body, sizeof body,
+             "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"plain words\"}],%s}",
+             schema);
     a = call(&s, "POST", "/v1/chat/completions", body);
     ev = sse_parse(a.http.body.data);
     assert_false(ev.done);

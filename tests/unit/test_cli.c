@@ -443,8 +443,8 @@ static void test_loopback_server_is_reached_whatever_the_proxy_variables_say(voi
 {
     (void)state;
     char proxy[6][64];
-    static const char *const names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY",
-                                        "all_proxy"};
+    static const char *const names[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                        "HTTPS_PROXY", "ALL_PROXY",  "all_proxy"};
     int dead = h_free_port();
     const char *env[9];
     for (size_t i = 0; i < 6; i++) {

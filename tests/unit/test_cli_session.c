@@ -132,8 +132,8 @@ static void test_interactive_ctrl_c_cancels_the_reply_not_the_session(void **sta
     long ignored;
     size_t seen = kv_reports(&ignored);
     pty_send(&p, "Zap\n");
-    assert_true(pty_expect(&p, "Zap\r\n", 10));  /* the terminal's echo */
-    assert_true(pty_expect(&p, "ZapZap", 30)); /* the reply is streaming */
+    assert_true(pty_expect(&p, "Zap\r\n", 10)); /* the terminal's echo */
+    assert_true(pty_expect(&p, "ZapZap", 30));  /* the reply is streaming */
     double sent = h_now();
     pty_send(&p, "\x03");
     /* back at the prompt long before the 400-token reply (about 32 s) could have ended */
@@ -353,7 +353,8 @@ static void test_interactive_history_is_kept_and_recalled(void **state)
     assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));
     assert_string_equal(last_content(fake_request(base + 3)), "Second question");
     /* Ctrl-R searches backwards */
-    pty_send(&p, "\x12" "Fir");
+    pty_send(&p, "\x12"
+                 "Fir");
     assert_true(pty_expect(&p, "First question", 10));
     pty_send(&p, "\n");
     assert_true(pty_expect(&p, "The answer.\r\n\r\n>>> ", 10));

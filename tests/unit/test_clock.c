@@ -1,10 +1,10 @@
 /* Tests for common/clock: deadlines and the monotonic condition-variable wait. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <pthread.h>
 
 #include "common/clock.h"
 

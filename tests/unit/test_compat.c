@@ -9,16 +9,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "chat_result.h"
 #include "serve_harness.h"
 #include "server_fixture.h"
-#include "chat_result.h"
 
 /* The manifest member for an upstream: `axllama tokenizer serve` on port, or the given command
  * (a JSON array text) when not NULL. */
 static char *upstream_json(int port, const char *command, double start_timeout)
 {
     strbuf sb = {0};
-    sb_printf(&sb, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:%d\", \"start_timeout\": %g, \"command\": ", port,
+    sb_printf(&sb,
+              "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:%d\", \"start_timeout\": %g, \"command\": ", port,
               start_timeout);
     if (command)
         sb_puts(&sb, command);
@@ -53,7 +54,6 @@ static const char *content_of(const chat_result *r)
     return str(json_object_get(r->last, "message"), "content");
 }
 
-
 static size_t count_in_log(const h_server *s, const char *needle)
 {
     char *log = h_server_log(s);
@@ -71,7 +71,9 @@ static void test_a_chat_answers_with_the_echo_and_the_upstreams_counts(void **st
     (void)state;
     h_server s;
     start(&s, NULL, NULL, 20);
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hello world\"}]}");
+    chat_result r =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hello world\"}]}");
     assert_int_equal(r.http.status, 200);
     assert_done(&r, "stop");
     /* the upstream (not axllama) rendered the prompt: its user message ends with /no_think */
@@ -90,14 +92,17 @@ static void test_turn_two_continues_without_a_reset_and_counts_only_the_new_turn
     (void)state;
     h_server s;
     start(&s, NULL, NULL, 20);
-    chat_result r1 = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"}]}");
+    chat_result r1 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"}]}");
     assert_int_equal(r1.http.status, 200);
     assert_string_equal(content_of(&r1), "First question/no_think");
     size_t resets = count_in_log(&s, RESET_LINE);
-    chat_result r2 = post(&s, "/api/chat",
-                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"},"
-                          "{\"role\":\"assistant\",\"content\":\"First question/no_think\"},"
-                          "{\"role\":\"user\",\"content\":\"Second\"}]}");
+    chat_result r2 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"},"
+             "{\"role\":\"assistant\",\"content\":\"First question/no_think\"},"
+             "{\"role\":\"user\",\"content\":\"Second\"}]}");
     assert_int_equal(r2.http.status, 200);
     assert_done(&r2, "stop");
     assert_string_equal(content_of(&r2), "Second/no_think");
@@ -118,12 +123,14 @@ static void test_an_edited_history_resets_and_answers_the_last_message(void **st
     (void)state;
     h_server s;
     start(&s, NULL, NULL, 20);
-    chat_result r1 = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"One\"}]}");
+    chat_result r1 = post(&s, "/api/chat",
+                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"One\"}]}");
     assert_int_equal(r1.http.status, 200);
     size_t resets = count_in_log(&s, RESET_LINE);
-    chat_result r2 = post(&s, "/api/chat",
-                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Edited one\"},"
-                          "{\"role\":\"assistant\",\"content\":\"One/no_think\"},{\"role\":\"user\",\"content\":\"Two\"}]}");
+    chat_result r2 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Edited one\"},"
+             "{\"role\":\"assistant\",\"content\":\"One/no_think\"},{\"role\":\"user\",\"content\":\"Two\"}]}");
     assert_int_equal(r2.http.status, 200);
     assert_done(&r2, "stop");
     assert_string_equal(content_of(&r2), "Two/no_think");
@@ -133,11 +140,12 @@ static void test_an_edited_history_resets_and_answers_the_last_message(void **st
                      h_n_ids(tok, "<|im_start|>user\nTwo/no_think<|im_end|>\n<|im_start|>assistant\n"));
     /* a different system prompt resets as well */
     size_t resets2 = count_in_log(&s, RESET_LINE);
-    chat_result r3 = post(&s, "/api/chat",
-                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-                          "{\"role\":\"user\",\"content\":\"Edited one\"},{\"role\":\"assistant\",\"content\":\"One/no_think\"},"
-                          "{\"role\":\"user\",\"content\":\"Two\"},{\"role\":\"assistant\",\"content\":\"Two/no_think\"},"
-                          "{\"role\":\"user\",\"content\":\"Three\"}]}");
+    chat_result r3 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+             "{\"role\":\"user\",\"content\":\"Edited one\"},{\"role\":\"assistant\",\"content\":\"One/no_think\"},"
+             "{\"role\":\"user\",\"content\":\"Two\"},{\"role\":\"assistant\",\"content\":\"Two/no_think\"},"
+             "{\"role\":\"user\",\"content\":\"Three\"}]}");
     assert_int_equal(r3.http.status, 200);
     assert_string_equal(content_of(&r3), "Three/no_think");
     assert_true(count_in_log(&s, RESET_LINE) > resets2);
@@ -152,7 +160,8 @@ static void test_streamed_pieces_add_up_and_num_predict_gives_length(void **stat
     (void)state;
     h_server s;
     start(&s, NULL, NULL, 20);
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three four\"}]}");
+    chat_result r = post(&s, "/api/chat",
+                         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"one two three four\"}]}");
     assert_int_equal(r.http.status, 200);
     assert_true(r.n >= 3);
     assert_done(&r, "stop");
@@ -176,9 +185,10 @@ static void test_tools_are_refused_with_400(void **state)
     (void)state;
     h_server s;
     start(&s, NULL, NULL, 20);
-    chat_result r = post(&s, "/api/chat",
-                         "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}}]}");
+    chat_result r =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}}]}");
     assert_int_equal(r.http.status, 400);
     assert_non_null(strstr(r.http.body.data, "does not support tools"));
     chat_free(&r);
@@ -190,7 +200,8 @@ static void test_a_bad_upstream_command_fails_the_load_with_a_clear_error_and_no
     (void)state;
     h_server s;
     start(&s, NULL, "[\"/nonexistent/qwen3_tokenizer_uid\"]", 5);
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    chat_result r = post(&s, "/api/chat",
+                         "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     assert_int_equal(r.http.status, 500);
     assert_non_null(strstr(r.http.body.data, "tokenizer upstream"));
     assert_non_null(strstr(r.http.body.data, "No such file"));
@@ -205,7 +216,8 @@ static void test_an_upstream_whose_port_never_opens_fails_the_load_and_is_killed
     h_server s;
     start(&s, NULL, "[\"sleep\", \"60\"]", 1);
     double t0 = h_now();
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    chat_result r = post(&s, "/api/chat",
+                         "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     assert_int_equal(r.http.status, 500);
     assert_non_null(strstr(r.http.body.data, "tokenizer upstream"));
     assert_true(h_now() - t0 < 30); /* bounded by start_timeout, not the 60 s sleep */
@@ -225,7 +237,8 @@ static void test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start(
     assert_int_equal(load.http.status, 200);
     pid_t up = 0;
     assert_int_equal(h_children_named(s.pid, "axllama", &up), 1);
-    stream_request t = {.s = &s, .path = "/api/chat",
+    stream_request t = {.s = &s,
+                        .path = "/api/chat",
                         .body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"doomed reply\"}]}"};
     pthread_t th;
     pthread_create(&th, NULL, stream_request_run, &t);
@@ -278,7 +291,8 @@ int main(void)
         cmocka_unit_test_teardown(test_an_edited_history_resets_and_answers_the_last_message, stop_current),
         cmocka_unit_test_teardown(test_streamed_pieces_add_up_and_num_predict_gives_length, stop_current),
         cmocka_unit_test_teardown(test_tools_are_refused_with_400, stop_current),
-        cmocka_unit_test_teardown(test_a_bad_upstream_command_fails_the_load_with_a_clear_error_and_no_child, stop_current),
+        cmocka_unit_test_teardown(test_a_bad_upstream_command_fails_the_load_with_a_clear_error_and_no_child,
+                                  stop_current),
         cmocka_unit_test_teardown(test_an_upstream_whose_port_never_opens_fails_the_load_and_is_killed, stop_current),
         cmocka_unit_test_teardown(test_the_upstream_dying_mid_reply_gives_an_error_then_a_fresh_start, stop_current),
         cmocka_unit_test_teardown(test_shutdown_leaves_neither_runtime_nor_upstream, stop_current),

@@ -2,25 +2,39 @@
  * docs/spec/ollama-api.md §4.1), the other OLLAMA_* variables (§3.2, §4.2, §4.4, §4.6), axllama's AXLLAMA_*
  * settings, config_env_value (the CLI client's reading of OLLAMA_HOST), Go's
  * time.ParseDuration and a request's keep_alive value. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "config/config.h"
 
-static const char *const config_vars[] = {
-    "OLLAMA_HOST",    "OLLAMA_MAX_QUEUE",      "OLLAMA_KEEP_ALIVE",     "OLLAMA_LOAD_TIMEOUT",
-    "OLLAMA_ORIGINS", "OLLAMA_DEBUG",          "AXLLAMA_MODELS",        "AXLLAMA_TOKENIZER_DIR",
-    "AXLLAMA_CACHE",  "AXLLAMA_STALL_TIMEOUT", "AXLLAMA_RESET_EVERY_TURN", "AXLLAMA_CONTEXT_RETAIN",
-    "AXLLAMA_RESTORE", "AXLLAMA_RUNTIME_PROBE", "AXLLAMA_MAX_BODY", "AXLLAMA_MAX_CONNECTIONS",
-    "AXLLAMA_MAX_CONNECTIONS_PER_IP", "AXLLAMA_REQUEST_TIMEOUT", "AXLLAMA_MAX_QUEUED_BYTES", "AXLLAMA_MAX_STOP",
-    "AXLLAMA_MAX_TOOLS"};
+static const char *const config_vars[] = {"OLLAMA_HOST",
+                                          "OLLAMA_MAX_QUEUE",
+                                          "OLLAMA_KEEP_ALIVE",
+                                          "OLLAMA_LOAD_TIMEOUT",
+                                          "OLLAMA_ORIGINS",
+                                          "OLLAMA_DEBUG",
+                                          "AXLLAMA_MODELS",
+                                          "AXLLAMA_TOKENIZER_DIR",
+                                          "AXLLAMA_CACHE",
+                                          "AXLLAMA_STALL_TIMEOUT",
+                                          "AXLLAMA_RESET_EVERY_TURN",
+                                          "AXLLAMA_CONTEXT_RETAIN",
+                                          "AXLLAMA_RESTORE",
+                                          "AXLLAMA_RUNTIME_PROBE",
+                                          "AXLLAMA_MAX_BODY",
+                                          "AXLLAMA_MAX_CONNECTIONS",
+                                          "AXLLAMA_MAX_CONNECTIONS_PER_IP",
+                                          "AXLLAMA_REQUEST_TIMEOUT",
+                                          "AXLLAMA_MAX_QUEUED_BYTES",
+                                          "AXLLAMA_MAX_STOP",
+                                          "AXLLAMA_MAX_TOOLS"};
 
 static int clear_env(void **state)
 {
@@ -46,15 +60,15 @@ static void check_hosts(const host_case *cases, size_t n)
         memset(host, 'x', sizeof host);
         parse_ollama_host(cases[i].value, host, sizeof host, &port);
         if (strcmp(host, cases[i].host) != 0 || port != cases[i].port)
-            fail_msg("OLLAMA_HOST=[%s]: got host [%s] port %d, want [%s] %d", cases[i].value, host, port,
-                     cases[i].host, cases[i].port);
+            fail_msg("OLLAMA_HOST=[%s]: got host [%s] port %d, want [%s] %d", cases[i].value, host, port, cases[i].host,
+                     cases[i].port);
     }
 }
 
-#define CHECK_HOSTS(...)                                                                             \
-    do {                                                                                             \
-        static const host_case cases_[] = {__VA_ARGS__};                                             \
-        check_hosts(cases_, sizeof cases_ / sizeof cases_[0]);                                       \
+#define CHECK_HOSTS(...)                                       \
+    do {                                                       \
+        static const host_case cases_[] = {__VA_ARGS__};       \
+        check_hosts(cases_, sizeof cases_ / sizeof cases_[0]); \
     } while (0)
 
 /* Every case of Ollama's envconfig TestHost (config_test.go), as host and port. */
@@ -63,9 +77,9 @@ static void test_host_every_ollama_example(void **state)
     (void)state;
     CHECK_HOSTS({"", "127.0.0.1", 11434}, {"1.2.3.4", "1.2.3.4", 11434}, {":1234", "", 1234},
                 {"1.2.3.4:1234", "1.2.3.4", 1234}, {"example.com", "example.com", 11434},
-                {"example.com:1234", "example.com", 1234}, {":0", "", 0}, {":66000", "", 11434},
-                {":-1", "", 11434}, {"[::1]", "::1", 11434}, {"[::]", "::", 11434}, {"::1", "::1", 11434},
-                {"[::1]:1337", "::1", 1337}, {" 1.2.3.4 ", "1.2.3.4", 11434}, {"\"1.2.3.4\"", "1.2.3.4", 11434},
+                {"example.com:1234", "example.com", 1234}, {":0", "", 0}, {":66000", "", 11434}, {":-1", "", 11434},
+                {"[::1]", "::1", 11434}, {"[::]", "::", 11434}, {"::1", "::1", 11434}, {"[::1]:1337", "::1", 1337},
+                {" 1.2.3.4 ", "1.2.3.4", 11434}, {"\"1.2.3.4\"", "1.2.3.4", 11434},
                 {" \" 1.2.3.4 \" ", "1.2.3.4", 11434}, {"'1.2.3.4'", "1.2.3.4", 11434},
                 {"http://1.2.3.4", "1.2.3.4", 80}, {"http://1.2.3.4:4321", "1.2.3.4", 4321},
                 {"https://1.2.3.4", "1.2.3.4", 443}, {"https://1.2.3.4:4321", "1.2.3.4", 4321},
@@ -269,10 +283,10 @@ static void check_env_numbers(const char *var, const env_number_case *cases, siz
     }
 }
 
-#define CHECK_ENV(var, field, ...)                                                                   \
-    do {                                                                                             \
-        static const env_number_case cases_[] = {__VA_ARGS__};                                       \
-        check_env_numbers(var, cases_, sizeof cases_ / sizeof cases_[0], field);                     \
+#define CHECK_ENV(var, field, ...)                                               \
+    do {                                                                         \
+        static const env_number_case cases_[] = {__VA_ARGS__};                   \
+        check_env_numbers(var, cases_, sizeof cases_ / sizeof cases_[0], field); \
     } while (0)
 
 static void test_env_keep_alive_duration_or_seconds(void **state)
@@ -297,8 +311,8 @@ static void test_env_keep_alive_invalid_warns_default(void **state)
 static void test_env_load_timeout(void **state)
 {
     (void)state;
-    CHECK_ENV("OLLAMA_LOAD_TIMEOUT", 1, {"10m", 600, false}, {"120", 120, false}, {"0", 0, false},
-              {"-1", 0, false}, {"-5m", 0, false}, {"soon", 300, true});
+    CHECK_ENV("OLLAMA_LOAD_TIMEOUT", 1, {"10m", 600, false}, {"120", 120, false}, {"0", 0, false}, {"-1", 0, false},
+              {"-5m", 0, false}, {"soon", 300, true});
 }
 
 static void test_env_max_queue_positive_integer(void **state)
@@ -314,7 +328,7 @@ static void test_env_debug_any_value_but_0_or_false(void **state)
     static const struct {
         const char *value;
         bool debug;
-    } cases[] = {{"1", true},      {"true", true},   {"yes", true},  {"2", true},  {"0", false},
+    } cases[] = {{"1", true},      {"true", true},   {"yes", true},  {"2", true}, {"0", false},
                  {"false", false}, {"FALSE", false}, {"'0'", false}, {"", false}, {"  ", false}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         setenv("OLLAMA_DEBUG", cases[i].value, 1);
@@ -461,8 +475,8 @@ static void test_env_counts_are_positive_integers(void **state)
 static void test_env_request_timeout_positive_duration(void **state)
 {
     (void)state;
-    CHECK_ENV("AXLLAMA_REQUEST_TIMEOUT", 9, {"30s", 30, false}, {"2m", 120, false}, {"45", 45, false},
-              {"0", 60, true}, {"-5s", 60, true}, {"soon", 60, true}, {"", 60, false});
+    CHECK_ENV("AXLLAMA_REQUEST_TIMEOUT", 9, {"30s", 30, false}, {"2m", 120, false}, {"45", 45, false}, {"0", 60, true},
+              {"-5s", 60, true}, {"soon", 60, true}, {"", 60, false});
 }
 
 /* The CLI client reads OLLAMA_HOST through config_env_value: the same trimming as the server. */
@@ -584,10 +598,10 @@ static void check_duration_errors(const duration_error_case *cases, size_t n)
     }
 }
 
-#define CHECK_DURATION_ERRORS(...)                                                                   \
-    do {                                                                                             \
-        static const duration_error_case cases_[] = {__VA_ARGS__};                                   \
-        check_duration_errors(cases_, sizeof cases_ / sizeof cases_[0]);                             \
+#define CHECK_DURATION_ERRORS(...)                                       \
+    do {                                                                 \
+        static const duration_error_case cases_[] = {__VA_ARGS__};       \
+        check_duration_errors(cases_, sizeof cases_ / sizeof cases_[0]); \
     } while (0)
 
 static void test_duration_invalid(void **state)
@@ -603,11 +617,10 @@ static void test_duration_invalid(void **state)
 static void test_duration_missing_unit(void **state)
 {
     (void)state;
-    CHECK_DURATION_ERRORS({"3", "time: missing unit in duration \"3\""},
-                          {"300", "time: missing unit in duration \"300\""},
-                          {"-1", "time: missing unit in duration \"-1\""},
-                          {"1h30", "time: missing unit in duration \"1h30\""},
-                          {"1.5", "time: missing unit in duration \"1.5\""});
+    CHECK_DURATION_ERRORS(
+        {"3", "time: missing unit in duration \"3\""}, {"300", "time: missing unit in duration \"300\""},
+        {"-1", "time: missing unit in duration \"-1\""}, {"1h30", "time: missing unit in duration \"1h30\""},
+        {"1.5", "time: missing unit in duration \"1.5\""});
 }
 
 static void test_duration_unknown_unit(void **state)
@@ -637,8 +650,12 @@ static void test_duration_error_quotes_like_go(void **state)
 {
     (void)state;
     CHECK_DURATION_ERRORS({"\x85\x85", "time: invalid duration \"\\x85\\x85\""},
-                          {"\xff" "ff", "time: invalid duration \"\\xffff\""},
-                          {"hello \xff" "ff world", "time: invalid duration \"hello \\xffff world\""},
+                          {"\xff"
+                           "ff",
+                           "time: invalid duration \"\\xffff\""},
+                          {"hello \xff"
+                           "ff world",
+                           "time: invalid duration \"hello \\xffff world\""},
                           {"a\"b\\c", "time: invalid duration \"a\\\"b\\\\c\""},
                           {"1\t", "time: unknown unit \"\\x09\" in duration \"1\\x09\""});
 }

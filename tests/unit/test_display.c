@@ -4,8 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "cli/display.c" /* the CLI's formatting rules, not part of the library */
 
@@ -19,8 +19,9 @@ static void test_display_human_bytes(void **state)
     const struct {
         int64_t n;
         const char *want;
-    } cases[] = {{0, "0 B"},           {1023, "1023 B"},       {1024, "1 KB"},          {1536, "1.5 KB"},
-                 {5011488768, "4.7 GB"}, {5368709120, "5 GB"}, {12884901888, "12 GB"}, {1099511627776, "1 TB"}};
+    } cases[] = {
+        {0, "0 B"},           {1023, "1023 B"},       {1024, "1 KB"},         {1536, "1.5 KB"}, {5011488768, "4.7 GB"},
+        {5368709120, "5 GB"}, {12884901888, "12 GB"}, {1099511627776, "1 TB"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fmt_human_bytes(cases[i].n, b, sizeof b);
         assert_string_equal(b, cases[i].want);
@@ -35,10 +36,12 @@ static void test_display_human_time(void **state)
     const struct {
         double delta; /* t - now */
         const char *want;
-    } cases[] = {{-0.5, "Less than a second ago"}, {-1, "1 second ago"},      {-42, "42 seconds ago"},
-                 {-61, "About a minute ago"},      {-150, "2 minutes ago"},   {-3600, "About an hour ago"},
-                 {-5 * 3600, "5 hours ago"},       {-3 * 86400, "3 days ago"}, {-20 * 86400, "2 weeks ago"},
-                 {-90 * 86400, "3 months ago"},    {-800 * 86400.0, "2 years ago"}, {241, "4 minutes from now"},
+    } cases[] = {{-0.5, "Less than a second ago"}, {-1, "1 second ago"},
+                 {-42, "42 seconds ago"},          {-61, "About a minute ago"},
+                 {-150, "2 minutes ago"},          {-3600, "About an hour ago"},
+                 {-5 * 3600, "5 hours ago"},       {-3 * 86400, "3 days ago"},
+                 {-20 * 86400, "2 weeks ago"},     {-90 * 86400, "3 months ago"},
+                 {-800 * 86400.0, "2 years ago"},  {241, "4 minutes from now"},
                  {292 * 365 * 86400.0, "Forever"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fmt_human_time(now + cases[i].delta, now, b, sizeof b);

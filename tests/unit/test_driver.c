@@ -3,13 +3,13 @@
  * start race, how the end of a run is told from the decode calls, leftover ids, context full, stop
  * resends, stalls, failures, and one connection for a whole run.
  * (§ numbers: docs/spec/runtime-protocol.md.) */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "common/clock.h"
 #include "engine/driver.h"
@@ -18,10 +18,10 @@
 
 /* ---- the scripted runtime */
 
-static atomic_int busy_left;   /* "llm is running" answers still to give to reset/generate */
+static atomic_int busy_left; /* "llm is running" answers still to give to reset/generate */
 static atomic_bool always_busy;
-static atomic_bool done;       /* what generate_provider says */
-static atomic_bool full_text;  /* generate_provider carries the context-full message */
+static atomic_bool done;      /* what generate_provider says */
+static atomic_bool full_text; /* generate_provider carries the context-full message */
 static atomic_int n_generate, n_reset, n_provider, n_stop;
 
 static size_t runtime_answer(tiny_http *t, const char *line, const char *body, char *out, size_t outlen)
@@ -134,7 +134,7 @@ static void test_pieces_then_the_final_decode_end_the_run_without_polling(void *
     expect_event(d, RUN_PIECE, a, 3);
     expect_event(d, RUN_PIECE, b, 3);
     atomic_store(&done, true);
-    decode(d, all, 7); /* the final decode: every generated id */
+    decode(d, all, 7);                      /* the final decode: every generated id */
     expect_event(d, RUN_PIECE, all + 6, 1); /* the id never streamed */
     expect_event(d, RUN_END, all, 7);
     assert_true(atomic_load(&n_provider) <= 3); /* confirmed, not polled for */
@@ -359,8 +359,7 @@ int main(void)
                                         before_each, after_each),
         cmocka_unit_test_setup_teardown(test_pieces_then_the_final_decode_end_the_run_without_polling, before_each,
                                         after_each),
-        cmocka_unit_test_setup_teardown(test_done_before_the_runtime_took_the_turn_is_ignored, before_each,
-                                        after_each),
+        cmocka_unit_test_setup_teardown(test_done_before_the_runtime_took_the_turn_is_ignored, before_each, after_each),
         cmocka_unit_test_setup_teardown(test_a_run_without_a_decode_call_is_a_full_context, before_each, after_each),
         cmocka_unit_test_setup_teardown(test_a_repeated_piece_is_not_taken_for_the_end, before_each, after_each),
         cmocka_unit_test_setup_teardown(test_a_stop_is_repeated_until_the_run_ends_and_the_leftover_ids_come_last,

@@ -101,8 +101,7 @@ static void wait_generations(h_emu *e, size_t n)
 static void assert_only_a_valid_task_ran(h_emu *e, const char *endpoint, const char *path)
 {
     bool reset = !strcmp(endpoint, "/api/reset");
-    post_expect(e, endpoint, reset ? "{\"system_prompt\": \"barrier\"}" : "{\"prompt\": \"barrier\"}", 200,
-                STATUS_OK);
+    post_expect(e, endpoint, reset ? "{\"system_prompt\": \"barrier\"}" : "{\"prompt\": \"barrier\"}", 200, STATUS_OK);
     bool seen = false;
     for (double end = h_now() + 10; !seen && h_now() < end; h_sleep(0.002)) { /* the test's own recorder */
         size_t n = h_count(&g_tok, path);
@@ -181,8 +180,9 @@ static void test_generate_with_wrongly_typed_sampling_value_answers_500_keeping_
     (void)state;
     h_emu *e = START_PLAIN();
     static const char greedy[] = "<think>\n\n</think>\n\nalpha beta gamma delta epsilon zeta eta theta/no_think";
-    h_http r = h_post(e, "/api/generate",
-                      "{\"prompt\": \"alpha beta gamma delta epsilon zeta eta theta\", \"top-p\": 0.5, \"top-k\": \"5\"}");
+    h_http r =
+        h_post(e, "/api/generate",
+               "{\"prompt\": \"alpha beta gamma delta epsilon zeta eta theta\", \"top-p\": 0.5, \"top-k\": \"5\"}");
     expect_exception(&r, TYPE_ERROR "number, but is string");
     assert_true(h_emu_log_has(e, "top-p: 0.500000"));
     post_expect(e, "/api/generate", "{\"prompt\": \"alpha beta gamma delta epsilon zeta eta theta\"}", 200, STATUS_OK);
@@ -472,7 +472,7 @@ static void test_requests_during_reset_prefill_answer_llm_is_running(void **stat
     expect(&r, 200, STATUS_OK);
     r = h_get(e, "/api/generate_provider");
     expect(&r, 200, "{\"done\":false,\"response\":\"\"}"); /* still inside the prefill */
-    for (double end = h_now() + 5.0; h_now() < end;) { /* until the prefill is over */
+    for (double end = h_now() + 5.0; h_now() < end;) {     /* until the prefill is over */
         bool done = false;
         free(h_poll(e, &done));
         if (done)

@@ -249,8 +249,8 @@ static void assert_http(h_http *r, long status, const char *body)
 /* Starts the usual fast emulator in dir (NULL: the test's own working directory). */
 static void start_fast_in(h_emu *e, const char *dir, const char *const *extra)
 {
-    const char *args[64] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                            g_tok_url};
+    const char *args[64] = {"--devices",  "0", "--emu-profile",         "fast",
+                            "--emu-port", "0", "--url_tokenizer_model", g_tok_url};
     size_t n = 8;
     for (size_t i = 0; extra && extra[i] && n < 63; i++)
         args[n++] = extra[i];
@@ -355,10 +355,18 @@ static void test_cli_help_prints_usage_exit_0(void **state)
     sb_printf(&head, "usage: %s --devices=string [options] ... \noptions:\n", prog);
     assert_starts_with(r.err, head.data);
     sb_free(&head);
-    static const char *const vendor_flags[] = {
-        "--system_prompt ",       "--template_filename_axmodel ", "--filename_post_axmodel ", "--url_tokenizer_model ",
-        "--filename_tokens_embed ", "--axmodel_num ",             "--tokens_embed_num ",      "--tokens_embed_size ",
-        "--use_mmap_load_embed ", "--devices ",                   "  -?, --help ",            NULL};
+    static const char *const vendor_flags[] = {"--system_prompt ",
+                                               "--template_filename_axmodel ",
+                                               "--filename_post_axmodel ",
+                                               "--url_tokenizer_model ",
+                                               "--filename_tokens_embed ",
+                                               "--axmodel_num ",
+                                               "--tokens_embed_num ",
+                                               "--tokens_embed_size ",
+                                               "--use_mmap_load_embed ",
+                                               "--devices ",
+                                               "  -?, --help ",
+                                               NULL};
     assert_in_order(r.err, vendor_flags);
     cli_free(&r);
 }
@@ -394,8 +402,13 @@ static void test_startup_logs_vendor_sequence_in_order(void **state)
     sb_printf(&init_start_line, "%sLLM init start", init_start);
     sb_printf(&worker_line, "%sAXCLWorker start with devid 0", worker);
 
-    const char *head[] = {worker_line.data, init_start_line.data, connect.data, "uid: ",
-                          "\nbos_id: -1, eos_id: 151645\n", "model files are not read", NULL};
+    const char *head[] = {worker_line.data,
+                          init_start_line.data,
+                          connect.data,
+                          "uid: ",
+                          "\nbos_id: -1, eos_id: 151645\n",
+                          "model files are not read",
+                          NULL};
     assert_in_order(log, head);
     /* 36 layers: 39 progress steps, each once, in order, after the lines above */
     const char *after_head = strstr(log, "model files are not read");
@@ -503,7 +516,7 @@ static void test_ax650_mode_starts_without_devices_or_axcl_worker_line(void **st
     (void)state;
     h_emu *e = &g_emus[0];
     const char *args[] = {"--emu-mode", "ax650", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, NULL};
+                          g_tok_url,    NULL};
     assert_true(h_emu_spawn(e, args, true, 10.0));
     char *log = h_emu_log(e);
     assert_null(strstr(log, "AXCLWorker"));
@@ -519,7 +532,7 @@ static void test_devices_list_starts_one_axcl_worker_per_device(void **state)
 {
     (void)state;
     const char *args[] = {"--devices", "0,1", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, NULL};
+                          g_tok_url,   NULL};
     h_emu *e = &g_emus[0];
     assert_true(h_emu_spawn(e, args, true, 10.0));
     char *log = h_emu_log(e);
@@ -535,7 +548,7 @@ static void test_devices_not_a_number_terminates_like_stoi(void **state)
 {
     (void)state;
     const char *args[] = {"--devices", "card0", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, NULL};
+                          g_tok_url,   NULL};
     h_emu *e = &g_emus[0];
     h_spawn_opts opts = {.split_stderr = true};
     assert_true(h_emu_spawn_opts(e, args, false, 0, &opts));
@@ -569,8 +582,17 @@ static void test_port_does_not_answer_before_server_running_line(void **state)
     assert_true(port > 0);
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-init-seconds", "0.5", "--emu-port", port_s,
-                          "--url_tokenizer_model", g_tok_url, NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-init-seconds",
+                          "0.5",
+                          "--emu-port",
+                          port_s,
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          NULL};
     h_emu *e = &g_emus[0];
     double t0 = h_now();
     assert_true(h_emu_spawn(e, args, false, 0));
@@ -601,8 +623,17 @@ static void test_init_seconds_overrides_profile_init_time(void **state)
 {
     (void)state;
     /* the pi5 profile would take 133 s; the slow-init option sets 0.5 s */
-    const char *args[] = {"--devices", "0", "--emu-profile", "qwen3-4b-pi5", "--emu-init-seconds", "0.5",
-                          "--emu-port", "0", "--url_tokenizer_model", g_tok_url, NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "qwen3-4b-pi5",
+                          "--emu-init-seconds",
+                          "0.5",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          NULL};
     h_emu *e = &g_emus[0];
     double t0 = h_now();
     assert_true(h_emu_spawn(e, args, true, 10.0));
@@ -643,9 +674,9 @@ static void test_ax650_profile_init_time_is_48s_scaled(void **state)
 {
     (void)state;
     /* AX650 mode defaults to the qwen3-4b-ax650 profile: 48.03 s x 0.01 */
-    assert_profile_init_time(ARGS("--emu-mode", "ax650", "--emu-time-scale", "0.01", "--emu-port", "0",
-                                  "--url_tokenizer_model", g_tok_url),
-                             25, 48.03 * 0.01);
+    assert_profile_init_time(
+        ARGS("--emu-mode", "ax650", "--emu-time-scale", "0.01", "--emu-port", "0", "--url_tokenizer_model", g_tok_url),
+        25, 48.03 * 0.01);
 }
 
 /* ---- post_config.json ---- */
@@ -810,8 +841,17 @@ static void test_dead_tokenizer_port_retries_10_times_then_exits_255(void **stat
     int dead = h_free_port();
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", dead);
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-time-scale", "0.01", "--emu-port", "0",
-                          "--url_tokenizer_model", url, NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-time-scale",
+                          "0.01",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          url,
+                          NULL};
     h_emu *e = &g_emus[0];
     double t0 = h_now();
     assert_true(h_emu_spawn(e, args, false, 0));
@@ -822,8 +862,19 @@ static void test_dead_tokenizer_port_retries_10_times_then_exits_255(void **stat
 static void test_tokenizer_unreachable_fault_retries_10_times_then_exits_255(void **state)
 {
     (void)state;
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-time-scale", "0.01", "--emu-port", "0",
-                          "--url_tokenizer_model", g_tok_url, "--emu-tokenizer-unreachable", "1", NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-time-scale",
+                          "0.01",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          "--emu-tokenizer-unreachable",
+                          "1",
+                          NULL};
     h_emu *e = &g_emus[0];
     double t0 = h_now();
     assert_true(h_emu_spawn(e, args, false, 0));
@@ -842,7 +893,7 @@ static void test_port_in_use_prints_server_running_and_exits_0(void **state)
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", first->port);
     const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", port_s, "--url_tokenizer_model",
-                          g_tok_url, NULL};
+                          g_tok_url,   NULL};
     h_emu *second = &g_emus[1];
     h_spawn_opts opts = {.split_stderr = true};
     assert_true(h_emu_spawn_opts(second, args, false, 0, &opts));
@@ -881,12 +932,11 @@ static void test_sigint_finishes_running_and_queued_generations_then_exits_0(voi
     /* 54 tokens each at 125 tok/s (~0.45 s); the worker picks each task up 0.5 s after it was
      * queued, so both generates are accepted before the first one starts */
     h_emu *e = &g_emus[0];
-    start_fast_in(e, NULL,
-                  ARGS("--emu-time-scale", "4", "--emu-reply-tokens", "50", "--emu-dispatch-delay", "0.5"));
+    start_fast_in(e, NULL, ARGS("--emu-time-scale", "4", "--emu-reply-tokens", "50", "--emu-dispatch-delay", "0.5"));
     post_generate(e, "alpha");
     post_generate(e, "gamma");
     assert_true(h_emu_wait_log(e, "input token num", 5.0)); /* the first one runs */
-    assert_int_equal(h_count(&g_tok, "/encode"), 1);         /* the second is only queued */
+    assert_int_equal(h_count(&g_tok, "/encode"), 1);        /* the second is only queued */
     kill(e->pid, SIGINT);
     assert_true(h_emu_wait(e, 10.0));
     assert_exited_with(e, 0);
@@ -1038,8 +1088,17 @@ static void test_hung_process_ignores_sigint_and_needs_a_kill(void **state)
 static void test_exit_during_init_3_7_exits_7_after_step_2(void **state)
 {
     (void)state;
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, "--emu-exit-during-init", "3:7", NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          "--emu-exit-during-init",
+                          "3:7",
+                          NULL};
     h_emu *e = &g_emus[0];
     assert_true(h_emu_spawn(e, args, false, 0));
     assert_true(h_emu_wait(e, 10.0));
@@ -1057,8 +1116,17 @@ static void test_exit_during_init_3_7_exits_7_after_step_2(void **state)
 static void test_exit_during_init_without_code_exits_255(void **state)
 {
     (void)state;
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, "--emu-exit-during-init", "5", NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          "--emu-exit-during-init",
+                          "5",
+                          NULL};
     h_emu *e = &g_emus[0];
     assert_true(h_emu_spawn(e, args, false, 0));
     assert_true(h_emu_wait(e, 10.0));
@@ -1076,8 +1144,17 @@ static void test_exit_during_init_without_code_exits_255(void **state)
  * returns its wait status. */
 static int crash_at_1_status(bool from_env)
 {
-    const char *args[] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", "0", "--url_tokenizer_model",
-                          g_tok_url, "--emu-crash-at", "1", NULL};
+    const char *args[] = {"--devices",
+                          "0",
+                          "--emu-profile",
+                          "fast",
+                          "--emu-port",
+                          "0",
+                          "--url_tokenizer_model",
+                          g_tok_url,
+                          "--emu-crash-at",
+                          "1",
+                          NULL};
     if (from_env)
         args[8] = NULL; /* the fault comes from AXLLAMA_EMU_ARGS only */
     h_spawn_opts opts = {.emu_args = from_env ? "--emu-crash-at 1" : NULL};

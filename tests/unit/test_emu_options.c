@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "emu/emu_options.h"
 
@@ -106,8 +106,7 @@ static void expect_error(const char *message, emu_mode mode, const char *const *
     run_free(&r);
 }
 
-#define EXPECT_ERROR(message, ...) \
-    expect_error((message), EMU_MODE_AXCL, (const char *const[]){__VA_ARGS__, NULL})
+#define EXPECT_ERROR(message, ...) expect_error((message), EMU_MODE_AXCL, (const char *const[]){__VA_ARGS__, NULL})
 
 static int clear_env(void **state)
 {
@@ -129,8 +128,7 @@ static void test_defaults_in_axcl_mode(void **state)
     assert_string_equal(r.o.template_filename_axmodel, "tinyllama-int8/tinyllama_l%d.axmodel");
     assert_string_equal(r.o.filename_post_axmodel, "tinyllama-int8/tinyllama_post.axmodel");
     assert_string_equal(r.o.url_tokenizer_model, "http://127.0.0.1:12345");
-    assert_string_equal(r.o.filename_tokens_embed,
-                        "tinyllama.model.embed_tokens.weight.bfloat16.bin");
+    assert_string_equal(r.o.filename_tokens_embed, "tinyllama.model.embed_tokens.weight.bfloat16.bin");
     assert_int_equal(r.o.axmodel_num, 22);
     assert_int_equal(r.o.tokens_embed_num, 32000);
     assert_int_equal(r.o.tokens_embed_size, 2048);
@@ -176,24 +174,18 @@ static void test_both_value_syntaxes_are_accepted(void **state)
 {
     (void)state;
     parse_run r;
-    RUN(&r, "prog", "--system_prompt",
-        "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-        "--template_filename_axmodel=qwen3-4b-ax650/qwen3_p128_l%d_together.axmodel",
-        "--axmodel_num", "36", "--url_tokenizer_model=http://127.0.0.1:12345",
-        "--filename_post_axmodel", "qwen3-4b-ax650/qwen3_post.axmodel",
-        "--filename_tokens_embed=qwen3-4b-ax650/model.embed_tokens.weight.bfloat16.bin",
-        "--tokens_embed_num", "151936", "--tokens_embed_size=2560", "--use_mmap_load_embed", "1",
-        "--devices=0,1");
+    RUN(&r, "prog", "--system_prompt", "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+        "--template_filename_axmodel=qwen3-4b-ax650/qwen3_p128_l%d_together.axmodel", "--axmodel_num", "36",
+        "--url_tokenizer_model=http://127.0.0.1:12345", "--filename_post_axmodel", "qwen3-4b-ax650/qwen3_post.axmodel",
+        "--filename_tokens_embed=qwen3-4b-ax650/model.embed_tokens.weight.bfloat16.bin", "--tokens_embed_num", "151936",
+        "--tokens_embed_size=2560", "--use_mmap_load_embed", "1", "--devices=0,1");
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.err, "");
-    assert_string_equal(r.o.system_prompt,
-                        "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
-    assert_string_equal(r.o.template_filename_axmodel,
-                        "qwen3-4b-ax650/qwen3_p128_l%d_together.axmodel");
+    assert_string_equal(r.o.system_prompt, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+    assert_string_equal(r.o.template_filename_axmodel, "qwen3-4b-ax650/qwen3_p128_l%d_together.axmodel");
     assert_int_equal(r.o.axmodel_num, 36);
     assert_string_equal(r.o.filename_post_axmodel, "qwen3-4b-ax650/qwen3_post.axmodel");
-    assert_string_equal(r.o.filename_tokens_embed,
-                        "qwen3-4b-ax650/model.embed_tokens.weight.bfloat16.bin");
+    assert_string_equal(r.o.filename_tokens_embed, "qwen3-4b-ax650/model.embed_tokens.weight.bfloat16.bin");
     assert_int_equal(r.o.tokens_embed_num, 151936);
     assert_int_equal(r.o.tokens_embed_size, 2560);
     assert_true(r.o.use_mmap_load_embed);
@@ -206,8 +198,8 @@ static void test_values_are_taken_verbatim_and_the_last_one_wins(void **state)
     (void)state;
     parse_run r;
     /* "--name value" takes the next word whatever it looks like; "=" splits at the first '=' */
-    RUN(&r, "prog", "--system_prompt", "--help", "--devices=a=b", "--axmodel_num", "-3",
-        "--axmodel_num", "7", "--url_tokenizer_model=");
+    RUN(&r, "prog", "--system_prompt", "--help", "--devices=a=b", "--axmodel_num", "-3", "--axmodel_num", "7",
+        "--url_tokenizer_model=");
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.o.system_prompt, "--help");
     assert_string_equal(r.o.devices, "a=b");
@@ -222,19 +214,17 @@ static void test_unknown_flag_prints_undefined_option_and_usage_and_gives_1(void
     EXPECT_ERROR("undefined option: --live_print", "prog", "--devices", "0", "--live_print", "1");
     EXPECT_ERROR("undefined option: --port", "prog", "--port=8000", "--devices", "0");
     /* only the first of several errors is printed */
-    EXPECT_ERROR("undefined option: --kvcache_path", "prog", "--kvcache_path", "x", "--continue",
-                 "--axmodel_num=x");
+    EXPECT_ERROR("undefined option: --kvcache_path", "prog", "--kvcache_path", "x", "--continue", "--axmodel_num=x");
 }
 
 static void test_bool_accepts_only_0_and_1(void **state)
 {
     (void)state;
-    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=true", "prog",
-                 "--use_mmap_load_embed=true", "--devices", "0");
-    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=2", "prog", "--devices", "0",
-                 "--use_mmap_load_embed", "2");
-    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=", "prog", "--devices", "0",
-                 "--use_mmap_load_embed=");
+    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=true", "prog", "--use_mmap_load_embed=true",
+                 "--devices", "0");
+    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=2", "prog", "--devices", "0", "--use_mmap_load_embed",
+                 "2");
+    EXPECT_ERROR("option value is invalid: --use_mmap_load_embed=", "prog", "--devices", "0", "--use_mmap_load_embed=");
 
     parse_run r;
     RUN(&r, "prog", "--devices", "0", "--use_mmap_load_embed=1");
@@ -250,16 +240,13 @@ static void test_bool_accepts_only_0_and_1(void **state)
 static void test_int_must_be_a_whole_integer(void **state)
 {
     (void)state;
-    EXPECT_ERROR("option value is invalid: --axmodel_num=36x", "prog", "--devices", "0",
-                 "--axmodel_num=36x");
-    EXPECT_ERROR("option value is invalid: --axmodel_num=3.5", "prog", "--devices", "0",
-                 "--axmodel_num", "3.5");
-    EXPECT_ERROR("option value is invalid: --tokens_embed_num=", "prog", "--devices", "0",
-                 "--tokens_embed_num=");
+    EXPECT_ERROR("option value is invalid: --axmodel_num=36x", "prog", "--devices", "0", "--axmodel_num=36x");
+    EXPECT_ERROR("option value is invalid: --axmodel_num=3.5", "prog", "--devices", "0", "--axmodel_num", "3.5");
+    EXPECT_ERROR("option value is invalid: --tokens_embed_num=", "prog", "--devices", "0", "--tokens_embed_num=");
     EXPECT_ERROR("option value is invalid: --tokens_embed_size=0x10", "prog", "--devices", "0",
                  "--tokens_embed_size=0x10");
-    EXPECT_ERROR("option value is invalid: --tokens_embed_size=99999999999", "prog", "--devices",
-                 "0", "--tokens_embed_size", "99999999999");
+    EXPECT_ERROR("option value is invalid: --tokens_embed_size=99999999999", "prog", "--devices", "0",
+                 "--tokens_embed_size", "99999999999");
 
     parse_run r;
     RUN(&r, "prog", "--devices", "0", "--axmodel_num=-36", "--tokens_embed_num", "+5");
@@ -412,12 +399,11 @@ static void test_every_emu_option_is_parsed(void **state)
 {
     (void)state;
     parse_run r;
-    RUN(&r, "prog", "--devices", "0", "--emu-mode", "axcl", "--emu-host=0.0.0.0", "--emu-port",
-        "0", "--emu-profile=fast", "--emu-time-scale", "0.001", "--emu-init-seconds=2.5",
-        "--emu-dispatch-delay", "0.25", "--emu-reply-tokens=40", "--emu-seed",
-        "18446744073709551615", "--emu-max-token-len=4095", "--emu-prefill-max", "3072",
-        "--emu-crash-at=12@3", "--emu-hang-at", "7", "--emu-exit-during-init=5:3",
-        "--emu-context-full-wedge", "1", "--emu-tokenizer-unreachable=1");
+    RUN(&r, "prog", "--devices", "0", "--emu-mode", "axcl", "--emu-host=0.0.0.0", "--emu-port", "0",
+        "--emu-profile=fast", "--emu-time-scale", "0.001", "--emu-init-seconds=2.5", "--emu-dispatch-delay", "0.25",
+        "--emu-reply-tokens=40", "--emu-seed", "18446744073709551615", "--emu-max-token-len=4095", "--emu-prefill-max",
+        "3072", "--emu-crash-at=12@3", "--emu-hang-at", "7", "--emu-exit-during-init=5:3", "--emu-context-full-wedge",
+        "1", "--emu-tokenizer-unreachable=1");
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.err, "");
     assert_int_equal(r.o.mode, EMU_MODE_AXCL);
@@ -452,19 +438,32 @@ static void test_emu_option_values_are_validated(void **state)
 {
     (void)state;
     static const char *const invalid[] = {
-        "--emu-mode=AXCL",          "--emu-mode=",
-        "--emu-host=",              "--emu-port=65536",
-        "--emu-port=-1",            "--emu-port=80x",
-        "--emu-profile=slow",       "--emu-profile=",
-        "--emu-time-scale=0",       "--emu-time-scale=-1",
-        "--emu-time-scale=abc",     "--emu-time-scale=nan",
-        "--emu-time-scale=inf",     "--emu-init-seconds=",
-        "--emu-dispatch-delay=-0.5", "--emu-reply-tokens=-1",
-        "--emu-seed=-1",            "--emu-seed=18446744073709551616",
-        "--emu-seed=1.5",           "--emu-max-token-len=256",
-        "--emu-prefill-max=255",    "--emu-prefill-max=big",
-        "--emu-context-full-wedge=true", "--emu-tokenizer-unreachable=2",
-        "--emu-crash-at=0",         "--emu-hang-at=x",
+        "--emu-mode=AXCL",
+        "--emu-mode=",
+        "--emu-host=",
+        "--emu-port=65536",
+        "--emu-port=-1",
+        "--emu-port=80x",
+        "--emu-profile=slow",
+        "--emu-profile=",
+        "--emu-time-scale=0",
+        "--emu-time-scale=-1",
+        "--emu-time-scale=abc",
+        "--emu-time-scale=nan",
+        "--emu-time-scale=inf",
+        "--emu-init-seconds=",
+        "--emu-dispatch-delay=-0.5",
+        "--emu-reply-tokens=-1",
+        "--emu-seed=-1",
+        "--emu-seed=18446744073709551616",
+        "--emu-seed=1.5",
+        "--emu-max-token-len=256",
+        "--emu-prefill-max=255",
+        "--emu-prefill-max=big",
+        "--emu-context-full-wedge=true",
+        "--emu-tokenizer-unreachable=2",
+        "--emu-crash-at=0",
+        "--emu-hang-at=x",
         "--emu-exit-during-init=0",
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
@@ -476,8 +475,8 @@ static void test_emu_option_values_are_validated(void **state)
     EXPECT_ERROR("undefined option: --emu-bogus", "prog", "--devices", "0", "--emu-bogus=1");
 
     parse_run r;
-    RUN(&r, "prog", "--devices", "0", "--emu-port=65535", "--emu-init-seconds", "-1",
-        "--emu-dispatch-delay=0", "--emu-prefill-max=256", "--emu-max-token-len", "257");
+    RUN(&r, "prog", "--devices", "0", "--emu-port=65535", "--emu-init-seconds", "-1", "--emu-dispatch-delay=0",
+        "--emu-prefill-max=256", "--emu-max-token-len", "257");
     assert_int_equal(r.rc, -1);
     assert_int_equal(r.o.port, 65535);
     assert_true(r.o.init_seconds < 0);
@@ -509,8 +508,7 @@ static void test_fault_point_syntax(void **state)
     } good[] = {{"1", 1, 1}, {"5", 5, 1}, {"5@3", 5, 3}, {"2147483647@1", 2147483647, 1}};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         parse_run r;
-        RUN(&r, "prog", "--devices", "0", "--emu-crash-at", good[i].text, "--emu-hang-at",
-            good[i].text);
+        RUN(&r, "prog", "--devices", "0", "--emu-crash-at", good[i].text, "--emu-hang-at", good[i].text);
         assert_int_equal(r.rc, -1);
         assert_int_equal(r.o.crash_at.token, good[i].token);
         assert_int_equal(r.o.crash_at.generation, good[i].generation);
@@ -518,8 +516,8 @@ static void test_fault_point_syntax(void **state)
         assert_int_equal(r.o.hang_at.generation, good[i].generation);
         run_free(&r);
     }
-    static const char *const bad[] = {"0",  "5@0", "5@",  "@3", "a",           "5@3@4", "-1",
-                                      "+5", " 5",  "5 ",  "",   "2147483648", "5:3"};
+    static const char *const bad[] = {"0",  "5@0", "5@", "@3", "a",          "5@3@4", "-1",
+                                      "+5", " 5",  "5 ", "",   "2147483648", "5:3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char arg[64], message[128];
         snprintf(arg, sizeof arg, "--emu-crash-at=%s", bad[i]);
@@ -571,8 +569,7 @@ static void test_env_args_are_appended_after_argv(void **state)
     assert_int_equal(r.o.mode, EMU_MODE_AX650);
     assert_string_equal(r.o.profile, "qwen3-4b-ax650");
     run_free(&r);
-    expect_error("undefined option: --devices", EMU_MODE_AX650,
-                 (const char *const[]){"prog", "--devices", "0", NULL});
+    expect_error("undefined option: --devices", EMU_MODE_AX650, (const char *const[]){"prog", "--devices", "0", NULL});
 
     setenv(ENV, "", 1);
     RUN(&r, "prog", "--devices", "0");
@@ -593,22 +590,18 @@ static void test_env_args_are_validated(void **state)
 
     /* only --emu-* options there; the message names the variable */
     setenv(ENV, "--devices 0", 1);
-    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: --devices",
-                 "prog", "--axmodel_num", "36");
+    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: --devices", "prog", "--axmodel_num",
+                 "36");
     setenv(ENV, "--emu-port 1 --help", 1);
-    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: --help", "prog",
-                 "--devices", "0");
+    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: --help", "prog", "--devices", "0");
     setenv(ENV, "-?", 1);
-    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: -?", "prog",
-                 "--devices", "0");
+    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: -?", "prog", "--devices", "0");
     setenv(ENV, "stray", 1);
-    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: stray", "prog",
-                 "--devices", "0");
+    EXPECT_ERROR("AXLLAMA_EMU_ARGS: only --emu-* options are allowed there, not: stray", "prog", "--devices", "0");
 
     /* argv's last option never takes its value from the environment */
     setenv(ENV, "--emu-port 0", 1);
-    EXPECT_ERROR("option needs value: --system_prompt", "prog", "--devices", "0",
-                 "--system_prompt");
+    EXPECT_ERROR("option needs value: --system_prompt", "prog", "--devices", "0", "--system_prompt");
     unsetenv(ENV);
 }
 
@@ -634,7 +627,9 @@ static void test_think_text_with_think_tags_or_special_tokens_is_invalid(void **
 {
     (void)state;
     static const char *const invalid[] = {
-        "--emu-think-text=a <think> b", "--emu-think-text=done</think>", "--emu-think-text=x<|im_end|>",
+        "--emu-think-text=a <think> b",
+        "--emu-think-text=done</think>",
+        "--emu-think-text=x<|im_end|>",
         "--emu-think-text=<|endoftext|>",
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
@@ -688,21 +683,17 @@ int main(void)
     unsetenv(ENV);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults_in_axcl_mode, clear_env),
-        cmocka_unit_test_setup(test_defaults_in_ax650_mode_have_no_devices_and_the_ax650_profile,
-                               clear_env),
+        cmocka_unit_test_setup(test_defaults_in_ax650_mode_have_no_devices_and_the_ax650_profile, clear_env),
         cmocka_unit_test_setup(test_both_value_syntaxes_are_accepted, clear_env),
         cmocka_unit_test_setup(test_values_are_taken_verbatim_and_the_last_one_wins, clear_env),
-        cmocka_unit_test_setup(test_unknown_flag_prints_undefined_option_and_usage_and_gives_1,
-                               clear_env),
+        cmocka_unit_test_setup(test_unknown_flag_prints_undefined_option_and_usage_and_gives_1, clear_env),
         cmocka_unit_test_setup(test_bool_accepts_only_0_and_1, clear_env),
         cmocka_unit_test_setup(test_int_must_be_a_whole_integer, clear_env),
         cmocka_unit_test_setup(test_option_given_last_without_value_needs_value, clear_env),
         cmocka_unit_test_setup(test_help_and_short_help_print_usage_and_give_0, clear_env),
-        cmocka_unit_test_setup(test_no_arguments_in_axcl_mode_prints_usage_and_gives_0,
-                               clear_env),
+        cmocka_unit_test_setup(test_no_arguments_in_axcl_mode_prints_usage_and_gives_0, clear_env),
         cmocka_unit_test_setup(test_no_arguments_in_ax650_mode_runs_with_defaults, clear_env),
-        cmocka_unit_test_setup(test_missing_devices_with_other_arguments_needs_option_and_gives_1,
-                               clear_env),
+        cmocka_unit_test_setup(test_missing_devices_with_other_arguments_needs_option_and_gives_1, clear_env),
         cmocka_unit_test_setup(test_ax650_mode_has_no_devices_option, clear_env),
         cmocka_unit_test_setup(test_short_options_and_rest_arguments, clear_env),
         cmocka_unit_test_setup(test_usage_layout_matches_the_vendor_parser, clear_env),

@@ -58,7 +58,7 @@
 static const int32_t think_ids[4] = {151667, 271, 151668, 271};
 
 static h_tokenizer g_tok;
-static h_emu g_emu; /* the current test's emulator; killed by the teardown even after a failure */
+static h_emu g_emu;  /* the current test's emulator; killed by the teardown even after a failure */
 static h_emu g_emu2; /* a second one for tests that compare runs */
 
 static int group_setup(void **state)
@@ -96,8 +96,8 @@ static h_emu *start_into(h_emu *e, const char *const *extra)
 #define START(...) start_into(&g_emu, (const char *const[]){__VA_ARGS__, NULL})
 #define START_PLAIN() start_into(&g_emu, NULL)
 /* The measured Qwen3-4B AX650 profile, 20 times faster. */
-#define START_AX650(...)                                                                                              \
-    start_into(&g_emu, (const char *const[]){"--emu-profile", "qwen3-4b-ax650", "--emu-time-scale", "0.05",         \
+#define START_AX650(...)                                                                                    \
+    start_into(&g_emu, (const char *const[]){"--emu-profile", "qwen3-4b-ax650", "--emu-time-scale", "0.05", \
                                              "--emu-init-seconds", "0", __VA_ARGS__, NULL})
 
 /* ---- expected values from the tokenizer itself ---- */
@@ -339,7 +339,7 @@ static void test_poll_right_after_generate_says_done_before_the_task_starts(void
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body.data, IDLE);
     h_http_free(&r);
-    assert_true(elapsed < 0.3);                   /* the task was still only queued... */
+    assert_true(elapsed < 0.3);                      /* the task was still only queued... */
     assert_int_equal(h_count(&g_tok, "/encode"), 0); /* ...it had not started */
     wait_generations(e, 1);
     r = h_get(e, "/api/generate_provider"); /* the text waited for the next poller */
@@ -455,7 +455,7 @@ static void test_stop_while_task_only_queued_is_lost(void **state)
     h_http r = h_get(e, "/api/stop");
     assert_int_equal(r.status, 200);
     h_http_free(&r);
-    assert_true(h_now() - t0 < 1.0); /* the scenario's precondition, with room for a loaded machine */
+    assert_true(h_now() - t0 < 1.0);                 /* the scenario's precondition, with room for a loaded machine */
     assert_int_equal(h_count(&g_tok, "/encode"), 0); /* the stop came before the task started */
     wait_generations(e, 1);
     idvec want = {0};
@@ -1169,7 +1169,8 @@ static void test_think_text_fills_the_think_block_before_the_echo(void **state)
     assert_ids_equal(&got, want.v, want.len);
     /* /api/chat answers the same reply in one piece */
     post_expect(e, "/api/chat", "{\"messages\": [{\"role\": \"user\", \"content\": \"again\"}]}", 200,
-                "{\"done\":true,\"message\":\"<think>\\n" "Okay, the user says hi.\\n\\nI should greet them back, "
+                "{\"done\":true,\"message\":\"<think>\\n"
+                "Okay, the user says hi.\\n\\nI should greet them back, "
                 "in 3 words. \\n</think>\\n\\nagain/no_think\"}");
     iv_free(&got);
     iv_free(&want);
@@ -1292,7 +1293,7 @@ static void test_reset_queued_behind_running_chat_is_dropped(void **state)
     h_http r = h_post(e, "/api/chat", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}");
     assert_int_equal(r.status, 200);
     h_http_free(&r);
-    assert_true(h_now() - t0 > 0.3); /* the chat outlived the reset's dispatch */
+    assert_true(h_now() - t0 > 0.3);                    /* the chat outlived the reset's dispatch */
     post_expect(e, "/api/reset", "{}", 200, STATUS_OK); /* idle again: a new reset runs */
     wait_resets(e, 1);
     /* the worker's FIFO ran the dropped reset before this one: only this one reached the tokenizer */

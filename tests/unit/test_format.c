@@ -6,10 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "api/format.h"
 #include "api/tojson.h"
@@ -71,9 +71,9 @@ static void test_bad_schemas_are_refused_with_a_path(void **state)
     assert_string_equal(err, "invalid format schema: $: \"enum\" must be an array");
     assert_int_equal(ollama_kind("{\"items\":{\"items\":3}}", err, sizeof err), -1);
     assert_string_equal(err, "invalid format schema: $.items.items: a schema must be an object");
-    assert_int_equal(ollama_kind("{\"type\":[\"string\",\"null\"],\"description\":\"x\",\"minimum\":\"whatever\"}", err,
-                                 sizeof err),
-                     FORMAT_SCHEMA); /* unchecked keywords are left alone */
+    assert_int_equal(
+        ollama_kind("{\"type\":[\"string\",\"null\"],\"description\":\"x\",\"minimum\":\"whatever\"}", err, sizeof err),
+        FORMAT_SCHEMA); /* unchecked keywords are left alone */
 }
 
 static int openai_kind(const char *text, char *err, size_t n)
@@ -94,19 +94,21 @@ static void test_openai_response_format_values(void **state)
     assert_int_equal(openai_kind(NULL, err, sizeof err), FORMAT_NONE);
     assert_int_equal(openai_kind("{\"type\":\"text\"}", err, sizeof err), FORMAT_NONE);
     assert_int_equal(openai_kind("{\"type\":\"json_object\"}", err, sizeof err), FORMAT_JSON);
-    assert_int_equal(openai_kind("{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\"}}}",
-                                 err, sizeof err),
-                     FORMAT_SCHEMA);
+    assert_int_equal(
+        openai_kind("{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\"}}}", err,
+                    sizeof err),
+        FORMAT_SCHEMA);
     assert_int_equal(openai_kind("{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}", err, sizeof err),
                      FORMAT_JSON);
     assert_int_equal(openai_kind("\"json\"", err, sizeof err), -1);
     assert_string_equal(err, "response_format must be an object");
     assert_int_equal(openai_kind("{\"type\":\"yaml\"}", err, sizeof err), -1);
-    assert_string_equal(err, "invalid response_format type: \"yaml\" (must be \"text\", \"json_object\" or \"json_schema\")");
+    assert_string_equal(
+        err, "invalid response_format type: \"yaml\" (must be \"text\", \"json_object\" or \"json_schema\")");
     assert_int_equal(openai_kind("{\"type\":\"json_schema\"}", err, sizeof err), -1);
     assert_string_equal(err, "response_format json_schema must be an object with a \"schema\" object");
-    assert_int_equal(openai_kind("{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":1}}}", err, sizeof err),
-                     -1);
+    assert_int_equal(
+        openai_kind("{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":1}}}", err, sizeof err), -1);
     assert_true(strncmp(err, "invalid format schema: $: ", 26) == 0);
 }
 
@@ -152,9 +154,11 @@ static void test_json_mode_accepts_any_json_value_only(void **state)
     assert_string_equal(check("json", "\"s\""), "");
     assert_string_equal(check("json", "```json\n{\"a\": 1}\n```"), "");
     assert_string_equal(check("json", "```\n[]\n```\n"), "");
-    assert_string_equal(check("json", "Hello"), "the model's reply is not valid JSON: invalid token near 'Hello' (line 1, column 5)");
-    assert_string_equal(check("json", "{\"a\": 1} trailing"),
-                        "the model's reply is not valid JSON: end of file expected near 'trailing' (line 1, column 17)");
+    assert_string_equal(check("json", "Hello"),
+                        "the model's reply is not valid JSON: invalid token near 'Hello' (line 1, column 5)");
+    assert_string_equal(
+        check("json", "{\"a\": 1} trailing"),
+        "the model's reply is not valid JSON: end of file expected near 'trailing' (line 1, column 17)");
     assert_string_equal(check("json", " \n"), "the model's reply is not valid JSON: the reply is empty");
     assert_string_equal(check("json", "Sure! ```json\n{}\n```"),
                         "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
@@ -215,16 +219,18 @@ static void test_tuple_items_are_accepted_unchecked(void **state)
 static void test_schema_properties_required_enum_items(void **state)
 {
     (void)state;
-    const char *person = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
-                         "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\"]}},"
-                         "\"mood\":{\"const\":\"ok\"}},\"required\":[\"name\",\"age\"]}";
+    const char *person =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+        "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\"]}},"
+        "\"mood\":{\"const\":\"ok\"}},\"required\":[\"name\",\"age\"]}";
     assert_string_equal(check(person, "{\"name\":\"Ann\",\"age\":30,\"tags\":[\"a\",\"b\"],\"extra\":1}"), "");
     assert_string_equal(check(person, "{\"name\":\"Ann\"}"),
                         "the model's reply does not match the format schema: $: missing required property \"age\"");
     assert_string_equal(check(person, "{\"name\":7,\"age\":1}"),
                         "the model's reply does not match the format schema: $.name: expected string, got integer");
-    assert_string_equal(check(person, "{\"name\":\"A\",\"age\":1,\"tags\":[\"a\",\"c\"]}"),
-                        "the model's reply does not match the format schema: $.tags[1]: value is not one of the enum values");
+    assert_string_equal(
+        check(person, "{\"name\":\"A\",\"age\":1,\"tags\":[\"a\",\"c\"]}"),
+        "the model's reply does not match the format schema: $.tags[1]: value is not one of the enum values");
     assert_string_equal(check(person, "{\"name\":\"A\",\"age\":1,\"mood\":\"bad\"}"),
                         "the model's reply does not match the format schema: $.mood: value is not the const value");
     const char *closed = "{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":false}";
@@ -259,7 +265,8 @@ static void expect_dumps(const char *in, const char *want)
 static void test_tojson_separators_order_and_unicode(void **state)
 {
     (void)state;
-    expect_dumps("{\"z\":1,\"a\":[1,2,{\"k\":null}],\"m\":true}", "{\"z\": 1, \"a\": [1, 2, {\"k\": null}], \"m\": true}");
+    expect_dumps("{\"z\":1,\"a\":[1,2,{\"k\":null}],\"m\":true}",
+                 "{\"z\": 1, \"a\": [1, 2, {\"k\": null}], \"m\": true}");
     expect_dumps("{}", "{}");
     expect_dumps("[]", "[]");
     expect_dumps("\"für \\u2028 ✓ \\ud83d\\ude00\"", "\"für \xe2\x80\xa8 ✓ \xf0\x9f\x98\x80\"");
@@ -272,11 +279,21 @@ static void test_tojson_reals_as_python_repr(void **state)
 {
     (void)state;
     const char *cases[][2] = {
-        {"1.0", "1.0"},       {"0.1", "0.1"},         {"2.5", "2.5"},        {"-0.0", "-0.0"},
-        {"100.0", "100.0"},   {"1e-05", "1e-05"},     {"0.0001", "0.0001"},  {"1.5e-07", "1.5e-07"},
-        {"1e16", "1e+16"},    {"1e15", "1000000000000000.0"}, {"123456789.125", "123456789.125"},
-        {"1.7976931348623157e308", "1.7976931348623157e+308"}, {"5e-324", "5e-324"},
-        {"0.30000000000000004", "0.30000000000000004"}, {"12345678901234567890.0", "1.2345678901234567e+19"},
+        {"1.0", "1.0"},
+        {"0.1", "0.1"},
+        {"2.5", "2.5"},
+        {"-0.0", "-0.0"},
+        {"100.0", "100.0"},
+        {"1e-05", "1e-05"},
+        {"0.0001", "0.0001"},
+        {"1.5e-07", "1.5e-07"},
+        {"1e16", "1e+16"},
+        {"1e15", "1000000000000000.0"},
+        {"123456789.125", "123456789.125"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"5e-324", "5e-324"},
+        {"0.30000000000000004", "0.30000000000000004"},
+        {"12345678901234567890.0", "1.2345678901234567e+19"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_dumps(cases[i][0], cases[i][1]);

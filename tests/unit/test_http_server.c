@@ -439,8 +439,8 @@ static void test_on_response_reports_each_answer_with_its_route_pattern(void **s
     (void)state;
     const char *const origins[] = {"http://allowed.example", NULL};
     log_capture seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    http_server *srv =
-        start_with((http_server_config){.origins = origins, .on_response = capture_response, .on_response_user = &seen});
+    http_server *srv = start_with(
+        (http_server_config){.origins = origins, .on_response = capture_response, .on_response_user = &seen});
     uint16_t port = http_server_port(srv);
     assert_answer(request(port, "GET", "/hello", NULL, NULL), 200, "hello");
     assert_answer(request(port, "GET", "/items/a/b", NULL, NULL), 200, "GET /items/a/b ");

@@ -183,8 +183,9 @@ static void test_relative_paths_resolved_against_manifest_dir(void **state)
 static void test_home_relative_paths(void **state)
 {
     (void)state;
-    write_file("models/x.json",
-               "{\"name\": \"x\", \"runtime\": {\"binary\": \"~/q/run\", \"workdir\": \"~\"}, \"tokenizer\": \"~/q/tok\"}");
+    write_file(
+        "models/x.json",
+        "{\"name\": \"x\", \"runtime\": {\"binary\": \"~/q/run\", \"workdir\": \"~\"}, \"tokenizer\": \"~/q/tok\"}");
     model_manifest m;
     load_ok("models/x.json", &m);
     assert_string_equal(m.runtime_binary, at("home/q/run"));
@@ -247,10 +248,10 @@ static void check_bad_cases(const bad_case *cases, size_t n)
     }
 }
 
-#define CHECK_BAD(...)                                                                               \
-    do {                                                                                             \
-        static const bad_case cases_[] = {__VA_ARGS__};                                              \
-        check_bad_cases(cases_, sizeof cases_ / sizeof cases_[0]);                                   \
+#define CHECK_BAD(...)                                             \
+    do {                                                           \
+        static const bad_case cases_[] = {__VA_ARGS__};            \
+        check_bad_cases(cases_, sizeof cases_ / sizeof cases_[0]); \
     } while (0)
 
 static void test_wrong_types_rejected_naming_file_and_key(void **state)
@@ -576,7 +577,8 @@ static void test_tokenizer_upstream_parsed_with_defaults_and_paths(void **state)
     load_ok("models/c.json", &m);
     assert_null(m.upstream_url);
     model_manifest_free(&m);
-    write_manifest("models/d.json", "d", NULL, "\"tokenizer_upstream\": {\"url\": \"http://localhost:1\", \"cmd\": []}");
+    write_manifest("models/d.json", "d", NULL,
+                   "\"tokenizer_upstream\": {\"url\": \"http://localhost:1\", \"cmd\": []}");
     load_ok("models/d.json", &m);
     assert_string_equal(m.upstream_url, "http://localhost:1");
     assert_non_null(strstr(warning_text(), "unknown key \"tokenizer_upstream.cmd\" ignored"));
@@ -586,34 +588,35 @@ static void test_tokenizer_upstream_parsed_with_defaults_and_paths(void **state)
 static void test_tokenizer_upstream_bad_values_rejected_naming_the_key(void **state)
 {
     (void)state;
-    CHECK_BAD({NULL, "\"tokenizer_upstream\": \"http://127.0.0.1:1\"", "\"tokenizer_upstream\"", "expected an object"},
-              {NULL, "\"tokenizer_upstream\": {}", "\"tokenizer_upstream.url\"", "is missing"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": 12345}", "\"tokenizer_upstream.url\"", "got integer"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"127.0.0.1:12345\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"https://h:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:0\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:65536\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:12x\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:1/encode\"}", "\"tokenizer_upstream.url\"", "no path"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": \"python3 x.py\"}",
-               "\"tokenizer_upstream.command\"", "got string"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": []}",
-               "\"tokenizer_upstream.command\"", "an empty array"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"python3\", 1]}",
-               "\"tokenizer_upstream.command[1]\"", "got integer"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"\"]}",
-               "\"tokenizer_upstream.command[0]\"", "non-empty"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://10.0.0.2:1\", \"command\": [\"python3\"]}",
-               "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1\", \"command\": [\"python3\"]}",
-               "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": 0}",
-               "\"tokenizer_upstream.start_timeout\"", "out of range"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": \"60\"}",
-               "\"tokenizer_upstream.start_timeout\"", "got string"},
-              {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"workdir\": 3}",
-               "\"tokenizer_upstream.workdir\"", "got integer"});
+    CHECK_BAD(
+        {NULL, "\"tokenizer_upstream\": \"http://127.0.0.1:1\"", "\"tokenizer_upstream\"", "expected an object"},
+        {NULL, "\"tokenizer_upstream\": {}", "\"tokenizer_upstream.url\"", "is missing"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": 12345}", "\"tokenizer_upstream.url\"", "got integer"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"127.0.0.1:12345\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"https://h:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:0\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:65536\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:12x\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://h:1/encode\"}", "\"tokenizer_upstream.url\"", "no path"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://:1\"}", "\"tokenizer_upstream.url\"", "not a URL"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": \"python3 x.py\"}",
+         "\"tokenizer_upstream.command\"", "got string"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": []}",
+         "\"tokenizer_upstream.command\"", "an empty array"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"python3\", 1]}",
+         "\"tokenizer_upstream.command[1]\"", "got integer"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"command\": [\"\"]}",
+         "\"tokenizer_upstream.command[0]\"", "non-empty"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://10.0.0.2:1\", \"command\": [\"python3\"]}",
+         "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1\", \"command\": [\"python3\"]}",
+         "\"tokenizer_upstream.url\"", "127.0.0.1:PORT"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": 0}",
+         "\"tokenizer_upstream.start_timeout\"", "out of range"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"start_timeout\": \"60\"}",
+         "\"tokenizer_upstream.start_timeout\"", "got string"},
+        {NULL, "\"tokenizer_upstream\": {\"url\": \"http://127.0.0.1:1\", \"workdir\": 3}",
+         "\"tokenizer_upstream.workdir\"", "got integer"});
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)

@@ -4,9 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "models/manifest.h"
 
@@ -64,10 +64,10 @@ static void test_name_scheme_dropped(void **state)
 static void test_name_invalid_charset_or_shape(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"",       ":",         "model:",   ":tag",       "a/",      "/a",
-                                      "a//b",   "-model",    ".model",   "mo del",     "mo$del",  "a:b:c",
-                                      "ns.x/m", "m:-tag",    "m:t/x",    "m@sha256:ab", "h/n/m/x", "q\xc3\xa9n",
-                                      "https://model", "h/n/m/"};
+    static const char *const bad[] = {
+        "",        ":",          "model:",        ":tag",  "a/",     "/a",     "a//b",  "-model",
+        ".model",  "mo del",     "mo$del",        "a:b:c", "ns.x/m", "m:-tag", "m:t/x", "m@sha256:ab",
+        "h/n/m/x", "q\xc3\xa9n", "https://model", "h/n/m/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_invalid_name(bad[i]);
     assert_false(model_name_normalize(NULL, (char[8]){0}, 8));

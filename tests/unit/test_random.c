@@ -1,11 +1,11 @@
 /* Tests for common/random: bytes from the kernel, alphanumeric ids. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <ctype.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "common/random.h"
 

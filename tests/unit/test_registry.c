@@ -3,13 +3,13 @@
  * by any spelling of a name, models joining a loaded registry (refresh, a lookup that misses, other
  * threads reading meanwhile). Every test works in its own temporary directory with HOME pointing
  * into it (manifest_fixture.h). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <pthread.h>
-#include <stdatomic.h>
 
 #include "common/clock.h"
 #include "manifest_fixture.h"
@@ -176,8 +176,8 @@ static void test_builtin_when_no_manifest(void **state)
     assert_int_equal(strlen(m->digest), 64);
     assert_int_equal(strspn(m->digest, "0123456789abcdef"), 64);
     assert_string_equal(m->runtime_binary, at("emu/axllama-emu"));
-    static const char *const args[] = {"--emu-profile", "fast", "--emu-port", "{port}", "--system_prompt",
-                                       DEFAULT_PROMPT};
+    static const char *const args[] = {"--emu-profile",   "fast",        "--emu-port", "{port}",
+                                       "--system_prompt", DEFAULT_PROMPT};
     assert_int_equal(m->n_runtime_args, 6);
     for (size_t i = 0; i < 6; i++)
         assert_string_equal(m->runtime_args[i], args[i]);
@@ -285,7 +285,8 @@ static void test_find_any_spelling_case_insensitive(void **state)
     write_manifest("models/b.json", "user/tiny", NULL, NULL);
     model_registry reg = load_registry("models", "/bin/true", "/tok");
     assert_int_equal(reg.n, 2);
-    static const char *const spellings[] = {"Qwen3:4B", "qwen3:4b", "library/qwen3:4b", "registry.ollama.ai/library/QWEN3:4b"};
+    static const char *const spellings[] = {"Qwen3:4B", "qwen3:4b", "library/qwen3:4b",
+                                            "registry.ollama.ai/library/QWEN3:4b"};
     for (size_t i = 0; i < 4; i++)
         assert_ptr_equal(model_registry_find(&reg, spellings[i]), &reg.models[0]);
     assert_ptr_equal(model_registry_find(&reg, "USER/Tiny"), &reg.models[1]);
@@ -327,7 +328,7 @@ static void test_refresh_adds_a_manifest_written_after_the_load(void **state)
     assert_string_equal(reg.models[1].name, "second:latest");
     assert_string_equal(reg.models[1].path, at("models/b.json"));
     assert_ptr_equal(model_registry_find(&reg, "first"), first); /* entries never move */
-    assert_int_equal(model_registry_refresh(&reg), 0);       /* nothing new */
+    assert_int_equal(model_registry_refresh(&reg), 0);           /* nothing new */
     assert_non_null(strstr(warning_text(), "b.json: model second:latest added"));
     model_registry_free(&reg);
 }

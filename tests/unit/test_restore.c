@@ -9,9 +9,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "chat_result.h"
 #include "serve_harness.h"
 #include "server_fixture.h"
-#include "chat_result.h"
 
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
@@ -21,7 +21,8 @@ static void start(h_server *s, const char *const *emu_args, const char *const *e
 }
 
 #define CHAT_1 "{\"role\":\"user\",\"content\":\"First question\"}"
-#define CHAT_2 CHAT_1 ",{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}"
+#define CHAT_2 \
+    CHAT_1 ",{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}"
 #define CHAT_3 CHAT_2 ",{\"role\":\"assistant\",\"content\":\"Second\"},{\"role\":\"user\",\"content\":\"Third\"}"
 #define TITLE "{\"role\":\"user\",\"content\":\"Generate a title for: First question, Second\"}"
 

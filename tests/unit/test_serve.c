@@ -7,16 +7,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "chat_result.h"
 #include "serve_harness.h"
 #include "server_fixture.h"
-#include "chat_result.h"
 
 /* A server with one model "m" (emulator args, extra manifest members, extra env). */
 static void start(h_server *s, const char *const *emu_args, const char *extra, const char *const *env)
 {
     start_model_m(s, emu_args, extra, env);
 }
-
 
 #define USER_TURN(text) "<|im_start|>user\n" text "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 
@@ -25,7 +24,8 @@ static void test_chat_streams_ndjson_with_the_reply_and_exact_counts(void **stat
     (void)state;
     h_server s;
     start(&s, NULL, NULL, NULL);
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello world\"}]}");
+    chat_result r =
+        post(&s, "/api/chat", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello world\"}]}");
     assert_int_equal(r.http.status, 200);
     assert_non_null(strstr(r.http.headers.data, "application/x-ndjson"));
     assert_true(r.n >= 2); /* at least one piece and the final line */
@@ -67,8 +67,9 @@ static void test_a_turn_is_told_its_end_by_the_runtime_over_one_connection(void 
     const char *args[] = {"--emu-reply-tokens", "300", NULL};
     const char *env[] = {"OLLAMA_DEBUG=1", NULL};
     start(&s, args, NULL, env);
-    chat_result r = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"keep_alive\":0,"
-                                          "\"messages\":[{\"role\":\"user\",\"content\":\"a long reply\"}]}");
+    chat_result r = post(&s, "/api/chat",
+                         "{\"model\":\"m\",\"stream\":false,\"keep_alive\":0,"
+                         "\"messages\":[{\"role\":\"user\",\"content\":\"a long reply\"}]}");
     assert_int_equal(r.http.status, 200);
     assert_int_equal(num(r.last, "eval_count"), 300);
     chat_free(&r);
@@ -77,8 +78,9 @@ static void test_a_turn_is_told_its_end_by_the_runtime_over_one_connection(void 
     const char *turn = strstr(log, "[DEBUG] turn: reset, prefilled ");
     assert_non_null(turn);
     long prefilled, n_calls, n_connects;
-    assert_int_equal(sscanf(turn, "[DEBUG] turn: reset, prefilled %ld, %ld runtime calls, %ld new connections", &prefilled,
-                            &n_calls, &n_connects), 3);
+    assert_int_equal(sscanf(turn, "[DEBUG] turn: reset, prefilled %ld, %ld runtime calls, %ld new connections",
+                            &prefilled, &n_calls, &n_connects),
+                     3);
     if (n_calls > 20 || n_connects > 1)
         fprintf(stderr, "%.160s\n%s\n", turn, strstr(log, "emulator calls"));
     /* reset, generate (retried while the reset prefills), a few polls: 100 pieces, ~16 calls */
@@ -96,19 +98,23 @@ static void test_second_turn_prefills_only_the_new_turn(void **state)
     (void)state;
     h_server s;
     start(&s, NULL, NULL, NULL);
-    chat_result r1 = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"}]}");
+    chat_result r1 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"}]}");
     assert_int_equal(r1.http.status, 200);
     assert_string_equal(str(json_object_get(r1.last, "message"), "content"), "First question");
-    chat_result r2 = post(&s, "/api/chat",
-                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"},"
-                          "{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}]}");
+    chat_result r2 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"First question\"},"
+             "{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}]}");
     assert_int_equal(r2.http.status, 200);
     assert_string_equal(str(json_object_get(r2.last, "message"), "content"), "Second");
     assert_int_equal(num(r2.last, "prompt_eval_count"), h_n_ids(tok, "<|im_end|>\n" USER_TURN("Second")));
     /* an edited history is not reused: the whole conversation is prefilled again */
-    chat_result r3 = post(&s, "/api/chat",
-                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Other first\"},"
-                          "{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}]}");
+    chat_result r3 =
+        post(&s, "/api/chat",
+             "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Other first\"},"
+             "{\"role\":\"assistant\",\"content\":\"First question\"},{\"role\":\"user\",\"content\":\"Second\"}]}");
     assert_true(num(r3.last, "prompt_eval_count") > num(r2.last, "prompt_eval_count") + 10);
     chat_free(&r1);
     chat_free(&r2);
@@ -135,8 +141,9 @@ static void test_stop_sequence_trims_the_reply_with_done_reason_stop(void **stat
     (void)state;
     h_server s;
     start(&s, NULL, NULL, NULL);
-    chat_result r = post(&s, "/api/generate",
-                         "{\"model\":\"m\",\"prompt\":\"alpha beta gamma delta\",\"stream\":false,\"options\":{\"stop\":[\"gamma\"]}}");
+    chat_result r = post(
+        &s, "/api/generate",
+        "{\"model\":\"m\",\"prompt\":\"alpha beta gamma delta\",\"stream\":false,\"options\":{\"stop\":[\"gamma\"]}}");
     assert_int_equal(r.http.status, 200);
     assert_string_equal(str(r.last, "response"), "alpha beta ");
     assert_done(&r, "stop");
@@ -165,12 +172,14 @@ static void test_multibyte_text_comes_out_whole(void **state)
     (void)state;
     h_server s;
     start(&s, NULL, NULL, NULL);
-    chat_result r = post(&s, "/api/chat",
-                         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\xAB\xA8 "
-                         "caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\"}]}");
+    chat_result r = post(
+        &s, "/api/chat",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\xAB\xA8 "
+        "caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\"}]}");
     assert_int_equal(r.http.status, 200);
     char *content = h_join(r.lines, r.n, "message", "content");
-    assert_string_equal(content, "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\xAB\xA8 caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9");
+    assert_string_equal(
+        content, "\xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\xAB\xA8 caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9");
     free(content);
     chat_free(&r);
     h_server_stop(&s);
@@ -206,7 +215,8 @@ static void test_keep_alive_expiry_unloads_and_the_next_request_reloads(void **s
     (void)state;
     h_server s;
     start(&s, NULL, NULL, NULL);
-    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":false,\"keep_alive\":\"1s\"}");
+    chat_result r =
+        post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":false,\"keep_alive\":\"1s\"}");
     assert_int_equal(r.http.status, 200);
     bool gone = false;
     for (double end = h_now() + 15; !gone && h_now() < end; h_sleep(0.1)) {
@@ -332,10 +342,11 @@ static void test_a_client_that_leaves_cancels_its_job_and_the_next_starts_at_onc
     curl_easy_perform(c);
     curl_easy_cleanup(c);
     double t0 = h_now();
-    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
+    chat_result r = post(&s, "/api/generate",
+                         "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     double took = h_now() - t0;
     assert_int_equal(r.http.status, 200);
-    assert_true(took < 3.0); /* the abandoned 6-second reply was stopped */
+    assert_true(took < 3.0);                              /* the abandoned 6-second reply was stopped */
     assert_string_equal(str(r.last, "response"), "next"); /* no stale text from the stopped reply */
     chat_free(&r);
     h_server_stop(&s);
@@ -361,7 +372,8 @@ static void test_a_stop_sent_before_the_run_starts_is_repeated_until_it_takes(vo
     curl_easy_perform(c);
     curl_easy_cleanup(c);
     double t0 = h_now();
-    chat_result r = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
+    chat_result r = post(&s, "/api/generate",
+                         "{\"model\":\"m\",\"prompt\":\"next\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     double took = h_now() - t0;
     assert_int_equal(r.http.status, 200);
     assert_string_equal(str(r.last, "response"), "next");
@@ -445,7 +457,8 @@ static void test_a_runtime_crash_mid_stream_gives_an_error_line_and_a_restart(vo
     assert_true(t.r.n >= 2);
     assert_non_null(json_object_get(t.r.last, "error")); /* an error line, not done:true */
     assert_null(json_object_get(t.r.last, "done_reason"));
-    chat_result after = post(&s, "/api/generate", "{\"model\":\"m\",\"prompt\":\"alive\",\"stream\":false,\"options\":{\"num_predict\":1}}");
+    chat_result after = post(&s, "/api/generate",
+                             "{\"model\":\"m\",\"prompt\":\"alive\",\"stream\":false,\"options\":{\"num_predict\":1}}");
     if (after.http.status != 200)
         fprintf(stderr, "answer %ld: %s\n", after.http.status, after.http.body.data);
     assert_int_equal(after.http.status, 200);
@@ -498,7 +511,8 @@ static void test_a_long_history_is_fitted_by_dropping_old_turns(void **state)
     char *big = many_words(1000); /* two of them do not fit in 1920 */
     strbuf body = {0};
     sb_printf(&body,
-              "{\"model\":\"m\",\"stream\":false,\"options\":{\"num_predict\":8},\"messages\":[{\"role\":\"user\",\"content\":\"%s\"},"
+              "{\"model\":\"m\",\"stream\":false,\"options\":{\"num_predict\":8},\"messages\":[{\"role\":\"user\","
+              "\"content\":\"%s\"},"
               "{\"role\":\"assistant\",\"content\":\"%s\"},{\"role\":\"user\",\"content\":\"short question\"}]}",
               big, big);
     chat_result r = post(&s, "/api/chat", body.data);
@@ -519,13 +533,14 @@ static void test_a_context_full_answer_resets_and_retries_once(void **state)
      * finds the second turn too long */
     const char *args[] = {"--emu-prefill-max", "512", "--emu-max-token-len", "1279", "--emu-reply-tokens", "480", NULL};
     start(&s, args, "\"context\": {\"max_prefill\": 1024, \"max_positions\": 1279}", NULL);
-    chat_result r1 = post(&s, "/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    chat_result r1 = post(&s, "/api/chat",
+                          "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     assert_int_equal(r1.http.status, 200);
     const char *reply = str(json_object_get(r1.last, "message"), "content");
     strbuf body = {0};
-    json_t *req = json_pack("{s:s,s:b,s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}", "model", "m", "stream", 0, "messages", "role",
-                            "user", "content", "Hi", "role", "assistant", "content", reply, "role", "user", "content",
-                            "Second turn");
+    json_t *req =
+        json_pack("{s:s,s:b,s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}", "model", "m", "stream", 0, "messages", "role", "user",
+                  "content", "Hi", "role", "assistant", "content", reply, "role", "user", "content", "Second turn");
     char *text = json_dumps(req, JSON_COMPACT);
     chat_result r2 = post(&s, "/api/chat", text);
     assert_int_equal(r2.http.status, 200);
@@ -554,7 +569,8 @@ static void test_slow_dispatch_races_still_give_each_turn_its_own_reply(void **s
     const char *prompts[] = {"first", "second", "third"};
     for (int i = 0; i < 3; i++) {
         strbuf body = {0};
-        sb_printf(&body, "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", prompts[i]);
+        sb_printf(&body, "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                  prompts[i]);
         chat_result r = post(&s, "/api/chat", body.data);
         assert_int_equal(r.http.status, 200);
         assert_string_equal(str(json_object_get(r.last, "message"), "content"), prompts[i]);

@@ -23,7 +23,6 @@ static h_server srv;
 #define REASONING "The user wrote a word.\n\nI will repeat it, \"exactly\"."
 #define JR "The user wrote a word.\\n\\nI will repeat it, \\\"exactly\\\"."
 
-
 static int setup(void **state)
 {
     (void)state;
@@ -118,30 +117,34 @@ static bool reset_with_system_block_of(size_t n)
     return h_server_wait_log(&srv, needle, 10.0);
 }
 
-#define TOOLS_JSON                                                                                                     \
-    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Wetter für eine Stadt\","     \
+#define TOOLS_JSON                                                                                               \
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Wetter für eine Stadt\"," \
     "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]"
 /* the same, as the template's `tool | tojson` prints it */
 #define TOOL_TOJSON                                                                                                    \
     "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Wetter für eine Stadt\", " \
-    "\"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": "       \
+    "\"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": "        \
     "[\"city\"]}}}"
-#define TOOLS_SYSTEM_BLOCK                                                                                             \
-    "<|im_start|>system\nUse tools.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are "   \
-    "provided with function signatures within <tools></tools> XML tags:\n<tools>\n" TOOL_TOJSON                      \
-    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "            \
-    "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "                    \
+#define TOOLS_SYSTEM_BLOCK                                                                                     \
+    "<|im_start|>system\nUse tools.\n\n# Tools\n\nYou may call one or more functions to assist with the user " \
+    "query.\n\nYou are "                                                                                       \
+    "provided with function signatures within <tools></tools> XML tags:\n<tools>\n" TOOL_TOJSON                \
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "      \
+    "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "              \
     "<args-json-object>}\n</tool_call><|im_end|>\n"
 /* JSON-escaped model output: a call between two bits of text */
-#define CALL_TEXT "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": \\\"Paris\\\"}}\\n</tool_call>"
+#define CALL_TEXT                                                                          \
+    "<tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": " \
+    "\\\"Paris\\\"}}\\n</tool_call>"
 #define USER_CALL "{\"role\":\"user\",\"content\":\"" CALL_TEXT "\"}"
 #define SYSTEM "{\"role\":\"system\",\"content\":\"Use tools.\"}"
 
 static void test_tools_are_rendered_and_a_streamed_call_comes_whole(void **state)
 {
     (void)state;
-    result r = post("/api/chat", "{\"model\":\"m\",\"tools\":" TOOLS_JSON ",\"messages\":[" SYSTEM ",{\"role\":\"user\",\"content\":"
-                                 "\"Checking. " CALL_TEXT " Back soon.\"}]}");
+    result r = post("/api/chat",
+                    "{\"model\":\"m\",\"tools\":" TOOLS_JSON ",\"messages\":[" SYSTEM ",{\"role\":\"user\",\"content\":"
+                    "\"Checking. " CALL_TEXT " Back soon.\"}]}");
     assert_status(&r, 200);
     assert_true(reset_with_system_block_of(h_n_ids(tok, TOOLS_SYSTEM_BLOCK)));
     strbuf content = {0};
@@ -174,8 +177,8 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
 {
     (void)state;
     /* turn 1: the model calls the tool */
-    result r = post("/api/chat",
-                    "{\"model\":\"m\",\"stream\":false,\"tools\":" TOOLS_JSON ",\"messages\":[" SYSTEM "," USER_CALL "]}");
+    result r = post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"tools\":" TOOLS_JSON ",\"messages\":[" SYSTEM
+                                 "," USER_CALL "]}");
     assert_status(&r, 200);
     json_t *reply = json_deep_copy(msg(r.last));
     assert_string_equal(str(reply, "content"), "");
@@ -183,11 +186,11 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     result_free(&r);
 
     /* turn 2: the result goes back; only the new turn is prefilled (the cache holds the call) */
-    json_t *body = json_pack("{s:s, s:b, s:o, s:[{s:s, s:s}, {s:s, s:s}, o, {s:s, s:s, s:s}]}", "model", "m", "stream", 0,
-                             "tools", json_loads(TOOLS_JSON, 0, NULL), "messages", "role", "system", "content",
-                             "Use tools.", "role", "user", "content",
-                             "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
-                             reply, "role", "tool", "tool_name", "get_weather", "content", "sunny, 21 C");
+    json_t *body = json_pack(
+        "{s:s, s:b, s:o, s:[{s:s, s:s}, {s:s, s:s}, o, {s:s, s:s, s:s}]}", "model", "m", "stream", 0, "tools",
+        json_loads(TOOLS_JSON, 0, NULL), "messages", "role", "system", "content", "Use tools.", "role", "user",
+        "content", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+        reply, "role", "tool", "tool_name", "get_weather", "content", "sunny, 21 C");
     char *text = json_dumps(body, 0);
     r = post("/api/chat", text);
     free(text);
@@ -196,8 +199,9 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     assert_string_equal(str(msg(r.last), "content"), "<tool_response>\nsunny, 21 C\n</tool_response>");
     assert_null(json_object_get(msg(r.last), "tool_calls"));
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     h_n_ids(tok, "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
-                           "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+                     h_n_ids(tok,
+                             "<|im_end|>\n<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
+                             "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     result_free(&r);
 
     /* the same history with other arguments: not what the cache holds, so a reset renders it */
@@ -210,11 +214,12 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
     assert_status(&r, 200);
     assert_true(reset_with_system_block_of(h_n_ids(tok, TOOLS_SYSTEM_BLOCK)));
     assert_int_equal(num(r.last, "prompt_eval_count"),
-                     h_n_ids(tok, TOOLS_SYSTEM_BLOCK "<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
-                           "\"Paris\"}}\n</tool_call><|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": "
-                           "\"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call><|im_end|>\n"
-                           "<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
-                           "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+                     h_n_ids(tok, TOOLS_SYSTEM_BLOCK
+                             "<|im_start|>user\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+                             "\"Paris\"}}\n</tool_call><|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": "
+                             "\"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call><|im_end|>\n"
+                             "<|im_start|>user\n<tool_response>\nsunny, 21 C\n</tool_response><|im_end|>\n"
+                             "<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     result_free(&r);
     json_decref(body);
 }
@@ -222,9 +227,10 @@ static void test_a_tool_result_continues_the_cached_conversation(void **state)
 static void test_malformed_tool_call_text_is_returned_as_content(void **state)
 {
     (void)state;
-    result r = post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"tools\":" TOOLS_JSON ",\"messages\":[{\"role\":"
-                                 "\"user\",\"content\":\"a <tool_call>{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": "
-                                 "[1]}</tool_call> b <tool_call>{oops\"}]}");
+    result r =
+        post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"tools\":" TOOLS_JSON ",\"messages\":[{\"role\":"
+                          "\"user\",\"content\":\"a <tool_call>{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": "
+                          "[1]}</tool_call> b <tool_call>{oops\"}]}");
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"),
                         "a <tool_call>{\"name\": \"get_weather\", \"arguments\": [1]}</tool_call> b <tool_call>{oops");
@@ -260,7 +266,8 @@ static void test_tool_calls_under_a_format_are_the_answer(void **state)
     assert_string_equal(str(json_object_get(json_array_get(tc, 0), "function"), "name"), "get_weather");
     assert_string_equal(str(r.last, "done_reason"), "stop");
     result_free(&r);
-    r = post("/api/chat", "{\"model\":\"m\",\"format\":\"json\",\"tools\":" TOOLS_JSON ",\"messages\":[" USER_CALL "]}");
+    r = post("/api/chat",
+             "{\"model\":\"m\",\"format\":\"json\",\"tools\":" TOOLS_JSON ",\"messages\":[" USER_CALL "]}");
     assert_status(&r, 200);
     assert_null(json_object_get(r.last, "error"));
     assert_true(json_is_true(json_object_get(r.last, "done")));
@@ -270,8 +277,9 @@ static void test_tool_calls_under_a_format_are_the_answer(void **state)
 static void test_format_json_instructs_and_validates(void **state)
 {
     (void)state;
-    result r = post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"messages\":[{\"role\":\"user\","
-                                 "\"content\":\"{\\\"answer\\\": [1, 2]}\"}]}");
+    result r =
+        post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"messages\":[{\"role\":\"user\","
+                          "\"content\":\"{\\\"answer\\\": [1, 2]}\"}]}");
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"), "{\"answer\": [1, 2]}");
     /* the instruction became the system block (the manifest has no system prompt) */
@@ -288,14 +296,16 @@ static void test_format_json_instructs_and_validates(void **state)
 
     r = post("/api/generate", "{\"model\":\"m\",\"stream\":false,\"format\":\"json\",\"prompt\":\"Sure: it is 4\"}");
     assert_status(&r, 400);
-    assert_string_equal(str(r.last, "error"), "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
+    assert_string_equal(str(r.last, "error"),
+                        "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
     result_free(&r);
 
     /* streamed: the pieces, then an error line instead of done */
     r = post("/api/generate", "{\"model\":\"m\",\"format\":\"json\",\"prompt\":\"Sure: it is 4\"}");
     assert_status(&r, 200);
     assert_true(r.n >= 2);
-    assert_string_equal(str(r.last, "error"), "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
+    assert_string_equal(str(r.last, "error"),
+                        "the model's reply is not valid JSON: invalid token near 'Sure' (line 1, column 4)");
     for (size_t i = 0; i < r.n; i++)
         assert_false(json_is_true(json_object_get(r.lines[i], "done")));
     char *text = h_join(r.lines, r.n, NULL, "response");
@@ -307,8 +317,9 @@ static void test_format_json_instructs_and_validates(void **state)
 static void test_format_schema_passes_and_fails(void **state)
 {
     (void)state;
-    const char *schema = "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"temp\":{\"type\":\"integer\"}},"
-                         "\"required\":[\"city\",\"temp\"]}";
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"temp\":{\"type\":\"integer\"}},"
+        "\"required\":[\"city\",\"temp\"]}";
     char body[1024];
     snprintf(body, sizeof body,
              "{\"model\":\"m\",\"format\":%s,\"messages\":[{\"role\":\"system\",\"content\":\"Be exact.\"},"
@@ -321,10 +332,11 @@ static void test_format_schema_passes_and_fails(void **state)
     assert_string_equal(content, "{\"city\": \"Paris\", \"temp\": 21}");
     free(content);
     /* the request's system prompt, then the instruction with the compact schema */
-    assert_true(reset_with_system_block_of(h_n_ids(tok, "<|im_start|>system\nBe exact.\n\n" INSTRUCTION
-                                                 " The JSON must conform to this JSON schema: {\"type\":\"object\","
-                                                 "\"properties\":{\"city\":{\"type\":\"string\"},\"temp\":{\"type\":"
-                                                 "\"integer\"}},\"required\":[\"city\",\"temp\"]}<|im_end|>\n")));
+    assert_true(
+        reset_with_system_block_of(h_n_ids(tok, "<|im_start|>system\nBe exact.\n\n" INSTRUCTION
+                                                " The JSON must conform to this JSON schema: {\"type\":\"object\","
+                                                "\"properties\":{\"city\":{\"type\":\"string\"},\"temp\":{\"type\":"
+                                                "\"integer\"}},\"required\":[\"city\",\"temp\"]}<|im_end|>\n")));
     result_free(&r);
 
     snprintf(body, sizeof body,
@@ -342,8 +354,9 @@ static void test_format_schema_passes_and_fails(void **state)
 static long prefill_of(const char *model, const char *think)
 {
     char body[256];
-    snprintf(body, sizeof body, "{\"model\":\"%s\",\"stream\":false%s%s,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
-             model, think ? ",\"think\":" : "", think ? think : "");
+    snprintf(body, sizeof body,
+             "{\"model\":\"%s\",\"stream\":false%s%s,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", model,
+             think ? ",\"think\":" : "", think ? think : "");
     result r = post("/api/chat", body);
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"), "Hi");
@@ -364,12 +377,13 @@ static void test_think_values_and_the_manifest_default(void **state)
     assert_int_equal(prefill_of("m", "\"max\""), on);
     assert_int_equal(prefill_of("m", "false"), off);
     long sys = (long)h_n_ids(tok, H_QWEN_SYSTEM_BLOCK); /* t has the default system prompt: a reset evaluates it */
-    assert_int_equal(prefill_of("t", NULL), sys + on); /* think_default true */
+    assert_int_equal(prefill_of("t", NULL), sys + on);  /* think_default true */
     assert_int_equal(prefill_of("t", "false"), sys + off);
     assert_int_equal(prefill_of("t", "\"medium\""), sys + on);
 
     /* a model without thinking: 400 for true and levels, false is fine */
-    result r = post("/api/chat", "{\"model\":\"p\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    result r =
+        post("/api/chat", "{\"model\":\"p\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     assert_status(&r, 400);
     assert_string_equal(str(r.last, "error"), "\"p\" does not support thinking");
     result_free(&r);
@@ -386,14 +400,15 @@ static void test_think_values_and_the_manifest_default(void **state)
 static void test_earlier_think_blocks_are_stripped_from_the_history(void **state)
 {
     (void)state;
-    result r = post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},"
-                                 "{\"role\":\"assistant\",\"content\":\"<think>\\nsecret plan\\n</think>\\n\\nanswer\"},"
-                                 "{\"role\":\"user\",\"content\":\"q2\"}]}");
+    result r =
+        post("/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},"
+                          "{\"role\":\"assistant\",\"content\":\"<think>\\nsecret plan\\n</think>\\n\\nanswer\"},"
+                          "{\"role\":\"user\",\"content\":\"q2\"}]}");
     assert_status(&r, 200);
     assert_string_equal(str(msg(r.last), "content"), "q2");
     assert_int_equal(num(r.last, "prompt_eval_count"),
                      h_n_ids(tok, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\nanswer<|im_end|>\n"
-                           "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"));
+                                  "<|im_start|>user\nq2<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"));
     result_free(&r);
 }
 
@@ -438,7 +453,8 @@ static bool any_line_has(const result *r, const char *outer, const char *key)
 static void test_chat_streams_the_reasoning_as_thinking_before_the_content(void **state)
 {
     (void)state;
-    result r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    result r =
+        post("/api/chat", "{\"model\":\"r\",\"think\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     assert_status(&r, 200);
     assert_true(r.n >= 3);
     char *thinking, *content;
@@ -452,7 +468,8 @@ static void test_chat_streams_the_reasoning_as_thinking_before_the_content(void 
     result_free(&r);
 
     /* one object */
-    r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    r = post("/api/chat",
+             "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     assert_status(&r, 200);
     assert_int_equal(r.n, 1);
     assert_string_equal(str(msg(r.last), "thinking"), REASONING);
@@ -477,7 +494,9 @@ static void test_think_false_hides_the_reasoning_block(void **state)
         free(content);
         result_free(&r);
     }
-    result r = post("/api/chat", "{\"model\":\"r\",\"think\":false,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    result r = post(
+        "/api/chat",
+        "{\"model\":\"r\",\"think\":false,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     assert_status(&r, 200);
     assert_null(json_object_get(msg(r.last), "thinking"));
     assert_string_equal(str(msg(r.last), "content"), "Hi");
@@ -526,20 +545,23 @@ static void test_a_turn_after_a_thinking_turn_continues_the_cache(void **state)
         "{\"role\":\"assistant\",\"content\":\"q1\"}",
     };
     for (size_t i = 0; i < 3; i++) {
-        result r = post("/api/chat", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\","
-                                     "\"content\":\"q1\"}]}");
+        result r =
+            post("/api/chat", "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"q1\"}]}");
         assert_status(&r, 200);
         assert_string_equal(str(msg(r.last), "thinking"), REASONING);
         assert_string_equal(str(msg(r.last), "content"), "q1");
         /* a one-message conversation never continues the previous one: a reset, all prefilled */
-        assert_int_equal(num(r.last, "prompt_eval_count"), h_n_ids(tok, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\n"));
+        assert_int_equal(num(r.last, "prompt_eval_count"),
+                         h_n_ids(tok, "<|im_start|>user\nq1<|im_end|>\n<|im_start|>assistant\n"));
         result_free(&r);
 
         char body[1024];
-        snprintf(body, sizeof body,
-                 "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},"
-                 "%s,{\"role\":\"user\",\"content\":\"q2\"}]}",
-                 second[i]);
+        snprintf(
+            body, sizeof body,
+            "{\"model\":\"r\",\"think\":true,\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"q1\"},"
+            "%s,{\"role\":\"user\",\"content\":\"q2\"}]}",
+            second[i]);
         r = post("/api/chat", body);
         assert_status(&r, 200);
         assert_string_equal(str(msg(r.last), "thinking"), REASONING);
@@ -598,7 +620,8 @@ static void test_openai_chat_returns_the_reasoning(void **state)
     const char *off[] = {"\"reasoning_effort\":\"none\",", "\"reasoning\":{\"effort\":\"none\"},"};
     for (size_t i = 0; i < 2; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"model\":\"r\",%s\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", off[i]);
+        snprintf(body, sizeof body, "{\"model\":\"r\",%s\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+                 off[i]);
         r = post("/v1/chat/completions", body);
         assert_status(&r, 200);
         m = choice0(r.last, "message");

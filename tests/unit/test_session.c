@@ -4,10 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "engine/session.h"
 
@@ -19,7 +19,10 @@ static int setup(void **state)
     (void)state;
     char err[256];
     tok = tokenizer_load(getenv("AXLLAMA_TOKENIZER_DIR"), err, sizeof err);
-    model = (session_model){.tok = tok, .family = CHAT_TEMPLATE_QWEN3, .max_prefill = 2048, .max_positions = 2559,
+    model = (session_model){.tok = tok,
+                            .family = CHAT_TEMPLATE_QWEN3,
+                            .max_prefill = 2048,
+                            .max_positions = 2559,
                             .default_system = "You are helpful."};
     return tok ? 0 : -1;
 }
@@ -87,8 +90,9 @@ static void test_a_request_extending_the_conversation_continues_with_only_the_ne
     char err[256];
     assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
     assert_false(plan.reset);
-    assert_ids_of(&plan.diff,
-                  "<|im_end|>\n<|im_start|>user\nTell me more<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    assert_ids_of(
+        &plan.diff,
+        "<|im_end|>\n<|im_start|>user\nTell me more<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     session_commit(&s, &plan, NULL, 0, "", true);
     assert_int_equal(s.kv_ids.len, held + plan.diff.len);
     session_plan_free(&plan);
@@ -101,7 +105,8 @@ static void test_a_client_copy_of_the_reply_with_its_think_block_still_matches(v
     session s;
     session_init(&s);
     first_turn(&s, "Answer one", true);
-    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "<think>\n\n</think>\n\nAnswer one\n"), MSG("user", "Next")};
+    chat_message msgs[] = {MSG("user", "Hi"), MSG("assistant", "<think>\n\n</think>\n\nAnswer one\n"),
+                           MSG("user", "Next")};
     session_plan plan;
     char err[256];
     assert_true(session_plan_chat(&s, &model, msgs, 3, 0, PLAN_ANY, &plan, err, sizeof err));
@@ -210,7 +215,7 @@ static void test_a_history_of_many_turns_keeps_the_most_that_fit_in_the_retained
     session_init(&s);
     enum { TURNS = 3000 };
     chat_message *msgs = calloc(2 * TURNS + 1, sizeof *msgs);
-    char (*texts)[16] = calloc(TURNS, sizeof *texts);
+    char(*texts)[16] = calloc(TURNS, sizeof *texts);
     for (int i = 0; i < TURNS; i++) {
         snprintf(texts[i], sizeof texts[i], "question %d", i);
         msgs[2 * i] = MSG("user", texts[i]);
@@ -252,7 +257,7 @@ static void test_retain_ratio_one_keeps_the_most_that_fit_in_the_whole_window(vo
     whole.retain_ratio = 1;
     enum { TURNS = 400 };
     chat_message *msgs = calloc(2 * TURNS + 1, sizeof *msgs);
-    char (*texts)[16] = calloc(TURNS, sizeof *texts);
+    char(*texts)[16] = calloc(TURNS, sizeof *texts);
     for (int i = 0; i < TURNS; i++) {
         snprintf(texts[i], sizeof texts[i], "question %d", i);
         msgs[2 * i] = MSG("user", texts[i]);
@@ -410,8 +415,8 @@ static void test_last_turn_only_keeps_the_system_prompt_and_the_last_question(vo
     (void)state;
     session s;
     session_init(&s);
-    chat_message msgs[] = {MSG("system", "Sys."), MSG("user", "one"), MSG("assistant", "1"), MSG("user", "two"),
-                           MSG("assistant", "2"), MSG("user", "three")};
+    chat_message msgs[] = {MSG("system", "Sys."), MSG("user", "one"),    MSG("assistant", "1"),
+                           MSG("user", "two"),    MSG("assistant", "2"), MSG("user", "three")};
     session_plan plan;
     char err[256];
     assert_true(session_plan_chat(&s, &model, msgs, 6, 0, PLAN_RESET_LAST_TURN, &plan, err, sizeof err));
@@ -431,7 +436,6 @@ static void test_normalize_reply_strips_think_blocks_and_whitespace(void **state
     free(n);
 }
 
-
 /* ---- tools and tool calls */
 
 static const char *const TOOLS[] = {"{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}"};
@@ -445,13 +449,14 @@ static void tool_turn(session *s)
     char err[256];
     assert_true(session_plan_chat_tools(s, &model, msgs, 1, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
     assert_true(plan.reset);
-    assert_ids_of(&plan.reset_ids,
-                  "<|im_start|>system\nYou are helpful.\n\n# Tools\n\nYou may call one or more functions to assist with "
-                  "the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n"
-                  "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}\n</tools>\n\nFor each "
-                  "function call, return a json object with function name and arguments within <tool_call></tool_call> "
-                  "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
-                  "</tool_call><|im_end|>\n");
+    assert_ids_of(
+        &plan.reset_ids,
+        "<|im_start|>system\nYou are helpful.\n\n# Tools\n\nYou may call one or more functions to assist with "
+        "the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n"
+        "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}\n</tools>\n\nFor each "
+        "function call, return a json object with function name and arguments within <tool_call></tool_call> "
+        "XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+        "</tool_call><|im_end|>\n");
     idvec gen = {0};
     const char *text = "<think>\n\n</think>\n\n" TOOL_REPLY;
     tokenizer_encode(tok, text, strlen(text), &gen);
@@ -491,7 +496,8 @@ static void test_a_tool_result_continues_after_a_tool_call_reply(void **state)
 static void test_other_tool_calls_in_the_history_reset(void **state)
 {
     (void)state;
-    const chat_tool_call other_args = {"get_weather", "{\"city\": \"Rome\"}"}, other_name = {"get_time", "{\"city\": \"Paris\"}"};
+    const chat_tool_call other_args = {"get_weather", "{\"city\": \"Rome\"}"},
+                         other_name = {"get_time", "{\"city\": \"Paris\"}"};
     const chat_tool_call two[] = {{"get_weather", "{\"city\":\"Paris\"}"}, {"get_weather", "{}"}};
     struct {
         const chat_tool_call *calls;
@@ -555,10 +561,11 @@ static void test_a_reset_renders_tool_calls_and_results_of_the_history(void **st
     char err[256];
     assert_true(session_plan_chat_tools(&s, &model, msgs, 3, TOOLS, 1, 0, PLAN_ANY, &plan, err, sizeof err));
     assert_true(plan.reset);
-    assert_ids_of(&plan.diff, "<|im_start|>user\nWeather?<|im_end|>\n<|im_start|>assistant\nLet me look.\n<tool_call>\n"
-                              "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
-                              "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n"
-                              "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    assert_ids_of(&plan.diff,
+                  "<|im_start|>user\nWeather?<|im_end|>\n<|im_start|>assistant\nLet me look.\n<tool_call>\n"
+                  "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
+                  "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n"
+                  "<|im_start|>assistant\n<think>\n\n</think>\n\n");
     assert_int_equal(plan.n_msgs, 3);
     assert_int_equal(plan.msgs[1].n_tool_calls, 1);
     assert_string_equal(plan.msgs[1].tool_calls[0].arguments_json, "{\"city\": \"Paris\"}");

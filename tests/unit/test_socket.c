@@ -1,14 +1,14 @@
 /* Tests for net/socket: listeners, the port probe, free ports, close-on-exec. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "net/socket.h"
 

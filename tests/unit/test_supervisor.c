@@ -42,8 +42,8 @@ static int fake_runtime_main(int port, double bind_delay_s)
     printf("Server running on port %d...\n", port);
     fflush(stdout);
     h_sleep(bind_delay_s);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, fake_answer,
                                             NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
     if (!d)
@@ -93,7 +93,7 @@ typedef struct {
     char **lines;
     size_t n_lines, cap_lines;
     bool saw_server_running;
-    double server_running_at; /* when that line came */
+    double server_running_at;                    /* when that line came */
     bool line_before_server_running_not_loading; /* a line before "Server running" came while not LOADING */
     int n_exits;
     rt_status exit_status; /* what on_exit got last */
@@ -209,8 +209,8 @@ static void emu_cmd_init(emu_cmd *c, const char *const *extra)
     c->port = h_free_port();
     snprintf(c->port_str, sizeof c->port_str, "%d", c->port);
     snprintf(c->url, sizeof c->url, "http://127.0.0.1:%u", (unsigned)tok_service_port(g_tok.svc));
-    const char *base[] = {"--devices", "0", "--emu-profile", "fast", "--emu-port", c->port_str, "--url_tokenizer_model",
-                          c->url};
+    const char *base[] = {"--devices",  "0",         "--emu-profile",         "fast",
+                          "--emu-port", c->port_str, "--url_tokenizer_model", c->url};
     size_t n = 0;
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
         c->args[n++] = base[i];
@@ -221,9 +221,17 @@ static void emu_cmd_init(emu_cmd *c, const char *const *extra)
 
 static supervisor_config base_config(recorder *r, const char *binary, const char *const *args, int port)
 {
-    return (supervisor_config){.binary = binary, .args = args, .port = port, .load_timeout_s = 10,
-                               .stop_timeout_s = 5, .restart = false, .backoff_initial_s = 0.1,
-                               .backoff_max_s = 5, .on_log = rec_log, .on_exit = rec_exit, .on_state = rec_state,
+    return (supervisor_config){.binary = binary,
+                               .args = args,
+                               .port = port,
+                               .load_timeout_s = 10,
+                               .stop_timeout_s = 5,
+                               .restart = false,
+                               .backoff_initial_s = 0.1,
+                               .backoff_max_s = 5,
+                               .on_log = rec_log,
+                               .on_exit = rec_exit,
+                               .on_state = rec_state,
                                .user = r};
 }
 
@@ -358,7 +366,7 @@ static void test_ready_only_after_the_port_answers(void **state)
         if (r.states[i].state == RT_READY)
             ready_at = r.states[i].at;
     pthread_mutex_unlock(&r.lock);
-    assert_true(ready_at - line_at >= 0.6);  /* 1 s minus generous scheduling slack */
+    assert_true(ready_at - line_at >= 0.6); /* 1 s minus generous scheduling slack */
     assert_true(ready_at - line_at < 2.0);
     supervisor_free(s);
     rec_free(&r);
@@ -701,9 +709,9 @@ static void test_backoff_doubles_after_each_death_up_to_the_cap(void **state)
     assert_int_equal(supervisor_status(s).restarts, 3);
     double d1 = restart_delay(&r, 0), d2 = restart_delay(&r, 1), d3 = restart_delay(&r, 2);
     /* lower bounds are exact; upper bounds leave room for a loaded machine */
-    assert_true(d1 >= 0.3 && d1 < 0.55);  /* 0.3 */
-    assert_true(d2 >= 0.6 && d2 < 0.85);  /* 0.6 */
-    assert_true(d3 >= 0.75 && d3 < 1.1);  /* 1.2, capped at 0.75 */
+    assert_true(d1 >= 0.3 && d1 < 0.55); /* 0.3 */
+    assert_true(d2 >= 0.6 && d2 < 0.85); /* 0.6 */
+    assert_true(d3 >= 0.75 && d3 < 1.1); /* 1.2, capped at 0.75 */
     supervisor_free(s);
     rec_free(&r);
 }

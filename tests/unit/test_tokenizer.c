@@ -5,11 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "tokenizer/tokenizer.h"
 
@@ -51,10 +51,10 @@ static void assert_ids(const char *text, size_t n, const int32_t *want, size_t n
     iv_free(&ids);
 }
 
-#define ASSERT_IDS(text, ...)                                                                         \
-    do {                                                                                             \
-        const int32_t want_[] = {__VA_ARGS__};                                                       \
-        assert_ids(text, sizeof(text) - 1, want_, sizeof want_ / sizeof want_[0]);                  \
+#define ASSERT_IDS(text, ...)                                                      \
+    do {                                                                           \
+        const int32_t want_[] = {__VA_ARGS__};                                     \
+        assert_ids(text, sizeof(text) - 1, want_, sizeof want_ / sizeof want_[0]); \
     } while (0)
 
 static void assert_same_ids(const char *a, size_t na, const char *b, size_t nb)
@@ -86,8 +86,8 @@ static void test_qwen3_loads_with_its_special_ids(void **state)
 static void test_encode_gives_hf_ids_for_mixed_text(void **state)
 {
     (void)state;
-    ASSERT_IDS("Hello, world! <|im_start|>user\n\xE4\xBD\xA0\xE5\xA5\xBD 123456 don't   stop\r\n", 9707, 11, 1879,
-               0, 220, 151644, 872, 198, 108386, 220, 16, 17, 18, 19, 20, 21, 1513, 944, 256, 2936, 319);
+    ASSERT_IDS("Hello, world! <|im_start|>user\n\xE4\xBD\xA0\xE5\xA5\xBD 123456 don't   stop\r\n", 9707, 11, 1879, 0,
+               220, 151644, 872, 198, 108386, 220, 16, 17, 18, 19, 20, 21, 1513, 944, 256, 2936, 319);
 }
 
 static void test_encode_splits_digits_one_by_one(void **state)
@@ -126,7 +126,12 @@ static void test_encode_replaces_invalid_utf8_like_a_repaired_string(void **stat
 {
     (void)state;
     /* HF only sees strings: the bytes are repaired first, one U+FFFD per maximal invalid subpart */
-    assert_same_ids("a\xFF" "b", 3, "a\xEF\xBF\xBD" "b", 5);
+    assert_same_ids("a\xFF"
+                    "b",
+                    3,
+                    "a\xEF\xBF\xBD"
+                    "b",
+                    5);
     assert_same_ids("x\xE4\xBD y", 5, "x\xEF\xBF\xBD y", 6);
     assert_same_ids("\xF0\x80z", 3, "\xEF\xBF\xBD\xEF\xBF\xBDz", 7);
     assert_same_ids("end\xE4\xBD", 5, "end\xEF\xBF\xBD", 6);
@@ -135,15 +140,17 @@ static void test_encode_replaces_invalid_utf8_like_a_repaired_string(void **stat
 static void test_encode_normalizes_to_nfc(void **state)
 {
     (void)state;
-    assert_same_ids("cafe\xCC\x81", 6, "caf\xC3\xA9", 5);   /* e + combining acute == é */
-    assert_same_ids("\xE2\x84\xAB", 3, "\xC3\x85", 2);      /* ANGSTROM SIGN == Å */
+    assert_same_ids("cafe\xCC\x81", 6, "caf\xC3\xA9", 5); /* e + combining acute == é */
+    assert_same_ids("\xE2\x84\xAB", 3, "\xC3\x85", 2);    /* ANGSTROM SIGN == Å */
 }
 
 static void test_encode_does_not_treat_mongolian_vowel_separator_as_space(void **state)
 {
     (void)state;
     /* HF (Oniguruma) \s is White_Space, which U+180E left in Unicode 6.3; PCRE2's \s keeps it */
-    ASSERT_IDS("a \xE1\xA0\x8E" "b", 64, 86089, 254, 236, 65);
+    ASSERT_IDS("a \xE1\xA0\x8E"
+               "b",
+               64, 86089, 254, 236, 65);
 }
 
 static void test_encode_normalizes_with_unicode_9_like_hf(void **state)
@@ -305,12 +312,12 @@ static void remove_tokenizer(void)
     rmdir(tmpdir);
 }
 
-#define TINY_HEAD                                                                                    \
-    "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":5,\"content\":\"<e>\",\"special\":true}],"     \
-    "\"normalizer\":null,"                                                                           \
-    "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":["                                   \
+#define TINY_HEAD                                                                                                \
+    "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":5,\"content\":\"<e>\",\"special\":true}],"                   \
+    "\"normalizer\":null,"                                                                                       \
+    "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":["                                               \
     "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|\\\\S+\"},\"behavior\":\"Isolated\",\"invert\":false}," \
-    "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"  \
+    "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"          \
     "\"decoder\":{\"type\":\"ByteLevel\"},"
 
 static tokenizer *load_tiny(const char *model_json)
@@ -412,8 +419,8 @@ static void test_load_reports_malformed_files(void **state)
     assert_load_fails(TINY_HEAD "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2},\"merges\":[]}}", NULL,
                       "contiguous");
     assert_load_fails(TINY_HEAD "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"d\":3,\"f\":4},"
-                      "\"merges\":[]}}", "{not json",
-                      "tokenizer_config.json");
+                                "\"merges\":[]}}",
+                      "{not json", "tokenizer_config.json");
 }
 
 int main(void)

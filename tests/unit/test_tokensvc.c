@@ -2,10 +2,10 @@
  * tokenizer: every endpoint, the token arithmetic of reset/encode, streaming decode, errors, limits,
  * concurrency, the staging seam and observers, and `axllama tokenizer serve` end to end.
  * Needs AXLLAMA_TOKENIZER_DIR; the CLI tests also AXLLAMA_BUILD (skipped without it). */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -293,8 +293,8 @@ static http_result post_reset(const char *uid, const char *system_prompt)
 }
 
 /* POST /encode; returns its token_ids and diff (status must be 200). last_reply NULL = omitted. */
-static void encode_turn_on(const char *base, const char *uid, const char *text, const char *last_reply,
-                           idvec *full, idvec *diff)
+static void encode_turn_on(const char *base, const char *uid, const char *text, const char *last_reply, idvec *full,
+                           idvec *diff)
 {
     json_t *req = json_pack("{sssssb}", "uid", uid, "text", text, "img_prompt", 0);
     if (last_reply)
@@ -386,8 +386,8 @@ static int group_setup(void **state)
         return -1;
     }
     curl_global_init(CURL_GLOBAL_ALL);
-    tok_service_config cfg = {.tok = g_tok, .port = 0, .on_new_uid = on_new_uid, .on_decode = on_decode,
-                              .user = &g_seen};
+    tok_service_config cfg = {
+        .tok = g_tok, .port = 0, .on_new_uid = on_new_uid, .on_decode = on_decode, .user = &g_seen};
     g_svc = tok_service_start(&cfg, err, sizeof err);
     if (!g_svc) {
         fprintf(stderr, "tok_service_start: %s\n", err);
@@ -423,8 +423,8 @@ static void test_get_uid_returns_a_fresh_uuid4_each_time(void **state)
         else
             assert_non_null(strchr("0123456789abcdef", a[i]));
     }
-    assert_int_equal(a[14], '4');                 /* version 4 */
-    assert_non_null(strchr("89ab", a[19]));       /* RFC 4122 variant */
+    assert_int_equal(a[14], '4');           /* version 4 */
+    assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
     http_result r = http_get("/get_uid");
     assert_int_equal(r.status, 200);
     assert_int_equal(strlen(r.body.data), strlen("{\"uid\":\"\"}") + TOK_SERVICE_UID_LEN);
@@ -1188,8 +1188,12 @@ static void test_proxy_mode_forwards_unchanged_and_reports_what_it_saw(void **st
 {
     (void)state;
     char base[64];
-    tok_service_config cfg = {.upstream_url = g_base, .upstream_timeout_s = 10, .on_new_uid = px_uid,
-                              .on_encode = px_encode, .on_decode = px_decode, .on_upstream_error = px_error};
+    tok_service_config cfg = {.upstream_url = g_base,
+                              .upstream_timeout_s = 10,
+                              .on_new_uid = px_uid,
+                              .on_encode = px_encode,
+                              .on_decode = px_decode,
+                              .on_upstream_error = px_error};
     tok_service *px = start_extra(cfg, base, sizeof base);
     char uid[TOK_SERVICE_UID_LEN + 1];
     new_uid_on(base, uid); /* created by the upstream, seen by the proxy */
@@ -1217,8 +1221,10 @@ static void test_proxy_mode_forwards_unchanged_and_reports_what_it_saw(void **st
     assert_false(tok_service_stage_encode(px, uid, full.v, full.len, diff.len)); /* no staging here */
     assert_int_equal(g_px.n_errors, 0);
     /* an upstream error answer is passed on unchanged and reported */
-    http_result bad = http_post_json(base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
-    http_result direct = http_post_json(g_base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
+    http_result bad =
+        http_post_json(base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
+    http_result direct =
+        http_post_json(g_base, "/encode", json_pack("{sssssb}", "uid", "no-such-uid", "text", "x", "img_prompt", 0));
     assert_int_equal(bad.status, 404);
     assert_string_equal(bad.body.data, direct.body.data);
     http_result_free(&direct);

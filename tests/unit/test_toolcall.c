@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "common/buf.h"
 #include "engine/engine.h"
@@ -69,8 +69,9 @@ static void expect_all_splits(const char *text, const char *want, int want_calls
 static void test_one_call_is_parsed_for_every_split(void **state)
 {
     (void)state;
-    expect_all_splits("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 3}}\n</tool_call>",
-                      "[[get_weather|{\"city\":\"Paris\",\"days\":3}]]", 1);
+    expect_all_splits(
+        "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 3}}\n</tool_call>",
+        "[[get_weather|{\"city\":\"Paris\",\"days\":3}]]", 1);
 }
 
 static void test_text_before_and_after_stays_text(void **state)
@@ -95,16 +96,17 @@ static void test_whitespace_only_text_next_to_calls_is_dropped(void **state)
     (void)state;
     expect_all_splits("\n<tool_call>{\"name\": \"a\"}</tool_call>\n\n<tool_call>{\"name\": \"b\"}</tool_call>\n",
                       "[[a|{}]][[b|{}]]", 2);
-    expect_all_splits("Sure.\n<tool_call>{\"name\": \"a\"}</tool_call>\n And more.\n",
-                      "Sure.\n[[a|{}]]\n And more.\n", 1);
+    expect_all_splits("Sure.\n<tool_call>{\"name\": \"a\"}</tool_call>\n And more.\n", "Sure.\n[[a|{}]]\n And more.\n",
+                      1);
     expect_all_splits("  \n", "  \n", 0);
 }
 
 static void test_argument_key_order_and_unicode_are_kept(void **state)
 {
     (void)state;
-    expect_all_splits("<tool_call>{\"name\": \"ü\", \"arguments\": {\"z\": \"é\", \"a\": {\"m\": 1, \"b\": 2}}}</tool_call>",
-                      "[[ü|{\"z\":\"é\",\"a\":{\"m\":1,\"b\":2}}]]", 1);
+    expect_all_splits(
+        "<tool_call>{\"name\": \"ü\", \"arguments\": {\"z\": \"é\", \"a\": {\"m\": 1, \"b\": 2}}}</tool_call>",
+        "[[ü|{\"z\":\"é\",\"a\":{\"m\":1,\"b\":2}}]]", 1);
 }
 
 static void test_arguments_absent_null_or_quoted_json(void **state)
@@ -112,14 +114,15 @@ static void test_arguments_absent_null_or_quoted_json(void **state)
     (void)state;
     expect_all_splits("<tool_call>{\"name\": \"f\"}</tool_call>", "[[f|{}]]", 1);
     expect_all_splits("<tool_call>{\"name\": \"f\", \"arguments\": null}</tool_call>", "[[f|{}]]", 1);
-    expect_all_splits("<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"q\\\": 2}\"}</tool_call>", "[[f|{\"q\":2}]]", 1);
+    expect_all_splits("<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"q\\\": 2}\"}</tool_call>", "[[f|{\"q\":2}]]",
+                      1);
 }
 
 static void test_malformed_blocks_come_back_verbatim_as_text(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "<tool_call>{\"name\": \"f\", \"arguments\": {</tool_call>",  /* bad JSON */
+        "<tool_call>{\"name\": \"f\", \"arguments\": {</tool_call>", /* bad JSON */
         "<tool_call>not json at all</tool_call>",
         "<tool_call>{\"arguments\": {}}</tool_call>",                   /* no name */
         "<tool_call>{\"name\": \"\", \"arguments\": {}}</tool_call>",   /* empty name */
@@ -128,7 +131,7 @@ static void test_malformed_blocks_come_back_verbatim_as_text(void **state)
         "<tool_call>{\"name\": \"f\", \"arguments\": \"text\"}</tool_call>",
         "<tool_call>[1, 2]</tool_call>",
         "<tool_call></tool_call>",
-        "<tool_call>{\"name\": \"f\", \"name\": \"g\"}</tool_call>",   /* duplicate key */
+        "<tool_call>{\"name\": \"f\", \"name\": \"g\"}</tool_call>", /* duplicate key */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char text[256];

@@ -3,8 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "common/utf8.h"
 
@@ -33,7 +33,9 @@ static void test_next_rejects_overlong_surrogate_and_out_of_range(void **state)
     assert_next("\xF4\x90\x80\x80", 4, UTF8_INVALID, 1);
     assert_next("\xF5", 1, UTF8_INVALID, 1);
     assert_next("\x80", 1, UTF8_INVALID, 1);
-    assert_next("\xE4\xBD" "a", 3, UTF8_INVALID, 2); /* maximal subpart is the two good bytes */
+    assert_next("\xE4\xBD"
+                "a",
+                3, UTF8_INVALID, 2); /* maximal subpart is the two good bytes */
 }
 
 static void test_next_reports_incomplete_tail(void **state)
@@ -47,9 +49,13 @@ static void test_lossy_replaces_each_maximal_subpart_once(void **state)
 {
     (void)state;
     strbuf out = {0};
-    utf8_append_lossy(&out, "a\xE4\xBD" "b\xF0\x80z\xFF", 8);
+    utf8_append_lossy(&out,
+                      "a\xE4\xBD"
+                      "b\xF0\x80z\xFF",
+                      8);
     /* E4 BD -> one U+FFFD; F0 80 -> two (80 cannot follow F0); FF -> one */
-    assert_string_equal(out.data, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBDz\xEF\xBF\xBD");
+    assert_string_equal(out.data, "a\xEF\xBF\xBD"
+                                  "b\xEF\xBF\xBD\xEF\xBF\xBDz\xEF\xBF\xBD");
     sb_free(&out);
 }
 
@@ -71,8 +77,11 @@ static void test_complete_prefix_holds_back_only_an_incomplete_character(void **
     assert_int_equal(utf8_complete_prefix("ab\xE4\xBD", 4), 2);
     assert_int_equal(utf8_complete_prefix("ab\xF0\x9F\x98", 5), 2);
     assert_int_equal(utf8_complete_prefix("ab\xE4\xBD\xA0", 5), 5);
-    assert_int_equal(utf8_complete_prefix("ab\xFF", 3), 3);     /* invalid: not held */
-    assert_int_equal(utf8_complete_prefix("ab\xE4" "a", 4), 4); /* broken already */
+    assert_int_equal(utf8_complete_prefix("ab\xFF", 3), 3); /* invalid: not held */
+    assert_int_equal(utf8_complete_prefix("ab\xE4"
+                                          "a",
+                                          4),
+                     4); /* broken already */
     assert_int_equal(utf8_complete_prefix("", 0), 0);
 }
 

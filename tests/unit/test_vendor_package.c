@@ -1,7 +1,8 @@
-/* Tests for models/vendor_package (vendor_package.c, _files.c, _model.c): choosing the runtime for a machine, recognising chat
- * templates, the README's geometry, default names; then whole fixture packages (vendor_fixture.h): the manifest of a good
- * one (and that it loads), each platform, the Qwen2.5 kind, the tokenizer choice, --compat and the
- * other options, and every bad folder with the message it gets. */
+/* Tests for models/vendor_package (vendor_package.c, _files.c, _model.c): choosing the runtime for
+ * a machine, recognising chat templates, the README's geometry, default names; then whole fixture
+ * packages (vendor_fixture.h): the manifest of a good one (and that it loads), each platform, the
+ * Qwen2.5 kind, the tokenizer choice, --compat and the other options, and every bad folder with the
+ * message it gets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
