@@ -687,6 +687,8 @@ static void test_import_then_list_shows_it_at_once_and_a_chat_runs_on_it(void **
 {
     (void)state;
     assert_true(vfix_make(&pkg, "Qwen3-4B"));
+    /* the fixture's vendor binary is main_api_axcl_x86 (the emulator, built for this machine):
+     * --runtime picks it on any machine (an arm64 host would pick main_api_axcl_aarch64) */
     h_server s;
     h_server_dir(&s);
     /* the vendor binary serves on a fixed port; the emulator standing in for it is told the same one */
@@ -699,7 +701,8 @@ static void test_import_then_list_shows_it_at_once_and_a_chat_runs_on_it(void **
     assert_null(strstr(r.out.data, "qwen3:4b"));
     cli_free(&r);
 
-    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, NULL});
+    r = import_cli(NULL,
+                   (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, "--runtime", "axcl_x86", NULL});
     if (r.status != 0)
         fail_msg("import failed: %s", r.err.data);
     char manifest[256];
@@ -728,15 +731,18 @@ static void test_import_then_list_shows_it_at_once_and_a_chat_runs_on_it(void **
     assert_true(h_server_wait_log(&s, "qwen3:4b is ready", 5));
 
     /* a second import of the same name is refused unless --force */
-    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, NULL});
+    r = import_cli(NULL,
+                   (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, "--runtime", "axcl_x86", NULL});
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err.data, "Error: a model named qwen3:4b exists already"));
     cli_free(&r);
-    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, "--force", NULL});
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", s.dir, "--port", port, "--runtime", "axcl_x86",
+                                               "--force", NULL});
     assert_int_equal(r.status, 0);
     cli_free(&r);
     /* another name is another model */
-    r = import_cli(NULL, (const char *const[]){pkg.dir, "mine:v2", "--models", s.dir, "--port", port, NULL});
+    r = import_cli(NULL, (const char *const[]){pkg.dir, "mine:v2", "--models", s.dir, "--port", port, "--runtime",
+                                               "axcl_x86", NULL});
     assert_int_equal(r.status, 0);
     cli_free(&r);
     r = run_cli_at(s.port, NULL, (const char *const[]){"list", "mine", NULL});
@@ -776,7 +782,7 @@ static void test_import_refuses_a_bad_folder_with_exit_1_and_writes_nothing(void
     vf_make_lfs_pointer(&pkg, "main_api_axcl_x86");
     char dir[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/models", pkg.root);
-    cli_result r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", dir, NULL});
+    cli_result r = import_cli(NULL, (const char *const[]){pkg.dir, "--models", dir, "--runtime", "axcl_x86", NULL});
     assert_int_equal(r.status, 1);
     assert_string_equal(r.out.data ? r.out.data : "", "");
     assert_memory_equal(r.err.data, "Error: ", 7);
