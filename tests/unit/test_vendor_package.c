@@ -125,10 +125,23 @@ static void test_default_names(void **state)
 
 static vfix fx;
 
+/* These tests only inspect, and tell the inspection the machine is x86_64: the package's
+ * main_api_axcl_x86 becomes an x86_64 ELF header rather than the emulator vfix_make links, which
+ * is an aarch64 program in the arm64 build (make test-arm64) and would be refused as one. */
+static bool make_x86_package(const char *name)
+{
+    if (!vfix_make(&fx, name))
+        return false;
+    unsigned char elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1}; /* 64-bit, little-endian */
+    elf[18] = 62;                                           /* e_machine EM_X86_64 */
+    vf_write_bytes(&fx, "main_api_axcl_x86", elf, sizeof elf, 0755);
+    return true;
+}
+
 static int package_setup(void **state)
 {
     (void)state;
-    return vfix_make(&fx, "Qwen3-4B") ? 0 : -1;
+    return make_x86_package("Qwen3-4B") ? 0 : -1;
 }
 
 static int package_teardown(void **state)
@@ -305,7 +318,7 @@ static void test_qwen25_package(void **state)
 {
     (void)state;
     vfix_remove(&fx);
-    assert_true(vfix_make(&fx, "Qwen2.5-1.5B-Instruct"));
+    assert_true(make_x86_package("Qwen2.5-1.5B-Instruct"));
     /* only the Qwen2.5 tokenizer */
     unlink(vf_path(&fx, "qwen3_tokenizer/tokenizer.json"));
     unlink(vf_path(&fx, "qwen3_tokenizer/tokenizer_config.json"));
