@@ -230,6 +230,8 @@ static bool ends_with_quotes(const char *s, size_t len)
     return len >= 3 && !memcmp(s + len - 3, "\"\"\"", 3);
 }
 
+/* One loop on purpose (81 lines): the read, the """ multi-line state and the slash commands share
+ * `line`, `multi` and `in_multi`; split into helpers they would pass all three back and forth. */
 int run_session(run_state *rs)
 {
     char *history = line_history_path();

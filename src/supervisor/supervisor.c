@@ -646,6 +646,9 @@ static void join_monitor(supervisor *s)
         }
 }
 
+/* Long (80 lines) because it holds the control lock from the first check to the spawn's outcome:
+ * reset the state, start the monitor, wait for the spawn, each undoing what came before on failure;
+ * split up, the lock's scope would be split with it. */
 bool supervisor_start(supervisor *s, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->control);
