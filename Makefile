@@ -231,11 +231,11 @@ clean:
 #   make fuzz          each harness fuzzes for FUZZ_SECONDS (default 180), one after another; prints
 #                      the executions of each and their total
 #   make fuzz-replay   each harness runs its committed corpus once, then fuzzes FUZZ_REPLAY_SECONDS
-#                      (default 10) from it (what `make test` and CI run)
+#                      (default 5) from it (what `make test` and CI run)
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 180
-FUZZ_REPLAY_SECONDS ?= 10
+FUZZ_REPLAY_SECONDS ?= 5
 FUZZ_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)

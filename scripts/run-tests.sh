@@ -5,7 +5,7 @@
 #   - Node tests (node --test): tests/**/*.test.mjs, after `npm ci` when node_modules is stale
 #   - Python tests: tests/**/*_test.py, each printing "N passed, N failed" as its last line
 #   - the fuzz replay (tests/fuzz, `make fuzz-replay`): each libFuzzer harness over its committed
-#     corpus, then FUZZ_REPLAY_SECONDS (10) of fuzzing; one entry per harness. Skipped with
+#     corpus, then FUZZ_REPLAY_SECONDS (5) of fuzzing; one entry per harness. Skipped with
 #     AXLLAMA_FUZZ_REPLAY=0 (`make test-sanitize` sets it: the harnesses are sanitizer builds already).
 # Environment handed to the tests: AXLLAMA_BUILD (absolute), AXLLAMA_TOKENIZER_DIR (Qwen3 data).
 set -uo pipefail

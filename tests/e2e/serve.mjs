@@ -58,7 +58,9 @@ export async function startServe(manifests = {}) {
       if (server.exitCode === null) {
         const exited = new Promise((resolve) => server.on('exit', resolve));
         server.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
+        let timer;
+        await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 15000); })]);
+        clearTimeout(timer); // a pending timer would hold node (and the test file) open for 15 s
         if (server.exitCode === null) server.kill('SIGKILL');
       }
       rmSync(modelsDir, { recursive: true, force: true });
