@@ -17,6 +17,8 @@
 #define DEFAULT_STOP_GRACE_S 30.0
 #define BUSY_BACKOFF_FIRST_S 0.005     /* "llm is running": retry after 5 ms, doubling ... */
 #define BUSY_BACKOFF_MAX_S 0.25        /* ... up to 250 ms: ~20 calls for a 300-token reset on a Pi */
+#define RESET_CHUNK_TOKENS 128         /* a reset's system block is prefilled in chunks of 128 (§2.3) */
+#define RESET_WAIT_SHARE 0.9           /* a generate refused after a reset waits this share of the prefill */
 #define STOP_RESEND_S 0.5              /* a stop that lands before Run begins is lost (§2.7): repeat it */
 #define WATCHDOG_POLL_S 1.0            /* while a run goes on: a poll a second, to catch what no decode tells */
 #define AFTER_STOP_POLL_S 0.1          /* after a stop the end is near */
@@ -53,6 +55,11 @@ struct rt_driver {
     drv_failure failure;
     char failure_msg[320];
     bool interrupted;
+
+    /* the reset prefill (worker only): the fastest seen per chunk, and the one going on */
+    double reset_chunk_s; /* 0: none seen yet */
+    double reset_at;      /* when the last /api/reset was answered (0: no reset before this generate) */
+    long reset_chunks;    /* its prefill in chunks (0: not known) */
 
     /* the run (worker only) */
     bool running;
@@ -157,6 +164,8 @@ void driver_attach(rt_driver *d, int port)
         d->http = http_client_new(&hc);
     }
     reset_run_state(d);
+    d->reset_chunk_s = d->reset_at = 0; /* another runtime (model) may prefill at another pace */
+    d->reset_chunks = 0;
     pthread_mutex_lock(&d->lock);
     d->listening = false;
     free_observed(d->head);
@@ -275,30 +284,61 @@ static bool pause_unless_failed(rt_driver *d, double deadline)
     return ok;
 }
 
-/* Sends one request, retrying "llm is running" with back-off until busy_timeout_s. */
-static drv_status call_while_busy(rt_driver *d, const char *path, const char *json)
+/* Sends one request, retrying "llm is running" with back-off until busy_timeout_s. quiet_until: a
+ * time before which asking again is pointless (a reset prefill that takes that long; 0: none): the
+ * first refusal waits for it, then the back-off starts over. *busy_answers: the refusals. */
+static drv_status call_while_busy(rt_driver *d, const char *path, const char *json, double quiet_until,
+                                  int *busy_answers)
 {
     double end = deadline_in(d->cfg.busy_timeout_s), wait = BUSY_BACKOFF_FIRST_S;
+    *busy_answers = 0;
     for (;;) {
         drv_status st = runtime_call(d, path, json, NULL);
         if (st != DRV_BUSY || deadline_passed(end))
             return st;
+        ++*busy_answers;
         double next = clock_mono() + wait;
+        if (quiet_until > next)
+            next = quiet_until;
+        else
+            wait = wait * 2 < BUSY_BACKOFF_MAX_S ? wait * 2 : BUSY_BACKOFF_MAX_S;
+        quiet_until = 0;
         if (!pause_unless_failed(d, next < end ? next : end))
             return st;
-        wait = wait * 2 < BUSY_BACKOFF_MAX_S ? wait * 2 : BUSY_BACKOFF_MAX_S;
     }
 }
 
-drv_status driver_reset(rt_driver *d, const char *system_prompt)
+drv_status driver_reset(rt_driver *d, const char *system_prompt, long prefill_tokens)
 {
     json_t *body = json_object();
     if (system_prompt)
         json_object_set_new(body, "system_prompt", json_string(system_prompt));
     char *text = json_dumps(body, JSON_COMPACT);
-    drv_status st = call_while_busy(d, "/api/reset", text);
+    int busy;
+    drv_status st = call_while_busy(d, "/api/reset", text, 0, &busy);
     free(text);
     json_decref(body);
+    d->reset_at = st == DRV_OK ? clock_mono() : 0;
+    d->reset_chunks = prefill_tokens > 0 ? (prefill_tokens + RESET_CHUNK_TOKENS - 1) / RESET_CHUNK_TOKENS : 0;
+    return st;
+}
+
+/* The generate after a reset: the runtime refuses it until the reset's prefill is over (§2.3). With
+ * the fastest pace seen so far, the first refusal waits out most of the prefill instead of asking
+ * every 250 ms; a generate accepted only after refusals tells the pace (an upper bound). */
+static drv_status generate_after_reset(rt_driver *d, const char *json)
+{
+    double quiet_until = 0;
+    if (d->reset_at > 0 && d->reset_chunks > 0 && d->reset_chunk_s > 0)
+        quiet_until = d->reset_at + RESET_WAIT_SHARE * (double)d->reset_chunks * d->reset_chunk_s;
+    int busy;
+    drv_status st = call_while_busy(d, "/api/generate", json, quiet_until, &busy);
+    if (st == DRV_OK && busy > 0 && d->reset_at > 0 && d->reset_chunks > 0) {
+        double per_chunk = (clock_mono() - d->reset_at) / (double)d->reset_chunks;
+        if (d->reset_chunk_s <= 0 || per_chunk < d->reset_chunk_s)
+            d->reset_chunk_s = per_chunk;
+    }
+    d->reset_at = 0;
     return st;
 }
 
@@ -339,7 +379,7 @@ drv_status driver_start(rt_driver *d, const char *prompt, const drv_sampling *s)
         json_object_set_new(body, "top-k", json_integer(s->top_k));
     char *text = json_dumps(body, JSON_COMPACT);
     begin_listening(d); /* before the call: the runtime may call /encode before we get the answer */
-    drv_status st = call_while_busy(d, "/api/generate", text);
+    drv_status st = generate_after_reset(d, text);
     free(text);
     json_decref(body);
     if (st != DRV_OK) {

@@ -9,6 +9,8 @@
  *   - "400 llm is running" while a reset prefill (or the previous run) is still going: /api/reset and
  *     /api/generate are retried with a growing back-off (5 ms doubling to 250 ms) for up to
  *     busy_timeout_s (§2.5, §7.4); past that the runtime is wedged (the old build's context-full bug).
+ *     The generate after a reset first waits most of the reset's prefill out, at the fastest pace
+ *     (seconds per 128-token chunk) earlier resets on this runtime showed.
  *   - done:true before the run started (§2.5, §7.6): the run counts as started only once the runtime
  *     called our /encode; a done before that is ignored.
  *   - the end of a run is told by the runtime's decode calls, not by polling (§2.6): a decode of more
@@ -99,8 +101,10 @@ void driver_interrupt(rt_driver *d);
 
 /* ---- one run (the worker thread) */
 
-/* POST /api/reset {"system_prompt": ...} (asynchronous in the runtime), retrying "llm is running". */
-drv_status driver_reset(rt_driver *d, const char *system_prompt);
+/* POST /api/reset {"system_prompt": ...} (asynchronous in the runtime), retrying "llm is running".
+ * prefill_tokens: the system block the runtime prefills for it (<= 0: not known); the next
+ * driver_start waits that prefill out at the pace earlier resets showed. */
+drv_status driver_reset(rt_driver *d, const char *system_prompt, long prefill_tokens);
 /* POST /api/generate, retrying "llm is running"; on DRV_OK the run has begun: read it with
  * driver_next until END or FAILED, then call driver_end_run. */
 drv_status driver_start(rt_driver *d, const char *prompt, const drv_sampling *s);

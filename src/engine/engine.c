@@ -64,11 +64,11 @@ bool engine_responsive(engine *e, double max_age_s)
     return (double)(clock_mono_ns() - beat) / 1e9 <= max_age_s;
 }
 
-static drv_status rt_reset(void *rt, const char *system_prompt)
+static drv_status rt_reset(void *rt, const char *system_prompt, long prefill_tokens)
 {
     engine *e = rt;
     engine_beat(e);
-    return driver_reset(e->drv, system_prompt);
+    return driver_reset(e->drv, system_prompt, prefill_tokens);
 }
 
 static drv_status rt_start(void *rt, const char *prompt, const drv_sampling *s)

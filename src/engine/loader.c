@@ -108,8 +108,11 @@ static void on_runtime_log(void *user, const char *line)
     engine *e = user;
     /* the runtime's answer to each generate retried while a reset prefills: expected, not logged
      * unless OLLAMA_DEBUG (a reset made hundreds of such lines when retried every 5 ms) */
-    if (strstr(line, RUNTIME_BUSY_LINE) && !log_debug_enabled())
+    if (strstr(line, RUNTIME_BUSY_LINE)) {
+        if (log_debug_enabled())
+            log_printf(&e->log, "[DEBUG] runtime: %s", line);
         return;
+    }
     log_printf(&e->log, "runtime: %s", line);
 }
 

@@ -112,7 +112,8 @@ static turn_result turn_start(turn_state *t)
     const turn_plan *p = t->plan;
     t->t_gen = clock_mono(); /* the prompt's evaluation starts here: with a reset's prefill, if any */
     if (p->reset) {
-        drv_status st = t->rt->reset(t->rt->rt, p->reset_system);
+        long tokens = p->staged && p->reset_ids ? (long)p->reset_ids->len : -1; /* the system block we staged */
+        drv_status st = t->rt->reset(t->rt->rt, p->reset_system, tokens);
         if (st != DRV_OK) /* busy for a minute, or no answer at all: wedged or hung */
             return failed(t, st == DRV_BUSY || st == DRV_DOWN, "the runtime refused the reset (%s)", refusal_text(st));
     }

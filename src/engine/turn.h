@@ -23,7 +23,7 @@
 
 /* The runtime, as the turn uses it (the driver's run functions; fakes in tests). */
 typedef struct {
-    drv_status (*reset)(void *rt, const char *system_prompt);
+    drv_status (*reset)(void *rt, const char *system_prompt, long prefill_tokens);
     drv_status (*start)(void *rt, const char *prompt, const drv_sampling *s);
     run_event_kind (*next)(void *rt, run_event *ev, double deadline);
     void (*request_stop)(void *rt);

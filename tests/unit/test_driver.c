@@ -23,6 +23,10 @@ static atomic_bool always_busy;
 static atomic_bool done;      /* what generate_provider says */
 static atomic_bool full_text; /* generate_provider carries the context-full message */
 static atomic_int n_generate, n_reset, n_provider, n_stop;
+/* a reset prefill that takes prefill_ms: generates are refused until busy_until_ns (clock_mono_ns) */
+static atomic_int prefill_ms;
+static _Atomic uint64_t busy_until_ns;
+static _Atomic uint64_t generate_at_ns[64]; /* when each generate came */
 
 static size_t runtime_answer(tiny_http *t, const char *line, const char *body, char *out, size_t outlen)
 {
@@ -40,9 +44,14 @@ static size_t runtime_answer(tiny_http *t, const char *line, const char *body, c
         return tiny_answer(out, outlen, 200, "{\"status\": \"ok\"}");
     }
     bool gen = strstr(line, "/api/generate") != NULL;
-    atomic_fetch_add(gen ? &n_generate : &n_reset, 1);
-    if (atomic_load(&always_busy) || atomic_fetch_sub(&busy_left, 1) > 0)
+    int k = atomic_fetch_add(gen ? &n_generate : &n_reset, 1);
+    uint64_t now = clock_mono_ns();
+    if (gen && k < 64)
+        atomic_store(&generate_at_ns[k], now);
+    if (atomic_load(&always_busy) || atomic_fetch_sub(&busy_left, 1) > 0 || (gen && now < atomic_load(&busy_until_ns)))
         return tiny_answer(out, outlen, 400, "{\"error\": \"llm is running\"}");
+    if (!gen && atomic_load(&prefill_ms) > 0)
+        atomic_store(&busy_until_ns, now + (uint64_t)atomic_load(&prefill_ms) * 1000000u);
     return tiny_answer(out, outlen, 200, "{\"status\": \"ok\"}");
 }
 
@@ -67,6 +76,8 @@ static int before_each(void **state)
     atomic_store(&n_reset, 0);
     atomic_store(&n_provider, 0);
     atomic_store(&n_stop, 0);
+    atomic_store(&prefill_ms, 0);
+    atomic_store(&busy_until_ns, 0);
     tiny_start(&rt, runtime_answer);
     return 0;
 }
@@ -101,12 +112,55 @@ static void test_a_busy_runtime_is_retried_with_back_off_until_it_accepts(void *
     (void)state;
     rt_driver *d = new_driver(10, 0, 0);
     atomic_store(&busy_left, 5);
-    assert_int_equal(driver_reset(d, "sys"), DRV_OK);
+    assert_int_equal(driver_reset(d, "sys", -1), DRV_OK);
     assert_int_equal(atomic_load(&n_reset), 6);
     atomic_store(&busy_left, 3);
     assert_int_equal(driver_start(d, "hi", NULL), DRV_OK);
     assert_int_equal(atomic_load(&n_generate), 4);
     driver_end_run(d);
+    driver_free(d);
+}
+
+/* Generates that came between from_s and to_s after the reset (reset_ns), among the first n. */
+static int generates_between(uint64_t reset_ns, int n, double from_s, double to_s)
+{
+    int count = 0;
+    for (int i = 0; i < n && i < 64; i++) {
+        double at = (double)(atomic_load(&generate_at_ns[i]) - reset_ns) / 1e9;
+        count += at > from_s && at < to_s;
+    }
+    return count;
+}
+
+/* A reset prefilling 256 tokens (2 chunks) for 1 s: the first generate after it learns the pace with
+ * the back-off (calls 5, 15, 35, 75, 155, 315, 565 ms ... after the reset); the next reset's generate
+ * asks once, then waits out most of the prefill: no call between 50 ms and 0.8 s. */
+static void test_the_generate_after_a_reset_waits_out_the_prefill_at_the_pace_seen(void **state)
+{
+    (void)state;
+    rt_driver *d = new_driver(10, 0, 0);
+    atomic_store(&prefill_ms, 1000);
+    for (int round = 0; round < 2; round++) {
+        atomic_store(&n_generate, 0);
+        uint64_t reset_ns = clock_mono_ns();
+        assert_int_equal(driver_reset(d, "sys", 256), DRV_OK);
+        assert_int_equal(driver_start(d, "hi", NULL), DRV_OK);
+        driver_saw_encode(d, -1);
+        atomic_store(&done, true);
+        const int32_t all[] = {1, 2, 3, 4};
+        decode(d, all, 4); /* the final decode */
+        expect_event(d, RUN_PIECE, all, 4);
+        expect_event(d, RUN_END, all, 4);
+        driver_end_run(d);
+        atomic_store(&done, false);
+        int n = atomic_load(&n_generate);
+        int early = generates_between(reset_ns, n, 0.05, 0.8);
+        if (round == 0)
+            assert_true(early >= 3); /* the back-off, knowing nothing yet */
+        else
+            assert_int_equal(early, 0);                             /* the pace learnt: one wait */
+        assert_true(generates_between(reset_ns, n, 0.95, 60) >= 1); /* accepted once the prefill was over */
+    }
     driver_free(d);
 }
 
@@ -328,7 +382,7 @@ static void test_a_whole_run_uses_one_connection(void **state)
     (void)state;
     rt_driver *d = new_driver(10, 0, 0);
     atomic_store(&busy_left, 3);
-    assert_int_equal(driver_reset(d, "sys"), DRV_OK);
+    assert_int_equal(driver_reset(d, "sys", -1), DRV_OK);
     assert_int_equal(driver_start(d, "hi", NULL), DRV_OK);
     driver_saw_encode(d, -1);
     int32_t ids[300];
@@ -355,6 +409,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_busy_runtime_is_retried_with_back_off_until_it_accepts, before_each,
                                         after_each),
+        cmocka_unit_test_setup_teardown(test_the_generate_after_a_reset_waits_out_the_prefill_at_the_pace_seen,
+                                        before_each, after_each),
         cmocka_unit_test_setup_teardown(test_a_runtime_busy_past_the_timeout_is_reported_busy_after_few_calls,
                                         before_each, after_each),
         cmocka_unit_test_setup_teardown(test_pieces_then_the_final_decode_end_the_run_without_polling, before_each,

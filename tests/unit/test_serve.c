@@ -93,6 +93,36 @@ static void test_a_turn_is_told_its_end_by_the_runtime_over_one_connection(void 
     h_server_stop(&s);
 }
 
+/* The runtime logs "[E] ... model not available" for each generate it refuses while a reset prefills
+ * (expected: axllama asks until the prefill is over). Those lines are debug lines: hidden without
+ * OLLAMA_DEBUG, marked [DEBUG] with it, never shown as the runtime's errors. */
+static void test_busy_answers_during_a_reset_are_debug_lines(void **state)
+{
+    (void)state;
+    h_server s;
+    /* the Pi's pace at 1/5: the reset's prefill lasts ~270 ms, so the first generates are refused */
+    const char *args[] = {"--emu-profile", "qwen3-4b-pi5", "--emu-time-scale", "0.2", "--emu-init-seconds", "0", NULL};
+    const char *env[] = {"OLLAMA_DEBUG=1", NULL};
+    start(&s, args, NULL, env);
+    chat_result r = post(&s, "/api/chat",
+                         "{\"model\":\"m\",\"stream\":false,\"keep_alive\":0,"
+                         "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}");
+    assert_int_equal(r.http.status, 200);
+    chat_free(&r);
+    assert_true(h_server_wait_log(&s, "emulator calls:", 10));
+    char *log = h_server_log(&s);
+    int busy_lines = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
+        if (strstr(line, "model not available")) {
+            busy_lines++;
+            if (!strstr(line, "[DEBUG] runtime: "))
+                fail_msg("a busy answer logged as an error: %s", line);
+        }
+    assert_true(busy_lines >= 1); /* the reset's prefill did refuse a generate */
+    free(log);
+    h_server_stop(&s);
+}
+
 static void test_second_turn_prefills_only_the_new_turn(void **state)
 {
     (void)state;
@@ -622,6 +652,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_chat_streams_ndjson_with_the_reply_and_exact_counts, stop_current),
         cmocka_unit_test_teardown(test_second_turn_prefills_only_the_new_turn, stop_current),
         cmocka_unit_test_teardown(test_a_turn_is_told_its_end_by_the_runtime_over_one_connection, stop_current),
+        cmocka_unit_test_teardown(test_busy_answers_during_a_reset_are_debug_lines, stop_current),
         cmocka_unit_test_teardown(test_generate_without_streaming_returns_one_object, stop_current),
         cmocka_unit_test_teardown(test_stop_sequence_trims_the_reply_with_done_reason_stop, stop_current),
         cmocka_unit_test_teardown(test_num_predict_ends_the_reply_with_done_reason_length, stop_current),

@@ -26,13 +26,15 @@ typedef struct {
     size_t n_script, next;
     int resets, starts, stops, ends;
     char reset_system[64], prompt[128];
+    long reset_tokens; /* what the turn told the reset of its prefill */
     size_t stop_after; /* the script index at which the first stop was requested */
 } fake_runtime;
 
-static drv_status fake_reset(void *rt, const char *system_prompt)
+static drv_status fake_reset(void *rt, const char *system_prompt, long prefill_tokens)
 {
     fake_runtime *f = rt;
     f->resets++;
+    f->reset_tokens = prefill_tokens;
     snprintf(f->reset_system, sizeof f->reset_system, "%s", system_prompt ? system_prompt : "");
     return f->reset_status;
 }
@@ -234,6 +236,7 @@ static void test_a_reset_turn_stages_the_system_block_and_the_whole_prompt(void 
     assert_int_equal(x.out.metrics.prompt_tokens, 5);
     assert_int_equal(x.rt.resets, 1);
     assert_string_equal(x.rt.reset_system, "(staged)");
+    assert_int_equal(x.rt.reset_tokens, 2); /* the driver paces its wait for the prefill by it */
     assert_string_equal(x.rt.prompt, "hello");
     assert_int_equal(x.rt.ends, 1);
     assert_int_equal(x.st.clears, 0);
@@ -487,6 +490,7 @@ static void test_compatibility_mode_stages_nothing_and_counts_the_upstreams_diff
     assert_int_equal(run(&x), TURN_OK);
     assert_int_equal(x.st.resets + x.st.encodes + x.st.clears, 0);
     assert_string_equal(x.rt.reset_system, "You are helpful.");
+    assert_int_equal(x.rt.reset_tokens, -1); /* the upstream's system block: its length is not known */
     assert_int_equal(x.out.metrics.prompt_eval_count, 17);
     fixture_free(&x);
 }
