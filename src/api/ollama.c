@@ -5,6 +5,7 @@
 #include "api/ollama.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "api/api_common.h"
@@ -20,12 +21,15 @@ static log_sink ollama_log(const ollama_api *api)
 
 /* ------------------------------------------------------------------------------------ generation */
 
-/* The job of a request that has something to run (or a load), its tools serialised as the
- * template's `tool | tojson`, run through the pipeline. */
-static http_response *ollama_run_generation(ollama_api *api, const http_request *req, ollama_gen_request *r,
-                                            const gen_options *opts, bool nothing_to_run)
+bool ollama_nothing_to_run(const ollama_gen_request *r)
 {
-    job_request jr = {
+    return r->is_chat ? json_array_size(r->messages) == 0 : r->prompt[0] == '\0';
+}
+
+http_response *ollama_job_build(const ollama_gen_request *r, const gen_options *opts, ollama_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->jr = (job_request){
         .model = r->model,
         .think = r->think,
         .has_keep_alive = r->has_keep_alive,
@@ -33,45 +37,58 @@ static http_response *ollama_run_generation(ollama_api *api, const http_request 
         .options = *opts,
         .no_truncate = !r->truncate,
     };
-    api_message_list list = {0};
-    chat_message prompt_msgs[2];
     http_response *resp = NULL;
-    if (nothing_to_run) {
-        jr.kind = JOB_LOAD;
+    if (ollama_nothing_to_run(r)) {
+        j->jr.kind = JOB_LOAD;
     } else if (!r->is_chat && r->raw) {
-        jr.kind = JOB_RAW;
-        jr.raw_prompt = r->prompt;
+        j->jr.kind = JOB_RAW;
+        j->jr.raw_prompt = r->prompt;
     } else if (!r->is_chat) { /* [system, user] only when the request has a system */
-        jr.kind = JOB_CHAT;
+        j->jr.kind = JOB_CHAT;
         size_t n = 0;
         if (r->system[0])
-            prompt_msgs[n++] = (chat_message){.role = "system", .content = r->system};
-        prompt_msgs[n++] = (chat_message){.role = "user", .content = r->prompt};
-        jr.messages = prompt_msgs;
-        jr.n_messages = n;
+            j->prompt_msgs[n++] = (chat_message){.role = "system", .content = r->system};
+        j->prompt_msgs[n++] = (chat_message){.role = "user", .content = r->prompt};
+        j->jr.messages = j->prompt_msgs;
+        j->jr.n_messages = n;
     } else {
-        resp = ollama_build_messages(r->messages, &list);
-        jr.kind = JOB_CHAT;
-        jr.messages = list.msgs;
-        jr.n_messages = list.n;
+        resp = ollama_build_messages(r->messages, &j->list);
+        j->jr.kind = JOB_CHAT;
+        j->jr.messages = j->list.msgs;
+        j->jr.n_messages = j->list.n;
     }
-    size_t n_tools = r->is_chat && jr.kind == JOB_CHAT ? json_array_size(r->tools) : 0;
-    char **tools_json = xcalloc(n_tools + 1, sizeof *tools_json);
+    size_t n_tools = r->is_chat && j->jr.kind == JOB_CHAT ? json_array_size(r->tools) : 0;
+    j->tools_json = xcalloc(n_tools + 1, sizeof *j->tools_json);
     for (size_t i = 0; i < n_tools; i++)
-        tools_json[i] = tojson_dumps(json_array_get(r->tools, i));
-    jr.tools_json = (const char *const *)tools_json;
-    jr.n_tools = n_tools;
-    char *instruction = format_instruction(&r->fmt);
-    jr.system_suffix = instruction;
+        j->tools_json[i] = tojson_dumps(json_array_get(r->tools, i));
+    j->jr.tools_json = (const char *const *)j->tools_json;
+    j->jr.n_tools = n_tools;
+    j->instruction = format_instruction(&r->fmt);
+    j->jr.system_suffix = j->instruction;
+    return resp;
+}
+
+void ollama_job_free(ollama_job *j)
+{
+    free(j->instruction);
+    for (size_t i = 0; i < j->jr.n_tools; i++)
+        free(j->tools_json[i]);
+    free(j->tools_json);
+    api_message_list_free(&j->list);
+}
+
+/* A request that has something to run (or a load), run through the pipeline. */
+static http_response *ollama_run_generation(ollama_api *api, const http_request *req, ollama_gen_request *r,
+                                            const gen_options *opts)
+{
+    ollama_job j;
+    http_response *resp = ollama_job_build(r, opts, &j);
     if (!resp) {
-        ollama_reply *reply = ollama_reply_new(r->is_chat, r->model, &r->fmt, jr.kind == JOB_LOAD);
-        resp = api_pipeline_run(api->engine, api->metrics, req, &jr, r->stream, &ollama_reply_dialect, reply, &r->fmt);
+        ollama_reply *reply = ollama_reply_new(r->is_chat, r->model, &r->fmt, j.jr.kind == JOB_LOAD);
+        resp =
+            api_pipeline_run(api->engine, api->metrics, req, &j.jr, r->stream, &ollama_reply_dialect, reply, &r->fmt);
     }
-    free(instruction);
-    for (size_t i = 0; i < n_tools; i++)
-        free(tools_json[i]);
-    free(tools_json);
-    api_message_list_free(&list);
+    ollama_job_free(&j);
     return resp;
 }
 
@@ -93,12 +110,11 @@ static http_response *ollama_handle_generation(ollama_api *api, const http_reque
         if (!is_chat && json_array_size(r.context) > 0)
             log_printf(&log, "generate: the deprecated `context` field is ignored (axllama keeps the conversation "
                              "itself)");
-        bool nothing_to_run = is_chat ? json_array_size(r.messages) == 0 : r.prompt[0] == '\0';
-        if (nothing_to_run && r.has_keep_alive && r.keep_alive_s == 0) { /* unload without loading */
+        if (ollama_nothing_to_run(&r) && r.has_keep_alive && r.keep_alive_s == 0) { /* unload without loading */
             engine_unload(api->engine, r.model);
             resp = ollama_lifecycle_reply(is_chat, r.model, "unload");
         } else {
-            resp = ollama_run_generation(api, req, &r, &opts, nothing_to_run);
+            resp = ollama_run_generation(api, req, &r, &opts);
         }
     }
     api_gen_options_free(&opts);

@@ -36,14 +36,13 @@ void ollama_go_quote(strbuf *out, const char *s)
     sb_putc(out, '"');
 }
 
-/* A 400 "<prefix><go-quoted s><suffix>" (e.g. "\"m\" does not support thinking"). */
-static http_response *ollama_quoted_error(const char *prefix, const char *s, const char *suffix)
+http_response *ollama_quoted_error(unsigned status, const char *prefix, const char *s, const char *suffix)
 {
     strbuf msg = {0};
     sb_puts(&msg, prefix);
     ollama_go_quote(&msg, s);
     sb_puts(&msg, suffix);
-    http_response *r = http_response_error(OLLAMA_STATUS_BAD_REQUEST, "%s", msg.data);
+    http_response *r = http_response_error(status, "%s", msg.data);
     sb_free(&msg);
     return r;
 }
@@ -196,7 +195,7 @@ static bool ollama_decode_think(ollama_decoder *d, json_t *obj, int *think)
             *think = 1;
             return true;
         }
-        d->error = ollama_quoted_error("invalid think value: ", s,
+        d->error = ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "invalid think value: ", s,
                                        " (must be \"high\", \"medium\", \"low\", \"max\", true, or false)");
         return false;
     }
@@ -513,7 +512,7 @@ http_response *ollama_validate_gen_request(const ollama_api *api, ollama_gen_req
     if (e)
         return e;
     if (r->think == 1 && !r->manifest->thinking)
-        return ollama_quoted_error("", r->model, " does not support thinking");
+        return ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "", r->model, " does not support thinking");
 
     /* format: instructed through the system prompt, the reply validated (api/format.h); never
      * ignored silently: unconstrained prose with 200 is the bug users report */
@@ -543,8 +542,8 @@ http_response *ollama_build_messages(json_t *messages, api_message_list *l)
         if (!canonical) {
             strbuf suffix = {0};
             sb_printf(&suffix, " in message %zu: must be one of system, user, assistant, tool", i);
-            http_response *resp =
-                ollama_quoted_error("invalid role ", role ? json_string_value(role) : "", suffix.data);
+            http_response *resp = ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "invalid role ",
+                                                      role ? json_string_value(role) : "", suffix.data);
             sb_free(&suffix);
             return resp;
         }

@@ -54,6 +54,8 @@ typedef struct {
 
 /* Go's %q of s (strconv.Quote, enough of it for error messages) appended to out. */
 void ollama_go_quote(strbuf *out, const char *s);
+/* An error answer "<prefix><Go-quoted s><suffix>" (e.g. "\"m\" does not support thinking"). */
+http_response *ollama_quoted_error(unsigned status, const char *prefix, const char *s, const char *suffix);
 
 /* A request body as one JSON object, the way Go's json.Decoder + ShouldBindJSON read it: an empty
  * body is "missing request body", only the first JSON value is read, null is an empty request;
@@ -74,6 +76,26 @@ http_response *ollama_build_messages(json_t *messages, api_message_list *l);
 
 /* POST /api/show's request: the model it names (400 / 404 errors as Ollama's). */
 http_response *ollama_decode_show_request(const ollama_api *api, const http_request *req, const model_manifest **out);
+
+/* ---- ollama.c */
+
+/* A generate with an empty prompt, or a chat without messages: it only loads (or unloads). */
+bool ollama_nothing_to_run(const ollama_gen_request *r);
+
+/* The engine's job for a decoded, validated request, and what it points into. */
+typedef struct {
+    job_request jr;
+    api_message_list list;
+    chat_message prompt_msgs[2]; /* a generate's [system, user] */
+    char **tools_json;           /* the tools as the template's `tool | tojson` */
+    char *instruction;           /* the format's instruction for the system prompt */
+} ollama_job;
+
+/* Builds j->jr from r (a load when ollama_nothing_to_run; a raw prompt; a generate's [system, user];
+ * a chat's messages with its tools); j must not move while jr is used. Returns the error of a chat
+ * whose messages cannot be built (j is built all the same); free j with ollama_job_free either way. */
+http_response *ollama_job_build(const ollama_gen_request *r, const gen_options *opts, ollama_job *j);
+void ollama_job_free(ollama_job *j);
 
 /* ---- ollama_models.c */
 

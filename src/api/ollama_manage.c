@@ -92,18 +92,6 @@ static bool manage_name_valid(const char *name)
     return name[0] && model_name_normalize(name, display, sizeof display);
 }
 
-/* A 400 "<prefix><Go-quoted s><suffix>". */
-static http_response *manage_quoted_error(unsigned status, const char *prefix, const char *s, const char *suffix)
-{
-    strbuf msg = {0};
-    sb_puts(&msg, prefix);
-    ollama_go_quote(&msg, s);
-    sb_puts(&msg, suffix);
-    http_response *r = http_response_error(status, "%s", msg.data);
-    sb_free(&msg);
-    return r;
-}
-
 /* ------------------------------------------------------------------------------------ pull */
 
 /* What Ollama streams for a model that is already up to date, minus the per-layer lines: nothing
@@ -125,7 +113,7 @@ static http_response *ollama_handle_pull(const http_request *req, void *user)
     if (!resp && !manage_name_valid(name)) {
         resp = http_response_error(OLLAMA_STATUS_BAD_REQUEST, "invalid model name");
     } else if (!resp && !model_registry_find(api->models, name)) {
-        resp = manage_quoted_error(OLLAMA_STATUS_NOT_FOUND, "model ", name,
+        resp = ollama_quoted_error(OLLAMA_STATUS_NOT_FOUND, "model ", name,
                                    " is not installed, and axllama cannot pull models: install the vendor's model "
                                    "package and its manifest " MANAGE_DOCS);
     } else if (!resp && !stream) {
@@ -195,11 +183,11 @@ static http_response *ollama_handle_copy(const http_request *req, void *user)
         manage_string(&m, "destination", &destination);
     http_response *resp = m.error;
     if (!resp && !manage_name_valid(source))
-        resp = manage_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "source ", source, " is invalid");
+        resp = ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "source ", source, " is invalid");
     else if (!resp && !manage_name_valid(destination))
-        resp = manage_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "destination ", destination, " is invalid");
+        resp = ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "destination ", destination, " is invalid");
     else if (!resp && !model_registry_find(api->models, source))
-        resp = manage_quoted_error(OLLAMA_STATUS_NOT_FOUND, "model ", source, " not found");
+        resp = ollama_quoted_error(OLLAMA_STATUS_NOT_FOUND, "model ", source, " not found");
     else if (!resp)
         resp = http_response_error(OLLAMA_STATUS_BAD_REQUEST,
                                    "copying models is not supported: a model is its manifest file; copy the manifest "
@@ -218,12 +206,12 @@ static http_response *ollama_handle_delete(const http_request *req, void *user)
         manage_model_name(&m, &name);
     http_response *resp = m.error;
     if (!resp && !manage_name_valid(name)) {
-        resp = manage_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "name ", name, " is invalid");
+        resp = ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "name ", name, " is invalid");
     } else if (!resp && !model_registry_find(api->models, name)) {
         resp = http_response_error(OLLAMA_STATUS_NOT_FOUND, "model '%s' not found", name);
     } else if (!resp) {
         resp =
-            manage_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "deleting models is not supported: remove the manifest of ",
+            ollama_quoted_error(OLLAMA_STATUS_BAD_REQUEST, "deleting models is not supported: remove the manifest of ",
                                 name, " from the models directory, or uninstall its vendor package " MANAGE_DOCS);
     }
     manage_free(&m);
@@ -243,7 +231,7 @@ static const char *manage_blob_digest(const http_request *req)
 static http_response *ollama_handle_blob_head(const http_request *req, void *user)
 {
     (void)user;
-    return manage_quoted_error(OLLAMA_STATUS_NOT_FOUND, "blob ", manage_blob_digest(req), " not found");
+    return ollama_quoted_error(OLLAMA_STATUS_NOT_FOUND, "blob ", manage_blob_digest(req), " not found");
 }
 
 /* POST /api/blobs/{digest}: the first step of creating a model from files. */

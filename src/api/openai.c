@@ -17,6 +17,34 @@ static http_response *openai_run(openai_api *api, const http_request *req, const
                             &r->format);
 }
 
+job_request openai_chat_job(const openai_request *r, const api_message_list *list, const char *instruction)
+{
+    return (job_request){
+        .kind = JOB_CHAT,
+        .model = r->model,
+        .messages = list->msgs,
+        .n_messages = list->n,
+        .think = r->think,
+        .options = r->opts,
+        .tools_json = (const char *const *)r->tools_json,
+        .n_tools = r->n_tools,
+        .system_suffix = instruction,
+    };
+}
+
+job_request openai_completion_job(const openai_request *r, chat_message *msg)
+{
+    *msg = (chat_message){.role = "user", .content = r->prompt};
+    return (job_request){
+        .kind = r->prompt[0] ? JOB_CHAT : JOB_LOAD,
+        .model = r->model,
+        .messages = msg,
+        .n_messages = 1,
+        .think = r->think,
+        .options = r->opts,
+    };
+}
+
 /* POST /v1/chat/completions */
 static http_response *openai_handle_chat_completions(const http_request *req, void *user)
 {
@@ -33,17 +61,7 @@ static http_response *openai_handle_chat_completions(const http_request *req, vo
         resp = openai_build_messages(&r, &list);
     if (!resp) {
         char *instruction = format_instruction(&r.format);
-        job_request jr = {
-            .kind = JOB_CHAT,
-            .model = r.model,
-            .messages = list.msgs,
-            .n_messages = list.n,
-            .think = r.think,
-            .options = r.opts,
-            .tools_json = (const char *const *)r.tools_json,
-            .n_tools = r.n_tools,
-            .system_suffix = instruction,
-        };
+        job_request jr = openai_chat_job(&r, &list, instruction);
         resp = openai_run(api, req, &r, &jr);
         free(instruction);
     }
@@ -65,15 +83,8 @@ static http_response *openai_handle_completions(const http_request *req, void *u
     if (!resp)
         resp = openai_check_model(api, &r);
     if (!resp) {
-        chat_message msg = {.role = "user", .content = r.prompt};
-        job_request jr = {
-            .kind = r.prompt[0] ? JOB_CHAT : JOB_LOAD,
-            .model = r.model,
-            .messages = &msg,
-            .n_messages = 1,
-            .think = r.think,
-            .options = r.opts,
-        };
+        chat_message msg;
+        job_request jr = openai_completion_job(&r, &msg);
         resp = openai_run(api, req, &r, &jr);
     }
     openai_request_free(&r);

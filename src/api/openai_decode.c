@@ -456,23 +456,18 @@ static http_response *openai_message_content(const openai_request *r, api_messag
     return NULL;
 }
 
-/* An assistant message's tool_calls (function.arguments a JSON string, or an object). */
+/* An assistant message's tool_calls (function.arguments a JSON string, or an object). Their types
+ * (an array of objects) were checked with the other fields' (openai_message_field_types). */
 static http_response *openai_message_tool_calls(api_message_list *l, chat_message *cm, json_t *m, size_t i)
 {
     json_t *calls = api_field(m, "tool_calls");
     char param[64];
-    snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
-    if (!calls)
-        return NULL;
-    if (!json_is_array(calls))
-        return openai_bad_param(param, "invalid type for '%s': expected an array, got %s", param,
-                                json_type_name(calls, false));
     size_t k;
     json_t *call;
     json_array_foreach(calls, k, call)
     {
         snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu]", i, k);
-        json_t *fn = json_is_object(call) ? api_field(call, "function") : NULL;
+        json_t *fn = api_field(call, "function");
         json_t *name = fn ? api_field(fn, "name") : NULL;
         if (!json_is_object(fn) || !json_is_string(name))
             return openai_bad_param(param,

@@ -74,6 +74,15 @@ http_response *openai_build_messages(const openai_request *r, api_message_list *
 
 void openai_request_free(openai_request *r);
 
+/* ---- openai.c */
+
+/* The engine's job for a decoded /v1/chat/completions request: its messages (openai_build_messages)
+ * and tools, the format's instruction (format_instruction) for the system prompt. */
+job_request openai_chat_job(const openai_request *r, const api_message_list *list, const char *instruction);
+/* The engine's job for a decoded /v1/completions request: the prompt as the one user message, put in
+ * *msg (a load when the prompt is empty). */
+job_request openai_completion_job(const openai_request *r, chat_message *msg);
+
 /* ---- openai_reply.c */
 
 /* Whether an OpenAI client should repeat a request that got this status (408, 409, 429, 5xx: what

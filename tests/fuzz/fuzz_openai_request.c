@@ -3,9 +3,10 @@
  * /v1/chat/completions and as /v1/completions through the calls the handlers make
  * (openai_decode_body, openai_decode_chat_request / openai_decode_completion_request,
  * openai_check_model, openai_build_messages, openai_request_free), against a registry of two
- * in-memory models. The job_request is built as the handlers build it and checked (fuzz_job.h):
- * every role is system/user/assistant/tool (developer became system), strings are UTF-8, tool-call
- * arguments are JSON, think is in range, and the conversation renders with the model's template.
+ * in-memory models. The job_request is built by the handlers' openai_chat_job /
+ * openai_completion_job and checked (fuzz_job.h): every role is system/user/assistant/tool
+ * (developer became system), strings are UTF-8, tool-call arguments are JSON, think is in range,
+ * and the conversation renders with the model's template.
  * An error is a 400 or 404 response. No crash, no leak, no sanitizer report. */
 #include "api/api_common.h"
 #include "api/openai_internal.h"
@@ -57,17 +58,7 @@ static void decode_chat(const http_request *req)
         FUZZ_CHECK(list.n == json_array_size(r.messages), "%zu messages of %zu built", list.n,
                    json_array_size(r.messages));
         char *instruction = format_instruction(&r.format);
-        job_request jr = {
-            .kind = JOB_CHAT,
-            .model = r.model,
-            .messages = list.msgs,
-            .n_messages = list.n,
-            .think = r.think,
-            .options = r.opts,
-            .tools_json = (const char *const *)r.tools_json,
-            .n_tools = r.n_tools,
-            .system_suffix = instruction,
-        };
+        job_request jr = openai_chat_job(&r, &list, instruction);
         fuzz_check_job(&jr, r.manifest);
         free(instruction);
     }
@@ -93,15 +84,8 @@ static void decode_completion(const http_request *req)
     if (resp) {
         fuzz_check_error(resp, "/v1/completions");
     } else {
-        chat_message msg = {.role = "user", .content = r.prompt};
-        job_request jr = {
-            .kind = r.prompt[0] ? JOB_CHAT : JOB_LOAD,
-            .model = r.model,
-            .messages = &msg,
-            .n_messages = 1,
-            .think = r.think,
-            .options = r.opts,
-        };
+        chat_message msg;
+        job_request jr = openai_completion_job(&r, &msg);
         fuzz_check_job(&jr, r.manifest);
     }
     openai_request_free(&r);
