@@ -125,6 +125,15 @@ static void test_default_names(void **state)
 
 static vfix fx;
 
+/* dir/rel: an executable that is only a 64-bit little-endian ELF header for e_machine (62 x86_64,
+ * 183 aarch64): what the inspection reads to tell a program's processor. */
+static void write_elf_header(const char *rel, unsigned char e_machine)
+{
+    unsigned char elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+    elf[18] = e_machine;
+    vf_write_bytes(&fx, rel, elf, sizeof elf, 0755);
+}
+
 /* These tests only inspect, and tell the inspection the machine is x86_64: the package's
  * main_api_axcl_x86 becomes an x86_64 ELF header rather than the emulator vfix_make links, which
  * is an aarch64 program in the arm64 build (make test-arm64) and would be refused as one. */
@@ -132,9 +141,7 @@ static bool make_x86_package(const char *name)
 {
     if (!vfix_make(&fx, name))
         return false;
-    unsigned char elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1}; /* 64-bit, little-endian */
-    elf[18] = 62;                                           /* e_machine EM_X86_64 */
-    vf_write_bytes(&fx, "main_api_axcl_x86", elf, sizeof elf, 0755);
+    write_elf_header("main_api_axcl_x86", 62);
     return true;
 }
 
@@ -518,10 +525,7 @@ static void test_refuses_binary_that_is_not_executable(void **state)
 static void test_refuses_binary_for_another_processor(void **state)
 {
     (void)state;
-    /* an ELF header for aarch64 (e_machine 183, little-endian) */
-    unsigned char elf[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
-    elf[18] = 183;
-    vf_write_bytes(&fx, "main_api_axcl_x86", elf, sizeof elf, 0755);
+    write_elf_header("main_api_axcl_x86", 183); /* an aarch64 program */
     vp_options opt = x86_options();
     free(expect_refusal(&opt, (const char *[]){"main_api_axcl_x86 is a program for aarch64, and this machine is "
                                                "x86_64; pick the build for this machine with --runtime",
